@@ -1,0 +1,17 @@
+// signet's public API: a named list of exports. Nothing else is public.
+
+export {
+  SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
+  PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
+  AbortError, NonceExhaustedError, StoreError,
+} from './errors.ts';
+export * as limits from './limits.ts';
+
+// identity/
+export { Identity } from './identity/identity.ts';
+export { nodeIdOf, isNodeId, shortId, type NodeId } from './identity/node-id.ts';
+export {
+  saveIdentity, loadIdentity, generateNetworkKey, saveNetworkKey, loadNetworkKey,
+  NETWORK_KEY_LENGTH, type SaveKeyOptions,
+} from './identity/key-files.ts';
+export { verifySignature, DOMAIN, type SignatureBackend, type VerifyOptions } from './identity/signature.ts';

@@ -1,0 +1,35 @@
+// Every limit signet enforces, as a named default in one place. Each comment says what
+// happens past the limit; each limit is tested at its value and at value + 1.
+
+/** Largest update body (CBOR bytes). Past it: local writes throw, received updates are rejected `too-large`. */
+export const MAX_UPDATE_BYTES = 64 * 1024;
+/** Highest value `maxUpdateBytes` may be configured to. */
+export const MAX_UPDATE_BYTES_CEILING = 16 * 1024 * 1024;
+/** Bytes an envelope may add around the body (framing, dataset name, key, version, signature). */
+export const ENVELOPE_OVERHEAD_BYTES = 1024;
+/** Longest dataset name in UTF-16 code units. Past it: rejected `bad-shape`. */
+export const MAX_DATASET_LENGTH = 128;
+/** Deepest nesting of arrays/maps inside an update body. Past it: rejected `bad-shape`. */
+export const MAX_BODY_DEPTH = 32;
+/** Largest reassembled replication/channel message. Past it: the session ends, nothing allocated. */
+export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Largest Noise transport message (spec section 3). A longer length prefix cannot occur. */
+export const NOISE_MAX_FRAME = 65535;
+/** Handshake deadline. Past it: the handshake aborts with ERR_TIMEOUT. */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** Largest handshake message. Past it: the handshake aborts before reading it. */
+export const MAX_HANDSHAKE_FRAME = 1024;
+/** How far in the future (µs) an update's version may be. Past it: not applied now (`future`). */
+export const MAX_CLOCK_SKEW_MICROS = 60_000_000;
+/** Signature verifications in flight per stream. Past it: the stream stops reading (backpressure). */
+export const MAX_PENDING_VERIFICATIONS = 1024;
+/** Rejections a connection may cause. Past it: the connection is closed. */
+export const FAULT_BUDGET = 64;
+/** Gossip round interval. */
+export const GOSSIP_INTERVAL_MS = 1000;
+/** Phi-accrual threshold above which a peer is considered down. */
+export const PHI_THRESHOLD = 8;
+/** Most simultaneous peer connections a Node keeps. */
+export const MAX_PEERS = 8;
+/** Public keys whose parsed key objects / node ids are cached. Past it: least recently used evicted. */
+export const KEY_CACHE_SIZE = 4096;
