@@ -1,4 +1,4 @@
-// `npm run bench [name...]`: runs every bench/*.bench.ts (or the named ones) one after
+// `npm run bench [name...]`: runs every bench/*.ts but this one (or the named ones) one after
 // another in its own process, so one bench's warm JIT or pool does not skew the next.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const wanted = process.argv.slice(2);
 const files = readdirSync(dir)
-  .filter((f) => f.endsWith('.bench.ts'))
+  .filter((f) => f.endsWith('.ts') && f !== 'run.ts')
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.startsWith(w)))
   .sort();
 let failed = 0;
