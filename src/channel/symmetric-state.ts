@@ -1,0 +1,89 @@
+// SymmetricState (Noise spec section 5.2): the chaining key ck, the handshake hash h and a
+// CipherState; mixKey, mixHash, mixKeyAndHash, encryptAndHash, decryptAndHash, split.
+import { CipherState } from './cipher-state.ts';
+import { hkdf, KEYLEN, type NoiseHash } from './primitives.ts';
+import { utf8 } from '../util/bytes.ts';
+
+const EMPTY = new Uint8Array(0);
+
+/** Truncates a HASHLEN output to a 32-byte cipher key (spec 5.2: needed when HASHLEN = 64). */
+const truncateKey = (key: Uint8Array): Uint8Array => key.subarray(0, KEYLEN);
+
+/** Noise SymmetricState. */
+export class SymmetricState {
+  private readonly cs = new CipherState();
+  private ck: Uint8Array;
+  private h: Uint8Array;
+
+  /**
+   * InitializeSymmetric(protocol_name): h = name padded with zeros to HASHLEN if it fits,
+   * else HASH(name); ck = h; k empty.
+   */
+  constructor(readonly hash: NoiseHash, protocolName: string) {
+    const name = utf8(protocolName);
+    if (name.length <= hash.hashLen) {
+      this.h = new Uint8Array(hash.hashLen);
+      this.h.set(name);
+    } else {
+      this.h = hash.hash(name);
+    }
+    this.ck = this.h;
+  }
+
+  /** MixKey(input_key_material): ck, temp_k = HKDF(ck, ikm, 2); InitializeKey(temp_k). */
+  mixKey(inputKeyMaterial: Uint8Array): void {
+    const [ck, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 2) as [Uint8Array, Uint8Array];
+    this.ck = ck;
+    this.cs.initializeKey(truncateKey(tempK));
+  }
+
+  /** MixHash(data): h = HASH(h || data). */
+  mixHash(data: Uint8Array): void {
+    this.h = this.hash.hash(this.h, data);
+  }
+
+  /** MixKeyAndHash(input_key_material): ck, temp_h, temp_k = HKDF(ck, ikm, 3); MixHash(temp_h); InitializeKey(temp_k). */
+  mixKeyAndHash(inputKeyMaterial: Uint8Array): void {
+    const [ck, tempH, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 3) as [Uint8Array, Uint8Array, Uint8Array];
+    this.ck = ck;
+    this.mixHash(tempH);
+    this.cs.initializeKey(truncateKey(tempK));
+  }
+
+  /** GetHandshakeHash(): h. */
+  getHandshakeHash(): Uint8Array {
+    return Uint8Array.from(this.h);
+  }
+
+  /** True once a key has been mixed in (so `s` is sent encrypted). */
+  hasKey(): boolean {
+    return this.cs.hasKey();
+  }
+
+  /** EncryptAndHash(plaintext): ciphertext = EncryptWithAd(h, plaintext); MixHash(ciphertext). */
+  encryptAndHash(plaintext: Uint8Array): Uint8Array {
+    const ciphertext = this.cs.encryptWithAd(this.h, plaintext);
+    this.mixHash(ciphertext);
+    return ciphertext;
+  }
+
+  /**
+   * DecryptAndHash(ciphertext): plaintext = DecryptWithAd(h, ciphertext); MixHash(ciphertext).
+   * @throws DecryptError when the ciphertext does not authenticate.
+   */
+  decryptAndHash(ciphertext: Uint8Array): Uint8Array {
+    const plaintext = this.cs.decryptWithAd(this.h, ciphertext);
+    this.mixHash(ciphertext);
+    return plaintext;
+  }
+
+  /** Split(): temp_k1, temp_k2 = HKDF(ck, empty, 2); two CipherStates (initiator→responder first). */
+  split(): [CipherState, CipherState] {
+    const [k1, k2] = hkdf(this.hash, this.ck, EMPTY, 2) as [Uint8Array, Uint8Array];
+    const c1 = new CipherState();
+    const c2 = new CipherState();
+    c1.initializeKey(truncateKey(k1));
+    c2.initializeKey(truncateKey(k2));
+    return [c1, c2];
+  }
+}
