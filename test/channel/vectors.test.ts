@@ -126,7 +126,7 @@ test('every vector in vectors-extra.json passes too (XX/XXpsk3 BLAKE2b, IKpsk2, 
   for (const c of extra.map(normalise)) run(c);
 });
 
-test('a flipped bit in an XXpsk0 vector's message 1 fails to authenticate, with no DH done', () => {
+test('a flipped bit in an XXpsk0 vector message 1 fails to authenticate, with no DH done', () => {
   const c = main.map(normalise).find((x) => x.protocol === 'Noise_XXpsk0_25519_ChaChaPoly_SHA256')!;
   const protocol = parseProtocolName(c.protocol);
   const resp = new HandshakeState({ protocol, initiator: false, prologue: c.prologue, s: keyPairFromPrivate(c.respStatic!), psks: c.respPsks });
