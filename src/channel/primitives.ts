@@ -115,6 +115,8 @@ const BYTE_3 = Uint8Array.of(3);
  * HKDF(chaining_key, input_key_material, num_outputs) exactly as Noise spec section 4.3
  * defines it (HMAC-HASH chain, not RFC 5869's salt/info form): 2 or 3 outputs of HASHLEN.
  */
+export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2): [Buffer, Buffer];
+export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 3): [Buffer, Buffer, Buffer];
 export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): Buffer[] {
   const tempKey = hash.hmac(chainingKey, ikm);
   const out1 = hash.hmac(tempKey, BYTE_1);

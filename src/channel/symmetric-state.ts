@@ -32,7 +32,7 @@ export class SymmetricState {
 
   /** MixKey(input_key_material): ck, temp_k = HKDF(ck, ikm, 2); InitializeKey(temp_k). */
   mixKey(inputKeyMaterial: Uint8Array): void {
-    const [ck, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 2) as [Uint8Array, Uint8Array];
+    const [ck, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 2);
     this.ck = ck;
     this.cs.initializeKey(truncateKey(tempK));
   }
@@ -44,7 +44,7 @@ export class SymmetricState {
 
   /** MixKeyAndHash(input_key_material): ck, temp_h, temp_k = HKDF(ck, ikm, 3); MixHash(temp_h); InitializeKey(temp_k). */
   mixKeyAndHash(inputKeyMaterial: Uint8Array): void {
-    const [ck, tempH, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 3) as [Uint8Array, Uint8Array, Uint8Array];
+    const [ck, tempH, tempK] = hkdf(this.hash, this.ck, inputKeyMaterial, 3);
     this.ck = ck;
     this.mixHash(tempH);
     this.cs.initializeKey(truncateKey(tempK));
@@ -79,7 +79,7 @@ export class SymmetricState {
 
   /** Split(): temp_k1, temp_k2 = HKDF(ck, empty, 2); two CipherStates (initiator→responder first). */
   split(): [CipherState, CipherState] {
-    const [k1, k2] = hkdf(this.hash, this.ck, EMPTY, 2) as [Uint8Array, Uint8Array];
+    const [k1, k2] = hkdf(this.hash, this.ck, EMPTY, 2);
     const c1 = new CipherState();
     const c2 = new CipherState();
     c1.initializeKey(truncateKey(k1));
