@@ -15,3 +15,9 @@ export {
   NETWORK_KEY_LENGTH, type SaveKeyOptions,
 } from './identity/key-files.ts';
 export { verifySignature, DOMAIN, type SignatureBackend, type VerifyOptions } from './identity/signature.ts';
+
+// envelope/
+export {
+  parseUpdate, openUpdate, verifyUpdate, signUpdate, nextVersion, wallClockMicros,
+  type Update, type UpdateReason, type UpdateResult, type UpdateOptions, type UpdateFields, type Value,
+} from './envelope/index.ts';

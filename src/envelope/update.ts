@@ -1,0 +1,160 @@
+// The signed update: payload = CBOR [format, dataset, source public key, version, body],
+// signed as "signet/update/v1" || payload; envelope = CBOR [payload bytes, signature].
+import { createHash } from 'node:crypto';
+import type { Identity } from '../identity/identity.ts';
+import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
+import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
+import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { assertInteger, assertString, bytesEqual, concatBytes, utf8 } from '../util/bytes.ts';
+import { cborHead, checkCbor, decodeCbor, encodeCbor, readHead, type Value } from './cbor.ts';
+
+/** Payload format version; also named by the signing tag `signet/update/v1`. */
+export const UPDATE_FORMAT = 1;
+
+/** A parsed update. Its signature has been verified only if it came from {@link openUpdate}
+ *  or passed {@link verifyUpdate}; {@link parseUpdate} alone checks shape only. */
+export interface Update {
+  /** Dataset the source signed this for. */
+  readonly dataset: string;
+  /** sourceId = nodeIdOf(publicKey): derived, never taken from the wire. */
+  readonly source: NodeId;
+  readonly publicKey: Uint8Array;
+  /** Per-source, strictly increasing, a positive safe integer (microseconds for fresh writes). */
+  readonly version: number;
+  readonly body: Value;
+  /** SHA-256 of the signed payload: names this update (dedupe, equivocation, LWW ties). */
+  readonly hash: Uint8Array;
+  /** The envelope bytes exactly as signed and sent. */
+  readonly bytes: Uint8Array;
+  /** The signed payload (a view into `bytes`). */
+  readonly payload: Uint8Array;
+  /** The 64-byte Ed25519 signature (a view into `bytes`). */
+  readonly signature: Uint8Array;
+}
+
+/** Why an update was rejected. */
+export type UpdateReason = 'bad-shape' | 'too-large' | 'wrong-dataset' | 'bad-version' | 'bad-signature';
+/** Result of opening an update: bad data from a peer is a result, never an exception. */
+export type UpdateResult = { ok: true; update: Update } | { ok: false; reason: UpdateReason; detail: string };
+
+/** Options for parsing and opening updates. */
+export interface UpdateOptions {
+  /** If set, an update for any other dataset is rejected `wrong-dataset`. */
+  dataset?: string;
+  /** Largest body in bytes. Default {@link MAX_UPDATE_BYTES}, at most {@link MAX_UPDATE_BYTES_CEILING}. */
+  maxUpdateBytes?: number;
+  /** Signature backend for {@link openUpdate}. Default `native`. */
+  backend?: SignatureBackend;
+}
+
+const fail = (reason: UpdateReason, detail: string): UpdateResult => ({ ok: false, reason, detail });
+
+/** Checks a dataset name: 1..MAX_DATASET_LENGTH characters, no control characters. */
+export function isDatasetName(name: unknown): name is string {
+  // eslint-disable-next-line no-control-regex
+  return typeof name === 'string' && name.length > 0 && name.length <= MAX_DATASET_LENGTH && !/[\u0000-\u001f\u007f]/.test(name);
+}
+
+function maxBodyOf(options?: UpdateOptions): number {
+  const max = options?.maxUpdateBytes ?? MAX_UPDATE_BYTES;
+  assertInteger(max, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
+  return max;
+}
+
+/** The payload's fixed prefix, canonically encoded: [1, dataset, publicKey, version, ...
+ *  (the body follows). Received payloads must start with exactly these bytes, so the header
+ *  has one encoding and the body's size is measured exactly. */
+function payloadHeader(dataset: string, publicKey: Uint8Array, version: number): Uint8Array {
+  const name = utf8(dataset);
+  return concatBytes(Uint8Array.of(0x85, UPDATE_FORMAT), cborHead(3, name.length), name, cborHead(2, 32), publicKey, cborHead(0, version));
+}
+
+/**
+ * Parses envelope bytes and checks everything but the signature: size, CBOR structure,
+ * shape, format, dataset, version, body size. Copies the bytes once; never throws on any input.
+ */
+export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateResult {
+  const maxBody = maxBodyOf(options);
+  if (!(input instanceof Uint8Array)) return fail('bad-shape', 'envelope is not bytes');
+  if (input.length > maxBody + ENVELOPE_OVERHEAD_BYTES) return fail('too-large', `envelope of ${input.length} bytes`);
+  // Envelope: 0x82, byte string (payload), 0x58 0x40, 64 signature bytes, nothing after.
+  const head = readHead(input, 1);
+  if (input[0] !== 0x82 || head === null || head[0] !== 2) return fail('bad-shape', 'envelope is not [payload bytes, signature bytes]');
+  const payloadStart = 1 + head[2];
+  if (head[1] !== input.length - payloadStart - 66 || input[input.length - 66] !== 0x58 || input[input.length - 65] !== 0x40) {
+    return fail('bad-shape', 'envelope lengths do not add up to [payload, 64-byte signature]');
+  }
+  const bytes = input.slice();
+  const payload = bytes.subarray(payloadStart, payloadStart + head[1]);
+  const signature = bytes.subarray(bytes.length - 64);
+  const decoded = decodeCbor(payload, { maxDepth: MAX_BODY_DEPTH + 1 });
+  if (!decoded.ok) return fail('bad-shape', `payload: ${decoded.detail}`);
+  const p = decoded.value;
+  if (!Array.isArray(p) || p.length !== 5) return fail('bad-shape', 'payload is not a 5-element array');
+  const [format, dataset, publicKey, version, body] = p as [Value, Value, Value, Value, Value];
+  if (format !== UPDATE_FORMAT) return fail('bad-shape', `unsupported format ${String(format)}`);
+  if (!isDatasetName(dataset)) return fail('bad-shape', 'dataset name is not a valid string');
+  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return fail('bad-shape', 'source public key is not 32 bytes');
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
+    return fail('bad-version', 'version is not a positive safe integer');
+  }
+  const header = payloadHeader(dataset, publicKey, version);
+  if (!bytesEqual(payload.subarray(0, header.length), header)) return fail('bad-shape', 'payload header is not canonically encoded');
+  if (payload.length - header.length > maxBody) return fail('too-large', `body of ${payload.length - header.length} bytes; the limit is ${maxBody}`);
+  if (options?.dataset !== undefined && dataset !== options.dataset) return fail('wrong-dataset', `update for dataset ${JSON.stringify(dataset)}`);
+  const update: Update = {
+    dataset, source: nodeIdOf(publicKey), publicKey: new Uint8Array(publicKey), version, body,
+    hash: new Uint8Array(createHash('sha256').update(payload).digest()),
+    bytes, payload, signature,
+  };
+  return { ok: true, update };
+}
+
+/** Verifies an update's signature over "signet/update/v1" || payload, as received. */
+export function verifyUpdate(update: Update, options?: { backend?: SignatureBackend }): Promise<boolean> {
+  return verifySignature(update.signature, domainBytes(DOMAIN.update, update.payload), update.publicKey, options);
+}
+
+/** {@link parseUpdate}, then the signature. Never rejects on any input bytes. */
+export async function openUpdate(input: Uint8Array, options?: UpdateOptions): Promise<UpdateResult> {
+  const parsed = parseUpdate(input, options);
+  if (!parsed.ok) return parsed;
+  if (!(await verifyUpdate(parsed.update, options))) return fail('bad-signature', 'signature does not verify');
+  return parsed;
+}
+
+/** What a source signs. */
+export interface UpdateFields {
+  dataset: string;
+  version: number;
+  body: unknown;
+}
+
+/**
+ * Signs an update. The result passes every check a receiving node applies (it is parsed
+ * back before it is returned), so a local write can never produce what peers reject.
+ * @throws TypeError / RangeError on a bad dataset, version or body (too large, too deep,
+ * a type CBOR cannot carry here: undefined, Map, Date, bigint, non-finite numbers, a
+ * `__proto__`/`constructor`/`prototype` key).
+ */
+export function signUpdate(identity: Identity, fields: UpdateFields, options?: UpdateOptions): Update {
+  const maxBody = maxBodyOf(options);
+  assertString(fields.dataset, 'dataset', MAX_DATASET_LENGTH);
+  if (!isDatasetName(fields.dataset)) throw new RangeError('"dataset" must not contain control characters');
+  assertInteger(fields.version, 'version', 1, Number.MAX_SAFE_INTEGER);
+  let body: Uint8Array;
+  try {
+    body = encodeCbor(fields.body);
+  } catch (err) {
+    throw new TypeError(`"body" cannot be encoded: ${(err as Error).message}`);
+  }
+  if (body.length > maxBody) throw new RangeError(`"body" is ${body.length} bytes; the limit is ${maxBody}`);
+  const problem = checkCbor(body, MAX_BODY_DEPTH);
+  if (problem !== null) throw new RangeError(`"body" is not acceptable: ${problem}`);
+  const payload = concatBytes(payloadHeader(fields.dataset, identity.publicKey, fields.version), body);
+  const signature = identity.sign(domainBytes(DOMAIN.update, payload));
+  const bytes = concatBytes(Uint8Array.of(0x82), cborHead(2, payload.length), payload, Uint8Array.of(0x58, 0x40), signature);
+  const parsed = parseUpdate(bytes, { dataset: fields.dataset, maxUpdateBytes: maxBody });
+  if (!parsed.ok) throw new RangeError(`update would be rejected by peers: ${parsed.reason}: ${parsed.detail}`);
+  return parsed.update;
+}
