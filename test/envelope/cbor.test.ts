@@ -38,7 +38,7 @@ test('guard: depth limit exactly, truncation, trailing bytes', () => {
   assert.is(checkCbor(nest(5), 5), null);
   assert.match(checkCbor(nest(6), 5)!, /nesting/);
   assert.match(checkCbor(Uint8Array.of(0x82, 0x00), 4)!, /exceeds/);
-  assert.match(checkCbor(Uint8Array.of(0x82, 0x00, 0x82), 4)!, /truncated/);
+  assert.match(checkCbor(Uint8Array.of(0x82, 0x00, 0x19, 0x01), 4)!, /truncated/);
   assert.match(checkCbor(Uint8Array.of(0x00, 0x00), 4)!, /trailing/);
   assert.match(checkCbor(new Uint8Array(0), 4)!, /truncated/);
   // maps: values may be containers; the key/value alternation survives nesting
