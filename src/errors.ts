@@ -77,3 +77,8 @@ export class NonceExhaustedError extends SignetError {
 export class StoreError extends SignetError {
   override readonly code = 'ERR_STORE';
 }
+
+/** An authenticated channel frame broke the framing rules (unknown type, stray continuation). */
+export class ChannelProtocolError extends SignetError {
+  override readonly code = 'ERR_CHANNEL_PROTOCOL';
+}

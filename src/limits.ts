@@ -33,3 +33,11 @@ export const PHI_THRESHOLD = 8;
 export const MAX_PEERS = 8;
 /** Public keys whose parsed key objects / node ids are cached. Past it: least recently used evicted. */
 export const KEY_CACHE_SIZE = 4096;
+/** Secure channel: after this long without sending anything, an encrypted keepalive frame is sent. */
+export const KEEPALIVE_INTERVAL_MS = 15_000;
+/** Secure channel: after this long without an authenticated frame from the peer, the session ends with ERR_TIMEOUT. */
+export const IDLE_TIMEOUT_MS = 60_000;
+/** Handshakes in progress from one remote address. Past it: HandshakeLimiter refuses the connection (closed unread). */
+export const MAX_PENDING_HANDSHAKES_PER_ADDRESS = 4;
+/** Handshakes in progress in total. Past it: HandshakeLimiter refuses the connection (closed unread). */
+export const MAX_PENDING_HANDSHAKES = 128;

@@ -1,0 +1,194 @@
+// Runs signet's Noise_XXpsk0 handshake over a Duplex: 2-byte length-prefixed messages, exact
+// lengths, identity payloads, the deadline and the caller's AbortSignal, cleanup on every path.
+import { hkdfSync } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+import { AbortError, HandshakeError, PeerMismatchError, SignetError, TimeoutError } from '../errors.ts';
+import type { Identity } from '../identity/identity.ts';
+import type { NodeId } from '../identity/node-id.ts';
+import { MAX_HANDSHAKE_FRAME } from '../limits.ts';
+import { utf8 } from '../util/bytes.ts';
+import type { CipherState } from './cipher-state.ts';
+import { FrameReader, lengthPrefix, type Allocate } from './framing.ts';
+import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL } from './handshake-state.ts';
+import { decodeIdentityPayload, encodeIdentityPayload, IDENTITY_PAYLOAD_BYTES, type RemoteIdentity } from './identity-payload.ts';
+import { generateKeyPair, keyPairFromPrivate, type KeyPair } from './primitives.ts';
+
+/** Prologue mixed into h: names the wire format, so another format's handshake cannot complete. */
+export const PROLOGUE = utf8('signet/wire/v1');
+/** HKDF info that turns the network key into the Noise psk. */
+export const PSK_INFO = 'signet/noise-psk/v1';
+/** Message 1 (`psk, e` + empty payload): e (32) + tag (16). */
+export const MESSAGE_1_BYTES = 48;
+/** Message 2 (`e, ee, s, es` + identity payload): e (32) + s (32+16) + payload (96+16). */
+export const MESSAGE_2_BYTES = 32 + 48 + IDENTITY_PAYLOAD_BYTES + 16;
+/** Message 3 (`s, se` + identity payload): s (32+16) + payload (96+16). */
+export const MESSAGE_3_BYTES = 48 + IDENTITY_PAYLOAD_BYTES + 16;
+
+const PROTOCOL = parseProtocolName(SIGNET_PROTOCOL);
+const EMPTY = new Uint8Array(0);
+
+/**
+ * psk = HKDF-SHA256(ikm = network key, salt = empty, info = "signet/noise-psk/v1", 32 bytes).
+ * Salt choice: the network key is already 32 uniformly random bytes, so RFC 5869's extract
+ * step needs no salt (empty means HashLen zeros); the info string gives domain separation,
+ * and the raw network key never enters the Noise state or the wire.
+ */
+export function derivePsk(networkKey: Uint8Array): Uint8Array {
+  return new Uint8Array(hkdfSync('sha256', networkKey, EMPTY, PSK_INFO, 32));
+}
+
+let processStatic: KeyPair | undefined;
+/** The Noise static key of this process: generated on first use, held in memory, never stored. */
+export function processStaticKey(): KeyPair {
+  processStatic ??= generateKeyPair();
+  return processStatic;
+}
+
+/** TEST ONLY hooks. Production code never passes them. */
+export interface ChannelTestHooks {
+  /** Injects the Noise static private key instead of the process key. */
+  staticPrivateKey?: Uint8Array;
+  /** Injects the ephemeral private key instead of a fresh one. */
+  ephemeralPrivateKey?: Uint8Array;
+  /** Sees the HandshakeState (its `dhCount` proves a rejected message 1 cost no DH). */
+  onHandshakeState?: (state: HandshakeState) => void;
+  /** Sees the transport CipherStates (to move a nonce near 2^64-1). */
+  onTransport?: (send: CipherState, receive: CipherState) => void;
+  /** Watches every buffer the framing allocates for received bytes. */
+  allocate?: Allocate;
+}
+
+/** What the handshake needs. */
+export interface HandshakeOptions {
+  identity: Identity;
+  psk: Uint8Array;
+  initiator: boolean;
+  expectedPeer: NodeId | undefined;
+  signal: AbortSignal | undefined;
+  timeoutMs: number;
+  testing: ChannelTestHooks | undefined;
+}
+
+/** A completed handshake, ready for the transport. */
+export interface HandshakeOutcome {
+  send: CipherState;
+  receive: CipherState;
+  remote: RemoteIdentity;
+  handshakeHash: Uint8Array;
+  /** Holds any transport bytes that arrived with the last handshake message. */
+  reader: FrameReader;
+}
+
+/**
+ * Runs the handshake. On success the stream is paused with no listener of ours left on it;
+ * on any failure it is destroyed (the responder having written nothing if message 1 failed).
+ * @throws HandshakeError, FrameTooLargeError, PeerMismatchError, TimeoutError, AbortError.
+ */
+export async function performHandshake(stream: Duplex, options: HandshakeOptions): Promise<HandshakeOutcome> {
+  const { identity, initiator, testing } = options;
+  const reader = new FrameReader(MAX_HANDSHAKE_FRAME, testing?.allocate);
+  const s = testing?.staticPrivateKey ? keyPairFromPrivate(testing.staticPrivateKey) : processStaticKey();
+  const hs = new HandshakeState({
+    protocol: PROTOCOL, initiator, prologue: PROLOGUE, s, psks: [options.psk],
+    ...(testing?.ephemeralPrivateKey ? { ephemeralPrivateKey: testing.ephemeralPrivateKey } : {}),
+  });
+  testing?.onHandshakeState?.(hs);
+
+  let rejectFailed!: (error: Error) => void;
+  const failed = new Promise<never>((_, reject) => (rejectFailed = reject));
+  failed.catch(() => {}); // observed through Promise.race below
+  let failure: Error | null = null;
+  const fail = (error: Error): void => {
+    if (failure) return;
+    failure = error;
+    rejectFailed(error);
+  };
+  let wake: (() => void) | null = null;
+  const onData = (chunk: Uint8Array): void => {
+    reader.push(chunk);
+    wake?.();
+  };
+  const onEnd = (): void => fail(new HandshakeError('stream ended during the handshake (wrong network key?)'));
+  const onClose = (): void => fail(new HandshakeError('stream closed during the handshake (wrong network key?)'));
+  const onError = (error: Error): void => fail(new HandshakeError('stream failed during the handshake', { cause: error }));
+  const onAbort = (): void => fail(new AbortError('handshake aborted by the caller', { cause: options.signal?.reason }));
+  const timer = setTimeout(
+    () => fail(new TimeoutError(`handshake did not complete within ${options.timeoutMs} ms`)),
+    options.timeoutMs,
+  );
+  stream.on('data', onData);
+  stream.on('end', onEnd);
+  stream.on('close', onClose);
+  stream.on('error', onError);
+  options.signal?.addEventListener('abort', onAbort);
+  if (options.signal?.aborted) onAbort();
+  if (stream.destroyed) onClose();
+
+  const cleanup = (): void => {
+    clearTimeout(timer);
+    options.signal?.removeEventListener('abort', onAbort);
+    stream.pause();
+    stream.removeListener('data', onData);
+    stream.removeListener('end', onEnd);
+    stream.removeListener('close', onClose);
+    stream.removeListener('error', onError);
+    wake = null;
+  };
+
+  const readFrame = async (expected: number, name: string): Promise<Uint8Array> => {
+    for (;;) {
+      if (failure) throw failure;
+      const declared = reader.peekLength(); // throws FrameTooLargeError past the cap, before reading on
+      if (declared !== null && declared !== expected) {
+        throw new HandshakeError(`${name} must be ${expected} bytes, got a length prefix of ${declared}`);
+      }
+      const frame = reader.next();
+      if (frame) return frame;
+      await Promise.race([new Promise<void>((resolve) => (wake = resolve)), failed]);
+    }
+  };
+  const send = (message: Uint8Array): void => {
+    stream.write(Buffer.concat([lengthPrefix(message.length), message]));
+  };
+  const verify = async (payload: Uint8Array): Promise<RemoteIdentity> => {
+    const result = await Promise.race([decodeIdentityPayload(payload, hs.remoteStatic!), failed]);
+    if (!result.ok) throw new HandshakeError(`identity payload rejected: ${result.reason}`);
+    if (options.expectedPeer !== undefined && result.remote.id !== options.expectedPeer) {
+      throw new PeerMismatchError(`expected peer ${options.expectedPeer}, the remote proved ${result.remote.id}`);
+    }
+    return result.remote;
+  };
+
+  try {
+    if (failure) throw failure; // already aborted, or the stream was already gone
+    let remote: RemoteIdentity;
+    if (initiator) {
+      // -> psk, e
+      send(hs.writeMessage(EMPTY));
+      // <- e, ee, s, es    (payload: the responder's identity)
+      const payload = hs.readMessage(await readFrame(MESSAGE_2_BYTES, 'message 2'));
+      remote = await verify(payload); // a mismatch stops here: our identity is never sent to the wrong peer
+      if (failure) throw failure;
+      // -> s, se           (payload: our identity)
+      send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
+    } else {
+      // -> psk, e          (exactly 48 bytes; a wrong length or key: close having sent nothing, no DH)
+      hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
+      // <- e, ee, s, es    (payload: our identity)
+      send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
+      // -> s, se           (payload: the initiator's identity)
+      const payload = hs.readMessage(await readFrame(MESSAGE_3_BYTES, 'message 3'));
+      remote = await verify(payload);
+    }
+    if (failure) throw failure;
+    cleanup();
+    const [c1, c2] = hs.split();
+    const [send1, receive] = initiator ? [c1, c2] : [c2, c1];
+    return { send: send1, receive, remote, handshakeHash: hs.getHandshakeHash(), reader };
+  } catch (error) {
+    cleanup();
+    stream.destroy();
+    if (error instanceof SignetError) throw error;
+    throw new HandshakeError('handshake failed', { cause: error });
+  }
+}

@@ -1,0 +1,264 @@
+// SecureChannel: the encrypted transport after the handshake, as a Duplex of whole messages;
+// secureChannel() runs the handshake and returns it. Close is authenticated, EOF is truncation.
+import { Duplex } from 'node:stream';
+import { DecryptError, TimeoutError, TruncationError } from '../errors.ts';
+import { NOISE_MAX_FRAME } from '../limits.ts';
+import type { CipherState } from './cipher-state.ts';
+import { FrameReader, FrameType, lengthPrefix, messageFrames, Reassembler } from './framing.ts';
+import { derivePsk, performHandshake, type ChannelTestHooks, type HandshakeOutcome } from './handshake.ts';
+import type { RemoteIdentity } from './identity-payload.ts';
+import { resolveOptions, type ChannelLimits, type SecureChannelOptions } from './options.ts';
+import { TAGLEN } from './primitives.ts';
+
+const EMPTY = new Uint8Array(0);
+const CLOSE_FRAME = [Uint8Array.of(FrameType.close)];
+const KEEPALIVE_FRAME = [Uint8Array.of(FrameType.keepalive)];
+/** Encrypted frames are written to the underlying stream in batches of about this size. */
+const WRITE_BATCH_BYTES = 256 * 1024;
+
+/**
+ * An established secure channel: a Duplex where one write is one application message and
+ * each message is read back as one Buffer. Created by {@link secureChannel} only.
+ *
+ * Errors it is destroyed with (all carry `code`): DecryptError (tampering, replay, reorder,
+ * loss), FrameTooLargeError (message over `maxMessageBytes`), ChannelProtocolError,
+ * TruncationError (EOF without the close frame), TimeoutError (idle), NonceExhaustedError,
+ * or the underlying stream's own error.
+ */
+export class SecureChannel extends Duplex {
+  /** The peer's verified identity: `id` is derived from `publicKey`, never claimed. */
+  readonly remote: RemoteIdentity;
+  /** The Noise handshake hash h: equal on both ends; usable for channel binding. */
+  readonly handshakeHash: Uint8Array;
+  private readonly stream: Duplex;
+  private readonly sendState: CipherState;
+  private readonly receiveState: CipherState;
+  private readonly reader: FrameReader;
+  private readonly reassembler: Reassembler;
+  private readonly limits: ChannelLimits;
+  private keepaliveTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private pendingWrite: ((error?: Error | null) => void) | null = null;
+  private remoteClosed = false;
+  private localClosed = false;
+  private streamGone = false;
+  private attached = true;
+
+  /** @internal Use {@link secureChannel}. */
+  constructor(stream: Duplex, outcome: HandshakeOutcome, limits: ChannelLimits, allowHalfOpen: boolean, testing?: ChannelTestHooks) {
+    super({ readableObjectMode: true, readableHighWaterMark: 16, writableHighWaterMark: 64 * 1024, allowHalfOpen });
+    this.stream = stream;
+    this.remote = outcome.remote;
+    this.handshakeHash = outcome.handshakeHash;
+    this.sendState = outcome.send;
+    this.receiveState = outcome.receive;
+    this.reader = outcome.reader;
+    this.reader.setMaxFrame(NOISE_MAX_FRAME);
+    this.reassembler = new Reassembler(limits.maxMessageBytes, testing?.allocate);
+    this.limits = limits;
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('close', this.onClose);
+    stream.on('error', this.onError);
+    stream.on('drain', this.onDrain);
+    if (limits.keepaliveMs > 0) this.keepaliveTimer = setTimeout(this.sendKeepalive, limits.keepaliveMs).unref();
+    if (limits.idleTimeoutMs > 0) {
+      this.idleTimer = setTimeout(
+        () => this.destroy(new TimeoutError(`no frame from the peer for ${limits.idleTimeoutMs} ms`)),
+        limits.idleTimeoutMs,
+      ).unref();
+    }
+    // The stream stays paused until the first _read(): nothing is decrypted before a reader exists.
+  }
+
+  private readonly onData = (chunk: Uint8Array): void => {
+    if (this.remoteClosed || this.destroyed) return; // bytes after the close frame are discarded
+    this.reader.push(chunk);
+    this.receive();
+  };
+
+  /** Decrypts every complete frame; the first fault destroys the channel before anything later is delivered. */
+  private receive(): void {
+    try {
+      for (let frame = this.reader.next(); frame !== null && !this.destroyed; frame = this.reader.next()) {
+        if (frame.length < 1 + TAGLEN) throw new DecryptError(`frame of ${frame.length} bytes is shorter than a tag and a type`);
+        const plaintext = this.receiveState.decryptWithAd(EMPTY, frame);
+        this.idleTimer?.refresh();
+        const received = this.reassembler.accept(plaintext);
+        if (received.kind === 'message') {
+          const data = received.data;
+          if (!this.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length))) this.stream.pause();
+        } else if (received.kind === 'close') {
+          this.remoteClosed = true;
+          clearTimeout(this.idleTimer);
+          this.push(null);
+          return;
+        }
+      }
+    } catch (error) {
+      this.destroy(error as Error);
+    }
+  }
+
+  private readonly onEnd = (): void => {
+    this.streamGone = true;
+    if (!this.remoteClosed) this.destroy(new TruncationError('the stream ended without the authenticated close frame'));
+  };
+
+  private readonly onClose = (): void => {
+    this.streamGone = true;
+    if (this.destroyed) return this.detach();
+    if (!this.remoteClosed) this.destroy(new TruncationError('the stream closed without the authenticated close frame'));
+    // else: the peer closed cleanly; what it sent can still be read, and writes now fail.
+  };
+
+  private readonly onError = (error: Error): void => {
+    this.destroy(error);
+  };
+
+  private readonly onDrain = (): void => {
+    const callback = this.pendingWrite;
+    this.pendingWrite = null;
+    callback?.();
+  };
+
+  private readonly sendKeepalive = (): void => {
+    if (this.destroyed || this.localClosed || this.streamGone) return;
+    try {
+      this.stream.write(Buffer.concat(this.encryptFrame(KEEPALIVE_FRAME)));
+      this.keepaliveTimer?.refresh();
+    } catch (error) {
+      this.destroy(error as Error);
+    }
+  };
+
+  /** One transport frame: length prefix, ciphertext parts, tag. @throws NonceExhaustedError. */
+  private encryptFrame(plaintext: readonly Uint8Array[]): Uint8Array[] {
+    const parts = this.sendState.encryptPartsWithAd(EMPTY, plaintext);
+    let length = 0;
+    for (const p of parts) length += p.length;
+    return [lengthPrefix(length), ...parts];
+  }
+
+  private sendMessages(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
+    if (this.streamGone || this.stream.destroyed) return callback(new TruncationError('the underlying stream has closed'));
+    let ok = true;
+    try {
+      let batch: Uint8Array[] = [];
+      let size = 0;
+      for (const message of messages) {
+        for (const frame of messageFrames(message)) {
+          for (const part of this.encryptFrame(frame)) {
+            batch.push(part);
+            size += part.length;
+          }
+          if (size >= WRITE_BATCH_BYTES) {
+            ok = this.stream.write(Buffer.concat(batch, size));
+            batch = [];
+            size = 0;
+          }
+        }
+      }
+      if (size > 0) ok = this.stream.write(Buffer.concat(batch, size));
+    } catch (error) {
+      return callback(error as Error);
+    }
+    this.keepaliveTimer?.refresh();
+    if (ok) callback();
+    else this.pendingWrite = callback;
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.sendMessages([chunk], callback);
+  }
+
+  override _writev(chunks: Array<{ chunk: Buffer }>, callback: (error?: Error | null) => void): void {
+    this.sendMessages(chunks.map((c) => c.chunk), callback);
+  }
+
+  override _final(callback: (error?: Error | null) => void): void {
+    clearTimeout(this.keepaliveTimer);
+    if (this.streamGone || this.stream.destroyed) {
+      this.localClosed = true;
+      return callback();
+    }
+    try {
+      this.stream.end(Buffer.concat(this.encryptFrame(CLOSE_FRAME)));
+      this.localClosed = true;
+      callback();
+    } catch (error) {
+      callback(error as Error);
+    }
+  }
+
+  override _read(): void {
+    if (this.remoteClosed || this.destroyed) return;
+    this.receive();
+    if (!this.destroyed && !this.remoteClosed) this.stream.resume();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    clearTimeout(this.keepaliveTimer);
+    clearTimeout(this.idleTimer);
+    const onDrain = this.pendingWrite;
+    this.pendingWrite = null;
+    onDrain?.(error ?? new TruncationError('channel destroyed'));
+    if (!error && this.remoteClosed && this.localClosed && !this.streamGone && !this.stream.destroyed) {
+      // Clean close: let the underlying stream flush our close frame and end on its own (destroying
+      // it now could discard queued bytes); give up after the idle timeout or handshake deadline.
+      this.stream.resume();
+      const linger = this.limits.idleTimeoutMs || this.limits.handshakeTimeoutMs;
+      this.lingerTimer = setTimeout(() => {
+        this.detach();
+        this.stream.destroy();
+      }, linger).unref();
+    } else {
+      this.detach();
+      this.stream.destroy();
+    }
+    callback(error);
+  }
+
+  /** Removes every listener this channel added to the underlying stream. */
+  private detach(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    clearTimeout(this.lingerTimer);
+    this.stream.removeListener('data', this.onData);
+    this.stream.removeListener('end', this.onEnd);
+    this.stream.removeListener('close', this.onClose);
+    this.stream.removeListener('error', this.onError);
+    this.stream.removeListener('drain', this.onDrain);
+  }
+}
+
+/**
+ * Runs the Noise_XXpsk0_25519_ChaChaPoly_SHA256 handshake over `stream` and resolves to the
+ * encrypted channel. On any failure the stream is destroyed and every listener removed; a
+ * responder that cannot open message 1 closes having written nothing and done no DH.
+ * @throws TypeError / RangeError for bad options (the stream is destroyed too);
+ *   HandshakeError (ERR_HANDSHAKE: wrong network key, bad identity payload, wrong lengths);
+ *   FrameTooLargeError (handshake frame over 1 KiB); PeerMismatchError (ERR_PEER_MISMATCH);
+ *   TimeoutError (ERR_TIMEOUT: handshake deadline); AbortError (ERR_ABORTED: `signal`).
+ */
+export async function secureChannel(stream: Duplex, options: SecureChannelOptions): Promise<SecureChannel> {
+  let limits: ChannelLimits;
+  try {
+    limits = resolveOptions(stream, options);
+  } catch (error) {
+    if (typeof (stream as { destroy?: unknown })?.destroy === 'function') stream.destroy();
+    throw error;
+  }
+  const outcome = await performHandshake(stream, {
+    identity: options.identity,
+    psk: derivePsk(options.networkKey),
+    initiator: options.initiator,
+    expectedPeer: options.expectedPeer,
+    signal: options.signal,
+    timeoutMs: limits.handshakeTimeoutMs,
+    testing: options.testing,
+  });
+  options.testing?.onTransport?.(outcome.send, outcome.receive);
+  return new SecureChannel(stream, outcome, limits, options.allowHalfOpen ?? false, options.testing);
+}
