@@ -82,7 +82,7 @@ export class SecureChannel extends Duplex {
   private receive(): void {
     try {
       for (let frame = this.reader.next(); frame !== null && !this.destroyed; frame = this.reader.next()) {
-        if (frame.length < 1 + TAGLEN) throw new DecryptError(`frame of ${frame.length} bytes is shorter than a tag and a type`);
+        if (frame.length < TAGLEN) throw new DecryptError(`frame of ${frame.length} bytes is shorter than a tag`);
         const plaintext = this.receiveState.decryptWithAd(EMPTY, frame);
         this.idleTimer?.refresh();
         const received = this.reassembler.accept(plaintext);

@@ -148,3 +148,16 @@ export function readMessages(channel: SecureChannel, n: number): Promise<Buffer[
     channel.once('error', reject);
   });
 }
+
+/**
+ * Awaits `promise` while holding the event loop open: the channel's timers are unref'd (a
+ * socket keeps a real process alive), and an in-memory pair holds nothing.
+ */
+export async function held<T>(promise: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 1000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(timer);
+  }
+}
