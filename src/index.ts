@@ -21,3 +21,16 @@ export {
   parseUpdate, openUpdate, verifyUpdate, signUpdate, nextVersion, wallClockMicros,
   type Update, type UpdateReason, type UpdateResult, type UpdateOptions, type UpdateFields, type Value,
 } from './envelope/index.ts';
+
+// core/ and models/
+export { Scuttlebutt, type ScuttlebuttOptions, type ScuttlebuttEvents } from './core/scuttlebutt.ts';
+export { open, owner, writers, policies, type WritePolicy } from './core/policy.ts';
+export { compareUpdates } from './core/order.ts';
+export type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './core/types.ts';
+export { Model, Events, type ModelOptions, type SetOptions, type Change, type EventsOptions } from './models/index.ts';
+
+// replication/
+export { ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, type Header, type StreamStats } from './replication/index.ts';
+
+// store/
+export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';

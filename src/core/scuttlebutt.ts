@@ -1,0 +1,393 @@
+// Scuttlebutt: the base every replicated model extends. Owns the clock, the receive
+// pipeline (cheap checks, dedupe, async verify, in-order apply, then clock/store/forward),
+// equivocation evidence, local signed writes, and the streams attached to it.
+import { EventEmitter } from 'node:events';
+import type { Identity } from '../identity/identity.ts';
+import type { NodeId } from '../identity/node-id.ts';
+import type { SignatureBackend } from '../identity/signature.ts';
+import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
+import { nextVersion, wallClockMicros } from '../envelope/version.ts';
+import type { Value } from '../envelope/cbor.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_UPDATE_BYTES } from '../limits.ts';
+import { WriteError } from '../errors.ts';
+import type { Store, StoreBatch } from '../store/store.ts';
+import { open, type WritePolicy } from './policy.ts';
+import { compareUpdates, hashKey } from './order.ts';
+import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './types.ts';
+// Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
+import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
+
+type StreamFactory = (sb: Scuttlebutt, options?: StreamOptions) => ReplicationStream;
+let streamFactory: StreamFactory | null = null;
+
+/** @internal replication/ registers how streams are made, so core never imports upward. */
+export function registerStreamFactory(factory: StreamFactory): void {
+  streamFactory = factory;
+}
+
+/** Options shared by every Scuttlebutt subclass. */
+export interface ScuttlebuttOptions {
+  /** Signs this node's writes; its id is this instance's id. */
+  identity: Identity;
+  /** Dataset name, bound into every signed update. Default `'default'`. */
+  dataset?: string;
+  /** Who may write which key. Default `open()` (any source, any key). */
+  policy?: WritePolicy;
+  /** Persistence. Default none (state lives in memory only). */
+  store?: Store;
+  /** Largest update body. Default 64 KiB. */
+  maxUpdateBytes?: number;
+  /** How far in the future (µs) an update's version may be before it is deferred. Default 60 s. */
+  maxClockSkew?: number;
+  /** Refuse further updates from a source once it has equivocated. Default false. */
+  quarantine?: boolean;
+  /** Signature backend. Default `native`. */
+  backend?: SignatureBackend;
+  /** The wall clock in µs (inject for tests). Default {@link wallClockMicros}. */
+  now?: () => number;
+}
+
+/** Events every Scuttlebutt emits. Subclasses add their own. */
+export interface ScuttlebuttEvents {
+  /** An update was applied (verified, in order, durable if a store is set). */
+  update: [update: Update, origin: UpdateOrigin | null];
+  /** An update was rejected; counted against `origin`'s fault budget. */
+  invalid: [rejection: Rejection];
+  /** An update this node already has (or older) arrived; not a fault. */
+  old_data: [update: Update];
+  /** Two different validly signed updates with one source and version. */
+  equivocation: [evidence: Equivocation];
+  dispose: [];
+  /** A stream closed; the number still open. */
+  unstream: [open: number];
+}
+
+/** Internal event that carries applied updates to attached streams. */
+export const FORWARD = Symbol('signet.forward');
+
+/**
+ * The scuttlebutt base. Subclasses implement {@link history}, {@link applyUpdate} and
+ * {@link keyOf}; everything a peer sends goes through {@link ingest}.
+ */
+export abstract class Scuttlebutt extends EventEmitter {
+  readonly id: NodeId;
+  readonly identity: Identity;
+  readonly dataset: string;
+  readonly policy: WritePolicy;
+  /** Resolves once the stored state (if any) has been loaded. */
+  readonly ready: Promise<void>;
+  protected readonly options: ScuttlebuttOptions;
+  protected readonly store: Store | undefined;
+  protected readonly now: () => number;
+  private readonly maxUpdateBytes: number;
+  private readonly maxClockSkew: number;
+  private readonly backend: SignatureBackend;
+  private readonly sources = new Map<NodeId, number>();
+  /** Updates applied at each source's latest version (more than one only after equivocation). */
+  private readonly latest = new Map<NodeId, Update[]>();
+  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly applyChain = new Map<NodeId, Promise<unknown>>();
+  private readonly quarantined = new Set<NodeId>();
+  private readonly evidence: Equivocation[] = [];
+  private pendingDrops: string[] = [];
+  private loaded = false;
+  private disposed = false;
+  /** Number of streams attached. */
+  streams = 0;
+
+  constructor(options: ScuttlebuttOptions) {
+    super();
+    if (!options || typeof options !== 'object') throw new TypeError('"options" expected an object with an identity');
+    if (!options.identity || typeof options.identity.sign !== 'function') throw new TypeError('"identity" expected an Identity');
+    const dataset = options.dataset ?? 'default';
+    if (!isDatasetName(dataset)) throw new RangeError('"dataset" expected 1..128 characters without control characters');
+    if (options.policy !== undefined && typeof options.policy !== 'function') throw new TypeError('"policy" expected a function');
+    this.options = options;
+    this.identity = options.identity;
+    this.id = options.identity.id;
+    this.dataset = dataset;
+    this.policy = options.policy ?? open();
+    this.store = options.store;
+    this.now = options.now ?? wallClockMicros;
+    this.maxUpdateBytes = options.maxUpdateBytes ?? MAX_UPDATE_BYTES;
+    this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
+    this.backend = options.backend ?? 'native';
+    this.setMaxListeners(0);
+    this.ready = this.load();
+    this.ready.catch(() => {}); // surfaced to whoever awaits ready
+  }
+
+  // ---- what subclasses provide ---------------------------------------------------------
+
+  /** All held updates the other side lacks according to `clock`, oldest first per source. */
+  abstract history(clock?: ReadonlyMap<NodeId, number>): Update[];
+  /** Applies a verified update; returns whether the model changed. Never throws on a body
+   *  that {@link keyOf} accepted. Call {@link dropUpdate} for updates it supersedes. */
+  abstract applyUpdate(update: Update): boolean;
+  /** The key an update writes (for the write policy), or null if the body's shape is wrong. */
+  protected abstract keyOf(body: Value): string | null;
+
+  // ---- clock -----------------------------------------------------------------------------
+
+  /** source id -> highest applied version. */
+  get clock(): ReadonlyMap<NodeId, number> {
+    return this.sources;
+  }
+
+  /** Updates held at `source`'s latest version (one, or more after equivocation). */
+  latestUpdates(source: NodeId): readonly Update[] {
+    return this.latest.get(source) ?? [];
+  }
+
+  /** Evidence of every equivocation seen. */
+  equivocations(): readonly Equivocation[] {
+    return this.evidence;
+  }
+
+  /** True if `source` is refused after equivocating (option `quarantine`). */
+  isQuarantined(source: NodeId): boolean {
+    return this.quarantined.has(source);
+  }
+
+  // ---- local writes ------------------------------------------------------------------------
+
+  /**
+   * Signs `body` as this node's next update and applies it at once.
+   * @throws WriteError if disposed, not yet loaded, or the policy refuses `key`;
+   * RangeError / TypeError if the body breaks a limit.
+   */
+  protected localUpdate(body: unknown): Update {
+    if (this.disposed) throw new WriteError(`dataset ${this.dataset} is disposed`);
+    if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
+    const version = nextVersion(this.sources.get(this.id) ?? 0, this.now());
+    const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });
+    const key = this.keyOf(update.body);
+    if (key === null) throw new TypeError('"body" does not have the shape this model expects');
+    if (!this.policy(this.id, key)) throw new WriteError(`policy ${this.policy.policyName ?? 'custom'} forbids ${this.id.slice(0, 8)}… to write ${JSON.stringify(key)}`);
+    this.commitApplied(update, null);
+    return update;
+  }
+
+  // ---- the receive pipeline ----------------------------------------------------------------
+
+  /**
+   * Takes one envelope from a peer through the pipeline in DESIGN order: cheap checks,
+   * dedupe, asynchronous verification, in-order apply per source, then clock, store and
+   * forward. Resolves with the verdict; never rejects on any input bytes.
+   */
+  async ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null): Promise<IngestResult> {
+    if (this.disposed) return { status: 'ignored' };
+    const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
+    if (!parsed.ok) {
+      // a valid envelope for another dataset gets its own reason
+      return this.reject(origin, parsed.reason, parsed.detail, undefined);
+    }
+    const update = parsed.update;
+    const early = this.cheapChecks(update);
+    if (early === 'old') return this.old(update);
+    if (early !== null) return this.reject(origin, early, 'refused before verification', update);
+
+    // dedupe: one verification per distinct update, however many peers send it
+    const key = hashKey(update);
+    let verified = this.inflight.get(key);
+    const first = verified === undefined;
+    if (first) {
+      verified = verifyUpdate(update, { backend: this.backend });
+      this.inflight.set(key, verified);
+    }
+    // apply in arrival order per source, each only after its own verification
+    const source = update.source;
+    const previous = this.applyChain.get(source) ?? Promise.resolve();
+    const step = Promise.all([previous, verified]).then(async ([, ok]): Promise<IngestResult> => {
+      if (first) this.inflight.delete(key);
+      if (!ok) return this.reject(origin, 'bad-signature', 'signature does not verify', update);
+      await this.ready;
+      return this.applyVerified(update, origin);
+    });
+    const settled = step.catch(() => undefined);
+    this.applyChain.set(source, settled);
+    settled.then(() => {
+      if (this.applyChain.get(source) === settled) this.applyChain.delete(source);
+    });
+    return step;
+  }
+
+  /** Shape-independent checks that need no signature. Returns a reason, 'old', or null. */
+  private cheapChecks(update: Update): RejectReason | 'old' | null {
+    if (this.quarantined.has(update.source)) return 'quarantined';
+    const have = this.sources.get(update.source) ?? 0;
+    if (update.version < have) return 'old';
+    // At the latest version: a copy we hold is old; a different one is equivocation, unless
+    // we no longer hold that version's updates (restored clock) and cannot prove it.
+    if (update.version === have && (this.holds(update) || this.latestUpdates(update.source).length === 0)) return 'old';
+    if (update.version > this.now() + this.maxClockSkew) return 'future';
+    const key = this.keyOf(update.body);
+    if (key === null) return 'bad-shape';
+    if (!this.policy(update.source, key)) return 'forbidden';
+    return null;
+  }
+
+  private holds(update: Update): boolean {
+    const key = hashKey(update);
+    return this.latestUpdates(update.source).some((u) => hashKey(u) === key);
+  }
+
+  /** Runs once the update's signature verified and every earlier update from its source applied. */
+  private applyVerified(update: Update, origin: UpdateOrigin | null): IngestResult {
+    if (this.disposed) return { status: 'ignored' };
+    const reason = this.cheapChecks(update); // state may have moved while we verified
+    if (reason === 'old') return this.old(update);
+    if (reason !== null) return this.reject(origin, reason, 'refused after verification', update);
+    const have = this.sources.get(update.source) ?? 0;
+    if (update.version === have) {
+      // Same source and version, different signed payload: proof of equivocation.
+      const held = this.latestUpdates(update.source);
+      const ev: Equivocation = { source: update.source, version: update.version, updates: [held[0]!, update] };
+      this.evidence.push(ev);
+      if (this.options.quarantine) this.quarantined.add(update.source);
+      super.emit('equivocation', ev);
+    }
+    this.commitApplied(update, origin);
+    return { status: 'applied', update };
+  }
+
+  /** Apply, advance the clock, store, then announce and forward. */
+  private commitApplied(update: Update, origin: UpdateOrigin | null): void {
+    this.pendingDrops = [];
+    const changed = this.applyUpdate(update);
+    const have = this.sources.get(update.source) ?? 0;
+    if (update.version > have) {
+      this.sources.set(update.source, update.version);
+      this.latest.set(update.source, [update]);
+    } else {
+      this.latest.get(update.source)!.push(update);
+    }
+    const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: this.pendingDrops, clock: [[update.source, update.version]] };
+    this.pendingDrops = [];
+    if (this.store) {
+      // Durable before it is announced or forwarded.
+      this.store.commit(this.dataset, batch).then(
+        () => this.announce(update, origin, changed),
+        (err) => super.emit('error', err),
+      );
+    } else {
+      this.announce(update, origin, changed);
+    }
+  }
+
+  private announce(update: Update, origin: UpdateOrigin | null, changed: boolean): void {
+    this.announced(update, changed);
+    super.emit('update', update, origin);
+    super.emit(FORWARD, update, origin);
+  }
+
+  /** Called when an applied update is durable, just before `'update'`: subclasses emit their
+   *  own change events here, so nothing is reported before it is stored. */
+  protected announced(_update: Update, _changed: boolean): void {}
+
+  /** Subclasses call this from {@link applyUpdate} for each update the new one supersedes. */
+  protected dropUpdate(update: Update): void {
+    this.pendingDrops.push(hashKey(update));
+  }
+
+  /** Subclasses call this when they discard updates outside an apply (TTL purge, compaction). */
+  protected dropStored(updates: Update[]): void {
+    if (this.store && updates.length > 0) {
+      this.store.commit(this.dataset, { put: [], drop: updates.map(hashKey), clock: [] }).catch((err) => super.emit('error', err));
+    }
+  }
+
+  private old(update: Update): IngestResult {
+    super.emit('old_data', update);
+    return { status: 'old' };
+  }
+
+  private reject(origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined): IngestResult {
+    const rejection: Rejection = { reason, detail, update, origin };
+    super.emit('invalid', rejection);
+    origin?.fault(rejection);
+    return { status: 'rejected', reason };
+  }
+
+  // ---- persistence -----------------------------------------------------------------------------
+
+  private async load(): Promise<void> {
+    if (!this.store) {
+      this.loaded = true;
+      return;
+    }
+    const state = await this.store.load(this.dataset);
+    const updates: Update[] = [];
+    for (const bytes of state.updates) {
+      // Stored envelopes were verified before they were stored; parse, do not trust blindly.
+      const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
+      if (parsed.ok) updates.push(parsed.update);
+    }
+    updates.sort(compareUpdates);
+    for (const update of updates) {
+      this.applyUpdate(update);
+      const have = this.sources.get(update.source) ?? 0;
+      if (update.version > have) {
+        this.sources.set(update.source, update.version);
+        this.latest.set(update.source, [update]);
+      } else if (update.version === have) this.latest.get(update.source)!.push(update);
+    }
+    for (const [source, version] of state.clock) {
+      if (version > (this.sources.get(source) ?? 0)) this.sources.set(source, version);
+    }
+    this.pendingDrops = [];
+    this.loaded = true;
+  }
+
+  // ---- streams ---------------------------------------------------------------------------------
+
+  /**
+   * A replication stream to one peer (pipe it to the peer's stream, over any transport).
+   * @throws Error if the replication layer was not loaded (import from 'signet').
+   */
+  createStream(options?: StreamOptions): ReplicationStream {
+    if (!streamFactory) throw new Error('replication streams need the replication layer: import from the signet package root');
+    return streamFactory(this, options);
+  }
+
+  /** A stream that only sends (npm scuttlebutt `createReadStream`). */
+  createReadStream(options?: StreamOptions): ReplicationStream {
+    return this.createStream({ ...options, writable: false, readable: true });
+  }
+
+  /** A stream that only receives (npm scuttlebutt `createWriteStream`). */
+  createWriteStream(options?: StreamOptions): ReplicationStream {
+    return this.createStream({ ...options, writable: true, readable: false });
+  }
+
+  /**
+   * Another instance of the same model with the same identity and options (no store),
+   * attached by a live stream pair. Resolves once it is in sync.
+   */
+  async clone(): Promise<this> {
+    const Ctor = this.constructor as new (options: ScuttlebuttOptions) => this;
+    const copy = new Ctor({ ...this.options, store: undefined });
+    const a = this.createStream();
+    const b = copy.createStream();
+    a.pipe(b).pipe(a);
+    await new Promise<void>((resolve, reject) => {
+      b.once('sync', resolve);
+      b.once('close', () => reject(new Error('clone stream closed before sync')));
+    });
+    return copy;
+  }
+
+  // ---- lifecycle -------------------------------------------------------------------------------
+
+  /** True after {@link dispose}. */
+  get isDisposed(): boolean {
+    return this.disposed;
+  }
+
+  /** Ends every attached stream and refuses further writes. */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    super.emit('dispose');
+  }
+}

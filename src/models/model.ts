@@ -1,0 +1,220 @@
+// Model: a last-writer-wins map replicated by signed updates. Keys are strings held in a
+// Map (prototype names are ordinary keys); TTL entries expire on every node alike.
+import { createHash } from 'node:crypto';
+import { on } from 'node:events';
+import type { Update } from '../envelope/update.ts';
+import type { Value } from '../envelope/cbor.ts';
+import type { NodeId } from '../identity/node-id.ts';
+import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
+import { compareUpdates } from '../core/order.ts';
+import { assertInteger } from '../util/bytes.ts';
+
+/** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
+export const MAX_KEY_LENGTH = 1024;
+/** Default time a tombstone is kept before it is collected: 7 days. */
+export const DEFAULT_TOMBSTONE_HORIZON_MS = 7 * 24 * 3600 * 1000;
+
+/** Model options: the Scuttlebutt options plus tombstone collection. */
+export interface ModelOptions extends ScuttlebuttOptions {
+  /** How long (ms) a delete's tombstone is kept before {@link Model.purge} collects it. Default 7 days. */
+  tombstoneHorizonMs?: number;
+}
+
+/** Options for {@link Model.set}. */
+export interface SetOptions {
+  /** Time to live in milliseconds, counted from the write's version (its signed timestamp). */
+  ttl?: number;
+}
+
+/** One change to the map, as delivered by `'change'` and {@link Model.changes}. */
+export interface Change {
+  key: string;
+  /** The new value; undefined for a delete. */
+  value: Value | undefined;
+  update: Update;
+}
+
+interface Entry {
+  update: Update;
+  value: Value | undefined;
+  deleted: boolean;
+  /** µs; Infinity if no TTL. */
+  expiresAt: number;
+}
+
+type Body = ['set', string, Value] | ['set', string, Value, number] | ['del', string];
+
+function parseBody(body: Value): Body | null {
+  if (!Array.isArray(body) || typeof body[1] !== 'string' || body[1].length > MAX_KEY_LENGTH) return null;
+  if (body[0] === 'del' && body.length === 2) return body as Body;
+  if (body[0] !== 'set') return null;
+  if (body.length === 3) return body as Body;
+  const ttl = body[3];
+  if (body.length === 4 && typeof ttl === 'number' && Number.isSafeInteger(ttl) && ttl > 0) return body as Body;
+  return null;
+}
+
+/** A last-writer-wins map: `set`, `get`, `delete` (a signed tombstone), TTL keys. */
+export class Model extends Scuttlebutt {
+  private readonly entries_ = new Map<string, Entry>();
+  private readonly tombstoneHorizonMicros: number;
+
+  constructor(options: ModelOptions) {
+    super(options);
+    const horizon = options.tombstoneHorizonMs ?? DEFAULT_TOMBSTONE_HORIZON_MS;
+    assertInteger(horizon, 'tombstoneHorizonMs', 0, Number.MAX_SAFE_INTEGER / 1000);
+    this.tombstoneHorizonMicros = horizon * 1000;
+  }
+
+  protected keyOf(body: Value): string | null {
+    return parseBody(body)?.[1] ?? null;
+  }
+
+  /**
+   * Sets `key` to `value` (any CBOR-able plain data), signed and replicated.
+   * @throws TypeError for a non-string key or a value CBOR cannot carry; RangeError past a
+   * limit; WriteError if the dataset's policy forbids this node to write `key`.
+   */
+  set(key: string, value: unknown, options?: SetOptions): Update {
+    checkKey(key);
+    if (value === undefined) throw new TypeError('"value" must not be undefined; use delete(key)');
+    if (options?.ttl !== undefined) {
+      assertInteger(options.ttl, 'ttl', 1, Number.MAX_SAFE_INTEGER / 1000);
+      return this.localUpdate(['set', key, value, options.ttl]);
+    }
+    return this.localUpdate(['set', key, value]);
+  }
+
+  /** Deletes `key` with a signed tombstone (replicated like a write). */
+  delete(key: string): Update {
+    checkKey(key);
+    return this.localUpdate(['del', key]);
+  }
+
+  /** The live value of `key`, or undefined if absent, deleted or expired. */
+  get(key: string): Value | undefined {
+    const e = this.live(key);
+    return e?.value;
+  }
+
+  has(key: string): boolean {
+    return this.live(key) !== undefined;
+  }
+
+  /** Live keys, in no particular order. */
+  keys(): string[] {
+    return this.entries().map(([k]) => k);
+  }
+
+  /** Live [key, value] pairs. */
+  entries(): Array<[string, Value]> {
+    const now = this.now();
+    const out: Array<[string, Value]> = [];
+    for (const [k, e] of this.entries_) if (!e.deleted && e.expiresAt > now) out.push([k, e.value!]);
+    return out;
+  }
+
+  /** Live entries as a plain object (prototype names become own properties, never a prototype). */
+  toJSON(): Record<string, Value> {
+    return Object.fromEntries(this.entries());
+  }
+
+  /** The update that currently holds `key` (including tombstones and expired entries not yet purged). */
+  updateOf(key: string): Update | undefined {
+    return this.entries_.get(key)?.update;
+  }
+
+  private live(key: string): Entry | undefined {
+    const e = this.entries_.get(key);
+    return e && !e.deleted && e.expiresAt > this.now() ? e : undefined;
+  }
+
+  /** Async iterator of changes, from now on. Ends when `signal` aborts or the model is disposed. */
+  async *changes(options?: { signal?: AbortSignal }): AsyncGenerator<Change> {
+    const stop = new AbortController();
+    const onDispose = () => stop.abort();
+    this.once('dispose', onDispose);
+    const signal = options?.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+    try {
+      for await (const [change] of on(this, 'change', { signal })) yield change as Change;
+    } catch (err) {
+      if ((err as Error).name !== 'AbortError') throw err;
+    } finally {
+      this.off('dispose', onDispose);
+    }
+  }
+
+  /** Newest update per key (tombstones included) that `clock` lacks, oldest first. */
+  history(clock?: ReadonlyMap<NodeId, number>): Update[] {
+    const out: Update[] = [];
+    for (const e of this.entries_.values()) {
+      if (e.update.version > (clock?.get(e.update.source) ?? 0)) out.push(e.update);
+    }
+    return out.sort(compareUpdates);
+  }
+
+  applyUpdate(update: Update): boolean {
+    const body = parseBody(update.body);
+    if (body === null) return false;
+    const key = body[1];
+    const current = this.entries_.get(key);
+    if (current && compareUpdates(update, current.update) <= 0) {
+      this.dropUpdate(update); // lost last-writer-wins: nothing to keep
+      return false;
+    }
+    if (current) this.dropUpdate(current.update);
+    const ttl = body[0] === 'set' && body.length === 4 ? body[3] : undefined;
+    this.entries_.set(key, {
+      update,
+      value: body[0] === 'set' ? body[2] : undefined,
+      deleted: body[0] === 'del',
+      expiresAt: ttl === undefined ? Infinity : update.version + ttl * 1000,
+    });
+    return true;
+  }
+
+  protected override announced(update: Update, changed: boolean): void {
+    if (!changed) return;
+    const body = parseBody(update.body)!;
+    const change: Change = { key: body[1], value: body[0] === 'set' ? body[2] : undefined, update };
+    this.emit('change', change);
+    this.emit(`change:${change.key}`, change.value, update);
+  }
+
+  /**
+   * Forgets expired TTL entries and tombstones older than the horizon. Deterministic reads do
+   * not depend on it (expired entries already read as absent); it frees memory and storage.
+   * @returns the number of entries removed.
+   */
+  purge(): number {
+    const now = this.now();
+    const gone: Update[] = [];
+    for (const [k, e] of this.entries_) {
+      if (e.expiresAt <= now || (e.deleted && e.update.version + this.tombstoneHorizonMicros <= now)) {
+        this.entries_.delete(k);
+        gone.push(e.update);
+      }
+    }
+    this.dropStored(gone);
+    return gone.length;
+  }
+
+  /** SHA-256 over every held entry (key, update hash) not expired now, in key order: equal
+   *  on two models exactly when they hold the same state. */
+  stateHash(): string {
+    const now = this.now();
+    const h = createHash('sha256');
+    const keys = [...this.entries_.keys()].sort();
+    for (const k of keys) {
+      const e = this.entries_.get(k)!;
+      if (e.expiresAt <= now) continue;
+      h.update(`${k.length}:${k}`).update(e.update.hash);
+    }
+    return h.digest('hex');
+  }
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string') throw new TypeError(`"key" expected string, got ${typeof key}`);
+  if (key.length > MAX_KEY_LENGTH) throw new RangeError(`"key" expected at most ${MAX_KEY_LENGTH} characters, got length=${key.length}`);
+}

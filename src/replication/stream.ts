@@ -1,0 +1,376 @@
+// The replication stream: one peer, any Duplex transport. Hello with digest, history in
+// MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
+// backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
+import { Duplex } from 'node:stream';
+import type { Value } from '../envelope/cbor.ts';
+import type { Update } from '../envelope/update.ts';
+import type { NodeId } from '../identity/node-id.ts';
+import { FAULT_BUDGET, MAX_MESSAGE_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
+import { ProtocolError } from '../errors.ts';
+import { FORWARD, type Scuttlebutt } from '../core/scuttlebutt.ts';
+import { hashPrefix } from '../core/order.ts';
+import type { Rejection, UpdateOrigin } from '../core/types.ts';
+import { bytesEqual } from '../util/bytes.ts';
+import { FrameDecoder, decodeMessage, encodeHello, encodeSync, encodeUpdates, type DigestEntry, type Hello } from './messages.ts';
+import { historyBatches } from './batches.ts';
+
+/** Default largest history/live batch in bytes (one update larger than this goes alone). */
+export const DEFAULT_MTU = 64 * 1024;
+/** Default bytes of live updates queued for a peer that is not reading. Past it: the queue is
+ *  dropped and rebuilt from the model when the peer reads again (memory stays bounded). */
+export const DEFAULT_MAX_LIVE_BYTES = 4 * 1024 * 1024;
+
+/** Options for {@link Scuttlebutt.createStream}; every one has a default. */
+export interface StreamOptions {
+  /** This side sends updates. Default true. `false` makes a write-only (receiving) stream. */
+  readable?: boolean;
+  /** This side accepts updates. Default true. `false` ignores (and counts) all it is sent. */
+  writable?: boolean;
+  /** A write-only stream sends its digest so the sender can skip what it has. Default false. */
+  sendClock?: boolean;
+  /** A read-only stream waits for the peer's digest instead of sending all history. Default false. */
+  awaitClock?: boolean;
+  /** Keep sending live updates after SYNC. Default true; false ends the stream after sync. */
+  tail?: boolean;
+  /** Sent to the peer in the hello (`'header'` event on its side). Default null. */
+  meta?: Value;
+  /** Largest batch in bytes. Default 64 KiB. */
+  mtu?: number;
+  /** Largest message accepted from the peer. Default 16 MiB. */
+  maxMessageBytes?: number;
+  /** Verifications in flight before the stream stops reading. Default 1024. */
+  maxPending?: number;
+  /** Rejections allowed before the stream is cut off. Default 64. */
+  faultBudget?: number;
+  /** Bytes of live updates queued for a slow reader before falling back to catch-up. Default 4 MiB. */
+  maxLiveBytes?: number;
+  /** A label for logs. */
+  name?: string;
+}
+
+/** What a peer said in its hello (the `'header'` event). */
+export interface Header {
+  id: NodeId;
+  dataset: string;
+  clock: Map<NodeId, number>;
+  meta: Value;
+}
+
+/** Counters for one stream. */
+export interface StreamStats {
+  /** Updates received from the peer. */
+  received: number;
+  applied: number;
+  old: number;
+  rejected: number;
+  /** Updates received on a stream that is not writable (dropped unread). */
+  ignored: number;
+  sent: number;
+}
+
+/** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
+export class ReplicationStream extends Duplex implements UpdateOrigin {
+  readonly name: string | undefined;
+  /** The peer's hello, once received. */
+  remote: Header | null = null;
+  /** Rejections counted against this peer. */
+  faults = 0;
+  /** Why the stream was cut off, if it was. */
+  closeReason: ProtocolError | null = null;
+  readonly stats: StreamStats = { received: 0, applied: 0, old: 0, rejected: 0, ignored: 0, sent: 0 };
+  syncSent: boolean;
+  syncReceived: boolean;
+
+  private readonly sb: Scuttlebutt;
+  private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta'>> & { meta: Value };
+  private readonly decoder: FrameDecoder;
+  /** What the peer holds, as far as we know: its digest, plus what we sent and it sent us. */
+  private readonly known = new Map<NodeId, number>();
+  private readonly control: Buffer[] = [];
+  private history: Iterator<Update[]> | null = null;
+  private historyDone = false;
+  private live: Update[] = [];
+  private liveBytes = 0;
+  private lagging = false;
+  private started = false;
+  private gotSync = false;
+  private ending = false;
+  private pending = 0;
+  private waiters: Array<() => void> = [];
+  private readonly onForward = (update: Update, origin: UpdateOrigin | null) => this.forward(update, origin);
+  private readonly onDispose = () => this.finish();
+
+  constructor(sb: Scuttlebutt, options: StreamOptions = {}) {
+    super({ readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024, allowHalfOpen: true });
+    this.sb = sb;
+    this.name = options.name;
+    this.opts = {
+      readable: options.readable !== false,
+      writable: options.writable !== false,
+      sendClock: options.sendClock === true,
+      awaitClock: options.awaitClock === true,
+      tail: options.tail !== false,
+      meta: options.meta ?? null,
+      mtu: options.mtu ?? DEFAULT_MTU,
+      maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
+      maxPending: options.maxPending ?? MAX_PENDING_VERIFICATIONS,
+      faultBudget: options.faultBudget ?? FAULT_BUDGET,
+      maxLiveBytes: options.maxLiveBytes ?? DEFAULT_MAX_LIVE_BYTES,
+    };
+    for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'faultBudget', 'maxLiveBytes'] as const) {
+      const v = this.opts[k];
+      if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`"${k}" expected a positive integer, got ${v}`);
+    }
+    this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
+    this.syncReceived = !this.opts.writable;
+    this.syncSent = !this.opts.readable;
+    sb.streams++;
+    sb.on(FORWARD, this.onForward);
+    sb.once('dispose', this.onDispose);
+    this.once('close', () => {
+      sb.off(FORWARD, this.onForward);
+      sb.off('dispose', this.onDispose);
+      sb.streams--;
+      sb.emit('unstream', sb.streams);
+      for (const w of this.waiters.splice(0)) w();
+    });
+    if (sb.isDisposed) {
+      queueMicrotask(() => this.finish());
+      return;
+    }
+    if (this.opts.readable || this.opts.sendClock) this.control.push(encodeHello(this.hello()));
+    if (this.opts.readable && !this.opts.writable && !this.opts.awaitClock) this.startHistory(new Map());
+  }
+
+  private hello(): Hello {
+    const digest = new Map<NodeId, DigestEntry>();
+    for (const [source, version] of this.sb.clock) {
+      const held = this.sb.latestUpdates(source);
+      // the highest hash at the latest version: equal on two nodes that hold the same updates
+      const top = held.reduce<Update | undefined>((a, u) => (!a || Buffer.compare(u.hash, a.hash) > 0 ? u : a), undefined);
+      digest.set(source, { version, hashPrefix: top ? hashPrefix(top) : new Uint8Array(8) });
+    }
+    return { dataset: this.sb.dataset, id: this.sb.id, digest, meta: this.opts.meta, readable: this.opts.readable, writable: this.opts.writable };
+  }
+
+  // ---- sending ------------------------------------------------------------------------------
+
+  /** Snapshot of what the peer lacks; live updates from now on go to the tail. */
+  private startHistory(peer: Map<NodeId, DigestEntry>): void {
+    if (this.started) return;
+    this.started = true;
+    const clock = new Map<NodeId, number>();
+    for (const [source, e] of peer) clock.set(source, e.version);
+    for (const [source, v] of clock) this.known.set(source, v);
+    const owed = this.sb.history(clock);
+    // Same version, different latest hash: send ours so equivocations meet.
+    for (const [source, e] of peer) {
+      if (this.sb.clock.get(source) !== e.version) continue;
+      for (const u of this.sb.latestUpdates(source)) if (!bytesEqual(hashPrefix(u), e.hashPrefix)) owed.push(u);
+    }
+    this.history = historyBatches(owed, this.opts.mtu);
+    this.pump();
+  }
+
+  private forward(update: Update, origin: UpdateOrigin | null): void {
+    if (origin === this) return; // never echo
+    if (!this.opts.readable || !this.started || !this.opts.tail || this.ending) return;
+    if (update.version <= (this.known.get(update.source) ?? 0)) return; // the peer has it
+    if (this.lagging) return;
+    if (this.liveBytes + update.bytes.length > this.opts.maxLiveBytes) {
+      // The peer is not reading: drop the queue, rebuild it from the model when it reads again.
+      this.live = [];
+      this.liveBytes = 0;
+      this.lagging = true;
+      return;
+    }
+    this.live.push(update);
+    this.liveBytes += update.bytes.length;
+    this.pump();
+  }
+
+  override _read(): void {
+    this.pump();
+  }
+
+  private pump(): void {
+    if (this.destroyed) return;
+    for (;;) {
+      const next = this.nextFrame();
+      if (next === null) return;
+      if (next === 'end') {
+        this.push(null);
+        return;
+      }
+      if (!this.push(next)) return;
+    }
+  }
+
+  /** The next frame to send: control messages, then history, SYNC, then the live tail. */
+  private nextFrame(): Buffer | 'end' | null {
+    const c = this.control.shift();
+    if (c) return c;
+    if (this.history && !this.historyDone) {
+      const batch = this.history.next();
+      if (!batch.done) return this.batchFrame(batch.value);
+      this.historyDone = true;
+      this.syncSent = true;
+      queueMicrotask(() => {
+        this.emit('syncSent');
+        this.checkSync();
+      });
+      return encodeSync();
+    }
+    if (this.historyDone) {
+      if (this.lagging && this.live.length === 0) {
+        this.lagging = false;
+        this.live = this.sb.history(this.known);
+        this.liveBytes = this.live.reduce((n, u) => n + u.bytes.length, 0);
+      }
+      if (this.live.length > 0) {
+        const batch: Update[] = [];
+        let bytes = 0;
+        while (this.live.length > 0 && (batch.length === 0 || bytes + this.live[0]!.bytes.length <= this.opts.mtu)) {
+          const u = this.live.shift()!;
+          bytes += u.bytes.length;
+          batch.push(u);
+        }
+        this.liveBytes -= bytes;
+        return this.batchFrame(batch);
+      }
+    }
+    if (this.ending && this.control.length === 0 && (this.historyDone || !this.started)) return 'end';
+    return null;
+  }
+
+  private batchFrame(batch: Update[]): Buffer {
+    for (const u of batch) if (u.version > (this.known.get(u.source) ?? 0)) this.known.set(u.source, u.version);
+    this.stats.sent += batch.length;
+    return encodeUpdates(batch.map((u) => u.bytes));
+  }
+
+  // ---- receiving ----------------------------------------------------------------------------
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
+    this.receive(chunk).then(() => callback(), () => callback());
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    // The peer finished sending: wait for what it sent to apply, then end our side too.
+    this.drained().then(() => {
+      this.finish();
+      callback();
+    });
+  }
+
+  private async receive(chunk: Buffer): Promise<void> {
+    if (this.closeReason) return;
+    const messages = this.decoder.push(chunk);
+    if (typeof messages === 'string') return this.cut('too-large', messages);
+    for (const bytes of messages) {
+      if (this.destroyed) return;
+      const r = decodeMessage(bytes);
+      if (!r.ok) return this.cut(r.reason.startsWith('unknown') ? 'unknown-message' : 'malformed', r.reason);
+      const m = r.message;
+      if (m.type === 'hello') {
+        if (this.remote) return this.cut('second-hello', 'the peer sent a second hello');
+        if (m.hello.dataset !== this.sb.dataset) return this.cut('wrong-dataset', `peer replicates ${JSON.stringify(m.hello.dataset)}`);
+        const clock = new Map<NodeId, number>();
+        for (const [s, e] of m.hello.digest) clock.set(s, e.version);
+        this.remote = { id: m.hello.id, dataset: m.hello.dataset, clock, meta: m.hello.meta };
+        this.emit('header', this.remote);
+        if (this.opts.readable) this.startHistory(m.hello.digest);
+      } else if (!this.remote) {
+        return this.cut('no-hello', 'the peer sent data before its hello');
+      } else if (m.type === 'updates') {
+        if (!this.opts.writable) {
+          this.stats.ignored += m.updates.length;
+          continue;
+        }
+        for (const envelope of m.updates) {
+          if (this.pending >= this.opts.maxPending) await this.below(this.opts.maxPending);
+          if (this.destroyed) return;
+          this.ingest(envelope);
+        }
+      } else if (m.type === 'sync') {
+        if (this.gotSync) return this.cut('second-sync', 'the peer sent SYNC twice');
+        this.gotSync = true;
+        await this.drained(); // history applied before we say so
+        this.syncReceived = true;
+        this.emit('syncReceived');
+        this.checkSync();
+      }
+    }
+  }
+
+  private ingest(envelope: Uint8Array): void {
+    this.pending++;
+    this.stats.received++;
+    this.sb.ingest(envelope, this).then((r) => {
+      if (r.status === 'applied') {
+        this.stats.applied++;
+        if (r.update.version > (this.known.get(r.update.source) ?? 0)) this.known.set(r.update.source, r.update.version);
+      } else if (r.status === 'old') this.stats.old++;
+      else if (r.status === 'rejected') this.stats.rejected++;
+      this.pending--;
+      this.release();
+    });
+  }
+
+  /** Counts a rejection; a bad signature or an exhausted budget cuts the peer off. */
+  fault(rejection: Rejection): void {
+    this.faults++;
+    this.emit('invalid', rejection);
+    if (rejection.reason === 'bad-signature') this.cut('bad-signature', rejection.detail);
+    else if (this.faults > this.opts.faultBudget) this.cut('fault-budget', `${this.faults} rejected updates`);
+  }
+
+  /** Cuts the peer off: records why, emits `'cut'`, and destroys the stream without an error event. */
+  cut(reason: string, detail: string): void {
+    if (this.closeReason || this.destroyed) return;
+    this.closeReason = new ProtocolError(reason, `replication stream cut off: ${reason}: ${detail}`);
+    this.emit('cut', this.closeReason);
+    this.destroy();
+  }
+
+  private checkSync(): void {
+    if (this.syncSent && this.syncReceived && !this.destroyed) {
+      this.emit('sync');
+      if (!this.opts.tail) this.finish();
+    }
+  }
+
+  /** Ends our readable side once everything queued (history, SYNC) is out. Our writable side
+   *  ends when the peer ends it (ending it here could race the peer's last writes). */
+  private finish(): void {
+    if (this.ending) return;
+    this.ending = true;
+    this.live = [];
+    this.pump();
+  }
+
+  private release(): void {
+    if (this.waiters.length === 0) return;
+    const ready = this.waiters.splice(0);
+    for (const w of ready) w();
+  }
+
+  /** Resolves when fewer than `limit` verifications are in flight (or the stream closed). */
+  private async below(limit: number): Promise<void> {
+    while (this.pending >= limit && !this.destroyed) await new Promise<void>((r) => this.waiters.push(r));
+  }
+
+  private drained(): Promise<void> {
+    return this.below(1);
+  }
+
+  /** Verifications in flight for this peer. */
+  get inFlight(): number {
+    return this.pending;
+  }
+}
+
+/** Creates a replication stream for `sb`. */
+export function createStream(sb: Scuttlebutt, options?: StreamOptions): ReplicationStream {
+  return new ReplicationStream(sb, options);
+}
