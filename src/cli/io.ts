@@ -1,0 +1,31 @@
+// CLI plumbing: the io a command writes to, usage errors, and the exit codes
+// (0 success, 1 failure, 2 usage).
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+/** Where a command writes: data to `out`, diagnostics to `err`. */
+export interface CliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+}
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A wrong invocation: printed with the command's usage, exit 2. */
+export class UsageError extends Error {}
+
+/** Strict parseArgs that turns its errors into UsageError. */
+export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+/** The io of a real process. */
+export const processIo: CliIo = {
+  out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
+  err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+};
