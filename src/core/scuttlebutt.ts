@@ -187,8 +187,10 @@ export abstract class Scuttlebutt extends EventEmitter {
     if (early === 'old') return this.old(update);
     if (early !== null) return this.reject(origin, early, 'refused before verification', update);
 
-    // dedupe: one verification per distinct update, however many peers send it
-    const key = hashKey(update);
+    // dedupe: one verification per distinct envelope, however many peers send it. The key
+    // covers the signature too: a forged copy of an update (same payload, bad signature)
+    // must not share, and so sink, the verdict on the genuine one.
+    const key = hashKey(update) + Buffer.from(update.signature).toString('hex');
     let verified = this.inflight.get(key);
     const first = verified === undefined;
     if (first) {
