@@ -89,6 +89,10 @@ export abstract class Scuttlebutt extends EventEmitter {
   private readonly applyChain = new Map<NodeId, Promise<unknown>>();
   private readonly quarantined = new Set<NodeId>();
   private readonly evidence: Equivocation[] = [];
+  /** Per origin, the ingest number of its first rejection: for all its sources (the source was
+   *  unreadable) or per source. What that origin sent afterwards is not applied (see ingest). */
+  private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
+  private ingested = 0;
   private pendingDrops: string[] = [];
   private loaded = false;
   private disposed = false;
@@ -177,15 +181,16 @@ export abstract class Scuttlebutt extends EventEmitter {
    */
   async ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null): Promise<IngestResult> {
     if (this.disposed) return { status: 'ignored' };
+    const seq = ++this.ingested;
     const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
     if (!parsed.ok) {
       // a valid envelope for another dataset gets its own reason
-      return this.reject(origin, parsed.reason, parsed.detail, undefined);
+      return this.reject(origin, parsed.reason, parsed.detail, undefined, seq);
     }
     const update = parsed.update;
     const early = this.cheapChecks(update);
     if (early === 'old') return this.old(update);
-    if (early !== null) return this.reject(origin, early, 'refused before verification', update);
+    if (early !== null) return this.reject(origin, early, 'refused before verification', update, seq);
 
     // dedupe: one verification per distinct envelope, however many peers send it. The key
     // covers the signature too: a forged copy of an update (same payload, bad signature)
@@ -202,9 +207,14 @@ export abstract class Scuttlebutt extends EventEmitter {
     const previous = this.applyChain.get(source) ?? Promise.resolve();
     const step = Promise.all([previous, verified]).then(async ([, ok]): Promise<IngestResult> => {
       if (first) this.inflight.delete(key);
-      if (!ok) return this.reject(origin, 'bad-signature', 'signature does not verify', update);
+      if (!ok) return this.reject(origin, 'bad-signature', 'signature does not verify', update, seq);
+      // A peer sends each source's updates oldest first, and a clock entry means "everything up
+      // to here". Once something this origin sent was refused (perhaps a genuine update it
+      // altered), applying its later updates would move the clock past a gap that no peer would
+      // ever fill: leave them for another connection.
+      if (this.brokenBefore(origin, source, seq)) return { status: 'ignored' };
       await this.ready;
-      return this.applyVerified(update, origin);
+      return this.applyVerified(update, origin, seq);
     });
     const settled = step.catch(() => undefined);
     this.applyChain.set(source, settled);
@@ -235,11 +245,11 @@ export abstract class Scuttlebutt extends EventEmitter {
   }
 
   /** Runs once the update's signature verified and every earlier update from its source applied. */
-  private applyVerified(update: Update, origin: UpdateOrigin | null): IngestResult {
+  private applyVerified(update: Update, origin: UpdateOrigin | null, seq: number): IngestResult {
     if (this.disposed) return { status: 'ignored' };
     const reason = this.cheapChecks(update); // state may have moved while we verified
     if (reason === 'old') return this.old(update);
-    if (reason !== null) return this.reject(origin, reason, 'refused after verification', update);
+    if (reason !== null) return this.reject(origin, reason, 'refused after verification', update, seq);
     const have = this.sources.get(update.source) ?? 0;
     if (update.version === have) {
       // Same source and version, different signed payload: proof of equivocation.
@@ -299,12 +309,24 @@ export abstract class Scuttlebutt extends EventEmitter {
     }
   }
 
+  /** True if `origin` had an update refused (of `source`, or of an unreadable source) before ingest number `seq`. */
+  private brokenBefore(origin: UpdateOrigin | null, source: NodeId, seq: number): boolean {
+    const b = origin && this.broken.get(origin);
+    return !!b && (b.all < seq || (b.sources.get(source) ?? Infinity) < seq);
+  }
+
   private old(update: Update): IngestResult {
     super.emit('old_data', update);
     return { status: 'old' };
   }
 
-  private reject(origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined): IngestResult {
+  private reject(origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined, seq: number): IngestResult {
+    if (origin) {
+      let b = this.broken.get(origin);
+      if (!b) this.broken.set(origin, (b = { all: Infinity, sources: new Map() }));
+      if (!update) b.all = Math.min(b.all, seq);
+      else if (!b.sources.has(update.source)) b.sources.set(update.source, seq);
+    }
     const rejection: Rejection = { reason, detail, update, origin };
     super.emit('invalid', rejection);
     origin?.fault(rejection);
