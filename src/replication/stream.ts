@@ -94,6 +94,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   private lagging = false;
   private started = false;
   private gotSync = false;
+  private syncEmitted = false;
   private ending = false;
   private pending = 0;
   private waiters: Array<() => void> = [];
@@ -333,8 +334,10 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.destroy();
   }
 
+  /** Emits `'sync'` once, when both directions are done (a one-way stream starts with one done). */
   private checkSync(): void {
-    if (this.syncSent && this.syncReceived && !this.destroyed) {
+    if (this.syncSent && this.syncReceived && !this.syncEmitted && !this.destroyed) {
+      this.syncEmitted = true;
       this.emit('sync');
       if (!this.opts.tail) this.finish();
     }
