@@ -6,7 +6,7 @@ import type { Update } from '../envelope/update.ts';
 import type { Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
-import { compareUpdates } from '../core/order.ts';
+import { compareUpdates, hashKey } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 
 /** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
@@ -144,13 +144,18 @@ export class Model extends Scuttlebutt {
     }
   }
 
-  /** Newest update per key (tombstones included) that `clock` lacks, oldest first. */
+  /** Newest update per key (tombstones included) that `clock` lacks, plus both updates of
+   *  every equivocation seen (so the evidence is passed on), oldest first. */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
-    const out: Update[] = [];
+    const out = new Map<string, Update>();
     for (const e of this.entries_.values()) {
-      if (e.update.version > (clock?.get(e.update.source) ?? 0)) out.push(e.update);
+      if (e.update.version > (clock?.get(e.update.source) ?? 0)) out.set(hashKey(e.update), e.update);
     }
-    return out.sort(compareUpdates);
+    // The update that lost an equivocation holds no key, but a peer must see both to know.
+    for (const ev of this.equivocations()) {
+      for (const u of ev.updates) if (u.version > (clock?.get(u.source) ?? 0)) out.set(hashKey(u), u);
+    }
+    return [...out.values()].sort(compareUpdates);
   }
 
   applyUpdate(update: Update): boolean {
