@@ -16,7 +16,7 @@ export const DEFAULT_TOMBSTONE_HORIZON_MS = 7 * 24 * 3600 * 1000;
 
 /** Model options: the Scuttlebutt options plus tombstone collection. */
 export interface ModelOptions extends ScuttlebuttOptions {
-  /** How long (ms) a delete's tombstone is kept before {@link Model.purge} collects it. Default 7 days. */
+  /** How long (ms) a delete's tombstone (or an expired TTL entry, from its expiry) is kept before {@link Model.purge} collects it. Default 7 days. */
   tombstoneHorizonMs?: number;
 }
 
@@ -187,15 +187,20 @@ export class Model extends Scuttlebutt {
   }
 
   /**
-   * Forgets expired TTL entries and tombstones older than the horizon. Deterministic reads do
-   * not depend on it (expired entries already read as absent); it frees memory and storage.
+   * Forgets tombstones and expired TTL entries once they are older than the tombstone horizon
+   * (a tombstone from its version, an expired entry from its expiry). Reads do not depend on
+   * it (expired entries already read as absent); it frees memory and storage.
+   * Policy: an expired entry is kept as long as a tombstone, because it still beats older
+   * writes to its key; forgotten at once, an older write that arrived later would come back
+   * on this node only, and replicas would diverge.
    * @returns the number of entries removed.
    */
   purge(): number {
     const now = this.now();
+    const horizon = this.tombstoneHorizonMicros;
     const gone: Update[] = [];
     for (const [k, e] of this.entries_) {
-      if (e.expiresAt <= now || (e.deleted && e.update.version + this.tombstoneHorizonMicros <= now)) {
+      if (e.expiresAt + horizon <= now || (e.deleted && e.update.version + horizon <= now)) {
         this.entries_.delete(k);
         gone.push(e.update);
       }
