@@ -137,6 +137,7 @@ export class FrameDecoder {
   }
 
   private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0); // an empty message may end the last chunk: no chunk to cut
     const first = this.chunks[0]!;
     let out: Buffer;
     if (first.length >= n) {
