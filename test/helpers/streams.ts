@@ -48,9 +48,11 @@ export function synced(stream: ReplicationStream): Promise<void> {
   return deadline(done, `'sync' on ${stream.name ?? 'a stream'}`);
 }
 
-/** Resolves once the stream has closed (at once if it already has). */
+/** Resolves once the stream has emitted 'close' (at once if it already has). */
 export function closed(stream: Duplex): Promise<void> {
-  if (stream.closed) return Promise.resolve();
+  // `closed` turns true a tick before 'close' is emitted; Node keeps whether it was emitted here.
+  const state = (stream as unknown as { _readableState?: { closeEmitted?: boolean } })._readableState;
+  if (state?.closeEmitted) return Promise.resolve();
   return deadline(new Promise<void>((resolve) => stream.once('close', () => resolve())), 'close');
 }
 
