@@ -5,7 +5,7 @@ import type { Identity } from '../identity/identity.ts';
 import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
 import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
-import { assertInteger, assertString, bytesEqual, concatBytes, utf8 } from '../util/bytes.ts';
+import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
 import { cborHead, checkCbor, decodeCbor, encodeCbor, readHead, type Value } from './cbor.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
@@ -69,6 +69,23 @@ function payloadHeader(dataset: string, publicKey: Uint8Array, version: number):
   return concatBytes(Uint8Array.of(0x85, UPDATE_FORMAT), cborHead(3, name.length), name, cborHead(2, 32), publicKey, cborHead(0, version));
 }
 
+/** Length of a minimal CBOR head for argument `n`. */
+const minimalHeadLength = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+
+/** Length of the payload's header (format, dataset, key, version) if every head in it is
+ *  minimal, else -1. Runs after the structural guard, so every head is well formed. This is
+ *  the allocation-free equivalent of comparing with {@link payloadHeader}. */
+function canonicalHeaderLength(payload: Uint8Array): number {
+  if (payload[0] !== 0x85 || payload[1] !== UPDATE_FORMAT) return -1;
+  let pos = 2;
+  for (const major of [3, 2, 0]) {
+    const head = readHead(payload, pos);
+    if (head === null || head[0] !== major || head[2] !== minimalHeadLength(head[1])) return -1;
+    pos += head[2] + (major === 0 ? 0 : head[1]);
+  }
+  return pos;
+}
+
 /**
  * Parses envelope bytes and checks everything but the signature: size, CBOR structure,
  * shape, format, dataset, version, body size. Copies the bytes once; never throws on any input.
@@ -84,7 +101,7 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   if (head[1] !== input.length - payloadStart - 66 || input[input.length - 66] !== 0x58 || input[input.length - 65] !== 0x40) {
     return fail('bad-shape', 'envelope lengths do not add up to [payload, 64-byte signature]');
   }
-  const bytes = input.slice();
+  const bytes = new Uint8Array(input); // a real copy: Buffer#slice would return a view
   const payload = bytes.subarray(payloadStart, payloadStart + head[1]);
   const signature = bytes.subarray(bytes.length - 64);
   const decoded = decodeCbor(payload, { maxDepth: MAX_BODY_DEPTH + 1 });
@@ -98,9 +115,9 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
     return fail('bad-version', 'version is not a positive safe integer');
   }
-  const header = payloadHeader(dataset, publicKey, version);
-  if (!bytesEqual(payload.subarray(0, header.length), header)) return fail('bad-shape', 'payload header is not canonically encoded');
-  if (payload.length - header.length > maxBody) return fail('too-large', `body of ${payload.length - header.length} bytes; the limit is ${maxBody}`);
+  const headerLength = canonicalHeaderLength(payload);
+  if (headerLength < 0) return fail('bad-shape', 'payload header is not canonically encoded');
+  if (payload.length - headerLength > maxBody) return fail('too-large', `body of ${payload.length - headerLength} bytes; the limit is ${maxBody}`);
   if (options?.dataset !== undefined && dataset !== options.dataset) return fail('wrong-dataset', `update for dataset ${JSON.stringify(dataset)}`);
   const update: Update = {
     dataset, source: nodeIdOf(publicKey), publicKey: new Uint8Array(publicKey), version, body,

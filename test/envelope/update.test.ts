@@ -39,6 +39,16 @@ test('sign then open: fields, derived source id, hash and byte-exact envelope', 
   assert.ok(await verifyUpdate(r.update, { backend: 'noble' }));
 });
 
+test('parseUpdate copies its input: a Buffer view changed later does not change the update', () => {
+  const backing = Buffer.from(good.bytes);
+  const r = parseUpdate(backing);
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  backing.fill(0);
+  assert.is(toHex(r.update.bytes), toHex(good.bytes));
+  assert.is(toHex(r.update.payload), toHex(good.payload));
+});
+
 test('every single-byte truncation of a valid envelope is rejected, never thrown', async () => {
   for (let n = 0; n < good.bytes.length; n++) {
     const r = await openUpdate(good.bytes.subarray(0, n));
