@@ -42,7 +42,7 @@ export class SecureChannel extends Duplex {
   private pendingWrite: ((error?: Error | null) => void) | null = null;
   private remoteClosed = false;
   private localClosed = false;
-  private streamGone = false;
+  private streamEnded = false;
   private attached = true;
 
   /** @internal Use {@link secureChannel}. */
@@ -92,6 +92,7 @@ export class SecureChannel extends Duplex {
         } else if (received.kind === 'close') {
           this.remoteClosed = true;
           clearTimeout(this.idleTimer);
+          if (this.localClosed) this.stream.end(); // both close frames exchanged: now the FIN
           this.push(null);
           return;
         }
@@ -102,12 +103,12 @@ export class SecureChannel extends Duplex {
   }
 
   private readonly onEnd = (): void => {
-    this.streamGone = true;
+    this.streamEnded = true;
     if (!this.remoteClosed) this.destroy(new TruncationError('the stream ended without the authenticated close frame'));
   };
 
   private readonly onClose = (): void => {
-    this.streamGone = true;
+    this.streamEnded = true;
     if (this.destroyed) return this.detach();
     if (!this.remoteClosed) this.destroy(new TruncationError('the stream closed without the authenticated close frame'));
     // else: the peer closed cleanly; what it sent can still be read, and writes now fail.
@@ -124,7 +125,7 @@ export class SecureChannel extends Duplex {
   };
 
   private readonly sendKeepalive = (): void => {
-    if (this.destroyed || this.localClosed || this.streamGone) return;
+    if (this.destroyed || this.localClosed || !this.stream.writable) return;
     try {
       this.stream.write(Buffer.concat(this.encryptFrame(KEEPALIVE_FRAME)));
       this.keepaliveTimer?.refresh();
@@ -142,7 +143,7 @@ export class SecureChannel extends Duplex {
   }
 
   private sendMessages(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
-    if (this.streamGone || this.stream.destroyed) return callback(new TruncationError('the underlying stream has closed'));
+    if (!this.stream.writable) return callback(new TruncationError('the underlying stream is no longer writable'));
     let ok = true;
     try {
       let batch: Uint8Array[] = [];
@@ -177,15 +178,18 @@ export class SecureChannel extends Duplex {
     this.sendMessages(chunks.map((c) => c.chunk), callback);
   }
 
+  /**
+   * Sends the authenticated close frame. The underlying stream is ended (FIN) only once both
+   * close frames have been exchanged, so a transport without half-close (net.Socket's default
+   * allowHalfOpen: false ends its side on the peer's FIN) still carries the peer's close frame.
+   */
   override _final(callback: (error?: Error | null) => void): void {
     clearTimeout(this.keepaliveTimer);
-    if (this.streamGone || this.stream.destroyed) {
-      this.localClosed = true;
-      return callback();
-    }
+    this.localClosed = true;
+    if (!this.stream.writable) return callback();
     try {
-      this.stream.end(Buffer.concat(this.encryptFrame(CLOSE_FRAME)));
-      this.localClosed = true;
+      this.stream.write(Buffer.concat(this.encryptFrame(CLOSE_FRAME)));
+      if (this.remoteClosed) this.stream.end();
       callback();
     } catch (error) {
       callback(error as Error);
@@ -204,7 +208,7 @@ export class SecureChannel extends Duplex {
     const onDrain = this.pendingWrite;
     this.pendingWrite = null;
     onDrain?.(error ?? new TruncationError('channel destroyed'));
-    if (!error && this.remoteClosed && this.localClosed && !this.streamGone && !this.stream.destroyed) {
+    if (!error && this.remoteClosed && this.localClosed && !this.stream.destroyed) {
       // Clean close: let the underlying stream flush our close frame and end on its own (destroying
       // it now could discard queued bytes); give up after the idle timeout or handshake deadline.
       this.stream.resume();
