@@ -92,6 +92,8 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   private live: Update[] = [];
   private liveBytes = 0;
   private lagging = false;
+  /** _read() asked for data and push() has not refused any since. */
+  private wanted = false;
   private started = false;
   private gotSync = false;
   private syncEmitted = false;
@@ -191,19 +193,27 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   }
 
   override _read(): void {
+    this.wanted = true;
     this.pump();
   }
 
+  /** Frames while the reader asked for data (_read, until push() refuses) or the buffer is
+   *  below its high-water mark. Every applied update calls pump(): pushing regardless would
+   *  move the live queue into the readable buffer without bound. Past the mark, updates wait
+   *  in the bounded live queue until _read() calls back. */
   private pump(): void {
     if (this.destroyed) return;
-    for (;;) {
+    while (this.wanted || this.readableLength < this.readableHighWaterMark) {
       const next = this.nextFrame();
       if (next === null) return;
       if (next === 'end') {
         this.push(null);
         return;
       }
-      if (!this.push(next)) return;
+      if (!this.push(next)) {
+        this.wanted = false;
+        return;
+      }
     }
   }
 
@@ -365,6 +375,11 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
 
   private drained(): Promise<void> {
     return this.below(1);
+  }
+
+  /** Bytes of live updates queued for the peer and not yet framed (at most `maxLiveBytes`). */
+  get liveQueueBytes(): number {
+    return this.liveBytes;
   }
 
   /** Verifications in flight for this peer. */
