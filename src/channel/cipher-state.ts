@@ -1,7 +1,7 @@
 // CipherState (Noise spec section 5.1): a key k and a 64-bit nonce n, encrypting with
 // ChaChaPoly. Nonce 2^64-1 is reserved; reaching it ends the session (NonceExhaustedError).
 import { DecryptError, NonceExhaustedError } from '../errors.ts';
-import { decrypt, encryptParts, KEYLEN, TAGLEN } from './primitives.ts';
+import { decrypt, decryptParts, encryptParts, KEYLEN, TAGLEN } from './primitives.ts';
 
 /** The reserved nonce 2^64-1: no message is ever encrypted or decrypted with it (spec 5.1). */
 export const MAX_NONCE = 2n ** 64n - 1n;
@@ -75,6 +75,19 @@ export class CipherState {
     if (this.k === null) return ciphertext;
     this.checkNonce();
     const plaintext = decrypt(this.k, this.n, ad, ciphertext);
+    if (plaintext === null) throw new DecryptError(`decryption failed at nonce ${this.n}`);
+    this.n++;
+    return plaintext;
+  }
+
+  /**
+   * DecryptWithAd over a ciphertext received in parts (no join). Same rules as {@link decryptWithAd}.
+   * @throws DecryptError on authentication failure; NonceExhaustedError at n = 2^64-1.
+   */
+  decryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
+    if (this.k === null) return Buffer.concat(parts);
+    this.checkNonce();
+    const plaintext = decryptParts(this.k, this.n, ad, parts);
     if (plaintext === null) throw new DecryptError(`decryption failed at nonce ${this.n}`);
     this.n++;
     return plaintext;

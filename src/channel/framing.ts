@@ -80,6 +80,26 @@ export class FrameReader {
     return this.take(declared);
   }
 
+  /**
+   * Like {@link next}, but returns the frame as views into the received chunks, copying
+   * nothing (the transport decrypts the parts in place).
+   * @throws FrameTooLargeError when the prefix declares more than the cap.
+   */
+  nextParts(): Uint8Array[] | null {
+    const declared = this.peekLength();
+    if (declared === null || this.length < 2 + declared) return null;
+    this.skip(2);
+    const parts: Uint8Array[] = [];
+    for (let left = declared; left > 0; ) {
+      const chunk = this.chunks[0]!;
+      const part = Math.min(left, chunk.length - this.offset);
+      parts.push(chunk.subarray(this.offset, this.offset + part));
+      left -= part;
+      this.skip(part);
+    }
+    return parts;
+  }
+
   private skip(n: number): void {
     this.length -= n;
     while (n > 0) {

@@ -166,3 +166,32 @@ export function decrypt(key: Uint8Array, n: bigint, ad: Uint8Array, ciphertext: 
   }
   return plaintext;
 }
+
+/**
+ * DECRYPT over a ciphertext held in several parts (as received), without joining them: the
+ * plaintext, or null when authentication fails or the parts are shorter than a tag.
+ */
+export function decryptParts(key: Uint8Array, n: bigint, ad: Uint8Array, parts: readonly Uint8Array[]): Buffer | null {
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total < TAGLEN) return null;
+  const split = total - TAGLEN;
+  const tag = Buffer.allocUnsafe(TAGLEN);
+  const decipher = createDecipheriv('chacha20-poly1305', key, nonceBytes(n), { authTagLength: TAGLEN });
+  decipher.setAAD(ad, { plaintextLength: split });
+  const out: Buffer[] = [];
+  let at = 0;
+  for (const p of parts) {
+    const ctEnd = Math.min(p.length, Math.max(0, split - at));
+    if (ctEnd > 0) out.push(decipher.update(p.subarray(0, ctEnd)));
+    for (let i = ctEnd; i < p.length; i++) tag[at + i - split] = p[i]!;
+    at += p.length;
+  }
+  decipher.setAuthTag(tag);
+  try {
+    decipher.final();
+  } catch {
+    return null;
+  }
+  return out.length === 1 ? out[0]! : Buffer.concat(out, split);
+}

@@ -81,9 +81,10 @@ export class SecureChannel extends Duplex {
   /** Decrypts every complete frame; the first fault destroys the channel before anything later is delivered. */
   private receive(): void {
     try {
-      for (let frame = this.reader.next(); frame !== null && !this.destroyed; frame = this.reader.next()) {
-        if (frame.length < TAGLEN) throw new DecryptError(`frame of ${frame.length} bytes is shorter than a tag`);
-        const plaintext = this.receiveState.decryptWithAd(EMPTY, frame);
+      for (let frame = this.reader.nextParts(); frame !== null && !this.destroyed; frame = this.reader.nextParts()) {
+        const length = frame.reduce((n, p) => n + p.length, 0);
+        if (length < TAGLEN) throw new DecryptError(`frame of ${length} bytes is shorter than a tag`);
+        const plaintext = this.receiveState.decryptPartsWithAd(EMPTY, frame);
         this.idleTimer?.refresh();
         const received = this.reassembler.accept(plaintext);
         if (received.kind === 'message') {
@@ -145,26 +146,38 @@ export class SecureChannel extends Duplex {
   private sendMessages(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
     if (!this.stream.writable) return callback(new TruncationError('the underlying stream is no longer writable'));
     let ok = true;
+    let size = 0;
+    let batch: Uint8Array[] = [];
+    // Large ciphertexts are written as they are (no copy); small parts are joined so a
+    // stream of small messages still makes few, large writes.
+    const flush = (): void => {
+      if (batch.length === 1) ok = this.stream.write(batch[0]!);
+      else if (batch.length > 1) ok = this.stream.write(Buffer.concat(batch, size));
+      batch = [];
+      size = 0;
+    };
+    this.stream.cork();
     try {
-      let batch: Uint8Array[] = [];
-      let size = 0;
       for (const message of messages) {
         for (const frame of messageFrames(message)) {
           for (const part of this.encryptFrame(frame)) {
-            batch.push(part);
-            size += part.length;
-          }
-          if (size >= WRITE_BATCH_BYTES) {
-            ok = this.stream.write(Buffer.concat(batch, size));
-            batch = [];
-            size = 0;
+            if (part.length >= 4096) {
+              flush();
+              ok = this.stream.write(part);
+            } else {
+              batch.push(part);
+              size += part.length;
+              if (size >= WRITE_BATCH_BYTES) flush();
+            }
           }
         }
       }
-      if (size > 0) ok = this.stream.write(Buffer.concat(batch, size));
+      flush();
     } catch (error) {
+      this.stream.uncork();
       return callback(error as Error);
     }
+    this.stream.uncork();
     this.keepaliveTimer?.refresh();
     if (ok) callback();
     else this.pendingWrite = callback;
