@@ -484,6 +484,27 @@ test('clone.js: writes on a clone reach the original and back; disposing it ends
   a.dispose();
 });
 
+// BUG (core/scuttlebutt.ts clone(), not ours to edit): the clone signs with the same identity,
+// and each instance picks its next version from its own clock, so two writes in the same
+// microsecond (certain with an injected clock) carry the same source and version: the node
+// equivocates against itself, both instances emit 'equivocation', and with `quarantine: true`
+// it would quarantine its own id. The seed shared the id too, but it had no equivocation rule.
+test.skip('clone(): concurrent writes on a model and its clone are not an equivocation', async () => {
+  const now = () => 1_700_000_000_000_000;
+  const a = new Model({ identity: Identity.generate(), now });
+  a.set('x', 0);
+  const b = await a.clone();
+  const evidence: unknown[] = [];
+  a.on('equivocation', (e: unknown) => evidence.push(e));
+  b.on('equivocation', (e: unknown) => evidence.push(e));
+  a.set('x', 1);
+  b.set('y', 2);
+  await Promise.all([until(a, 'update', () => a.get('y') === 2), until(b, 'update', () => b.get('x') === 1)]);
+  assert.equal(evidence, [], 'a model and its clone never equivocate');
+  a.dispose();
+  b.dispose();
+});
+
 test('clone(): an Events emitter clones with its history replayed', async () => {
   const a = events();
   a.emit('m', 1);
