@@ -62,6 +62,9 @@ export interface ScuttlebuttEvents {
   unstream: [open: number];
 }
 
+/** Last version signed per identity and dataset in this process (shared by clones). */
+const lastSigned = new WeakMap<Identity, Map<string, number>>();
+
 /** Internal event that carries applied updates to attached streams. */
 export const FORWARD = Symbol('signet.forward');
 
@@ -94,6 +97,8 @@ export abstract class Scuttlebutt extends EventEmitter {
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
   private ingested = 0;
   private pendingDrops: string[] = [];
+  /** This instance and its clones (same identity and dataset), or null if never cloned. */
+  private siblings: Set<Scuttlebutt> | null = null;
   private loaded = false;
   private disposed = false;
   /** Number of streams attached. */
@@ -163,12 +168,22 @@ export abstract class Scuttlebutt extends EventEmitter {
   protected localUpdate(body: unknown): Update {
     if (this.disposed) throw new WriteError(`dataset ${this.dataset} is disposed`);
     if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
-    const version = nextVersion(this.sources.get(this.id) ?? 0, this.now());
+    // Every instance signing with this identity for this dataset in this process (a model and
+    // its clones) draws from one counter, so they can never sign two updates with one version.
+    const signed = lastSigned.get(this.identity) ?? new Map<string, number>();
+    lastSigned.set(this.identity, signed);
+    const version = nextVersion(Math.max(this.sources.get(this.id) ?? 0, signed.get(this.dataset) ?? 0), this.now());
+    signed.set(this.dataset, version);
     const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });
     const key = this.keyOf(update.body);
     if (key === null) throw new TypeError('"body" does not have the shape this model expects');
     if (!this.policy(this.id, key)) throw new WriteError(`policy ${this.policy.policyName ?? 'custom'} forbids ${this.id.slice(0, 8)}… to write ${JSON.stringify(key)}`);
     this.commitApplied(update, null);
+    // A model and its clones are one source: each applies the others' writes at once, so the
+    // source's versions reach every instance in order (as npm scuttlebutt's synchronous clone did).
+    for (const sibling of this.siblings ?? []) {
+      if (sibling !== this && !sibling.disposed && update.version > (sibling.sources.get(this.id) ?? 0)) sibling.commitApplied(update, null);
+    }
     return update;
   }
 
@@ -391,6 +406,9 @@ export abstract class Scuttlebutt extends EventEmitter {
   async clone(): Promise<this> {
     const Ctor = this.constructor as new (options: ScuttlebuttOptions) => this;
     const copy = new Ctor({ ...this.options, store: undefined });
+    this.siblings ??= new Set([this]);
+    this.siblings.add(copy);
+    copy.siblings = this.siblings;
     const a = this.createStream();
     const b = copy.createStream();
     a.pipe(b).pipe(a);
@@ -412,6 +430,7 @@ export abstract class Scuttlebutt extends EventEmitter {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.siblings?.delete(this);
     super.emit('dispose');
   }
 }
