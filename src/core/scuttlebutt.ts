@@ -62,9 +62,6 @@ export interface ScuttlebuttEvents {
   unstream: [open: number];
 }
 
-/** Last version signed per identity and dataset in this process (shared by clones). */
-const lastSigned = new WeakMap<Identity, Map<string, number>>();
-
 /** Internal event that carries applied updates to attached streams. */
 export const FORWARD = Symbol('signet.forward');
 
@@ -168,12 +165,7 @@ export abstract class Scuttlebutt extends EventEmitter {
   protected localUpdate(body: unknown): Update {
     if (this.disposed) throw new WriteError(`dataset ${this.dataset} is disposed`);
     if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
-    // Every instance signing with this identity for this dataset in this process (a model and
-    // its clones) draws from one counter, so they can never sign two updates with one version.
-    const signed = lastSigned.get(this.identity) ?? new Map<string, number>();
-    lastSigned.set(this.identity, signed);
-    const version = nextVersion(Math.max(this.sources.get(this.id) ?? 0, signed.get(this.dataset) ?? 0), this.now());
-    signed.set(this.dataset, version);
+    const version = nextVersion(this.sources.get(this.id) ?? 0, this.now());
     const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });
     const key = this.keyOf(update.body);
     if (key === null) throw new TypeError('"body" does not have the shape this model expects');
