@@ -3,7 +3,7 @@
 export {
   SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
   PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
-  AbortError, NonceExhaustedError, StoreError,
+  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError,
 } from './errors.ts';
 export * as limits from './limits.ts';
 
@@ -34,3 +34,7 @@ export { ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, 
 
 // store/
 export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';
+
+// channel/
+export { secureChannel, SecureChannel, HandshakeLimiter } from './channel/index.ts';
+export type { SecureChannelOptions, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake } from './channel/index.ts';

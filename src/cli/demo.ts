@@ -1,77 +1,130 @@
 // signet demo: the main job on embedded defaults, in one process. Two nodes replicate a
-// signed dataset; a forged update and a clock-poisoning attempt are refused and counted.
+// signed dataset through the Noise secure channel over loopback TCP; an outsider without the
+// network key gets nothing, and forged or clock-poisoning updates are refused and counted.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { Identity } from '../identity/identity.ts';
+import { generateNetworkKey } from '../identity/key-files.ts';
+import { shortId } from '../identity/node-id.ts';
 import { signUpdate } from '../envelope/update.ts';
 import { Model } from '../models/model.ts';
 import '../replication/index.ts';
 import type { ReplicationStream } from '../replication/stream.ts';
-import { shortId } from '../identity/node-id.ts';
+import { secureChannel, type SecureChannel } from '../channel/index.ts';
 import { type CliIo, parse, EXIT_OK, EXIT_FAILURE } from './io.ts';
 
 export const demoHelp = `usage: signet demo [--json]
-Runs two in-process nodes (fresh identities, nothing written to disk) that replicate a signed
-dataset, then shows a forged update and a clock-poisoning attempt being refused.
+Runs two nodes in this process with fresh identities and a fresh network key (nothing is
+written to disk). They replicate a signed dataset through the Noise secure channel over
+127.0.0.1; then an outsider without the network key tries to connect, and forged and
+clock-poisoning updates are sent. Exit 0 if every check holds.
   --json   print the outcome as one JSON object`;
 
-const once = <T extends unknown[]>(emitter: { once(e: string, f: (...a: T) => void): unknown }, event: string) =>
-  new Promise<T>((resolve) => emitter.once(event, (...args: T) => resolve(args)));
+/** Waits for `event` on `emitter`, rejecting after `ms` so the demo can never hang. */
+async function within<T extends unknown[]>(emitter: NodeJS.EventEmitter, event: string, ms = 10_000): Promise<T> {
+  return (await once(emitter, event, { signal: AbortSignal.timeout(ms) })) as T;
+}
 
 export async function demo(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { json: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h', default: false } });
   if (values.help) return io.out(demoHelp), EXIT_OK;
   const say = (line: string) => { if (!values.json) io.out(line); };
-
+  const networkKey = generateNetworkKey();
   const alice = new Model({ identity: Identity.generate(), dataset: 'demo' });
   const bob = new Model({ identity: Identity.generate(), dataset: 'demo' });
   const mallory = Identity.generate();
-  say(`alice ${shortId(alice.id)}…  bob ${shortId(bob.id)}…  (node id = base32(sha256(public key)))`);
+  const closers: Array<() => void> = [];
+  const outsider = { bytesFromAlice: -1, error: '' };
+  let refused: (bytesWritten: number) => void = () => {};
+  const refusal = new Promise<number>((resolve) => (refused = resolve));
+  let server: Server | undefined;
+  try {
+    say(`alice ${shortId(alice.id)}…  bob ${shortId(bob.id)}…  (node id = base32(sha256(public key)))`);
+    alice.set('greeting', 'hello from alice');
+    alice.set('config/replicas', 3);
+    bob.set('status', { ok: true });
 
-  alice.set('greeting', 'hello from alice');
-  alice.set('config/replicas', 3);
-  bob.set('status', { ok: true });
+    // Alice listens; every connection must complete the Noise XXpsk0 handshake first.
+    const serverSockets: Socket[] = [];
+    server = createServer((socket) => {
+      serverSockets.push(socket);
+      socket.on('error', () => {});
+      secureChannel(socket, { identity: alice.identity, networkKey, initiator: false }).then(
+        (channel) => attach(alice, channel, closers),
+        () => (socket.destroyed ? refused(socket.bytesWritten) : socket.once('close', () => refused(socket.bytesWritten))),
+      );
+    });
+    server.listen(0, '127.0.0.1');
+    await within(server, 'listening');
+    const port = (server.address() as { port: number }).port;
 
-  const a: ReplicationStream = alice.createStream({ meta: 'alice' });
-  const b: ReplicationStream = bob.createStream({ meta: 'bob' });
-  const synced = Promise.all([once(a, 'sync'), once(b, 'sync')]);
-  a.pipe(b).pipe(a);
-  await synced;
-  say(`synced: bob sees greeting=${JSON.stringify(bob.get('greeting'))}, alice sees status=${JSON.stringify(alice.get('status'))}`);
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => {});
+    const channel = await secureChannel(socket, { identity: bob.identity, networkKey, initiator: true, expectedPeer: alice.id });
+    say(`bob dialed 127.0.0.1:${port}: Noise XXpsk0 handshake done, alice proved ${shortId(channel.remote.id)}…`);
+    const bobStream = attach(bob, channel, closers);
+    await within(bobStream, 'sync');
+    say(`synced: bob sees greeting=${JSON.stringify(bob.get('greeting'))}, replicas=${bob.get('config/replicas')}`);
 
-  const live = once<[unknown]>(bob, 'change:greeting');
-  alice.set('greeting', 'updated live');
-  await live;
-  say(`live: bob sees greeting=${JSON.stringify(bob.get('greeting'))} (signed by alice, verified by bob)`);
+    const live = within(bob, 'change:greeting');
+    alice.set('greeting', 'updated live');
+    await live;
+    say(`live: bob sees greeting=${JSON.stringify(bob.get('greeting'))} (signed by alice, verified by bob)`);
 
-  // Mallory signs updates that name alice as their source: the signatures cannot verify.
-  const rejections: string[] = [];
-  bob.on('invalid', (r) => rejections.push(r.reason));
-  const forge = (version: number) => {
-    const real = signUpdate(mallory, { dataset: 'demo', version, body: ['set', 'greeting', 'pwned'] });
-    const forged = real.bytes.slice();
-    forged.set(alice.identity.publicKey, Buffer.from(forged).indexOf(Buffer.from(mallory.publicKey)));
-    return forged;
-  };
-  const clockBefore = bob.clock.get(alice.id);
-  const forgedNow = await bob.ingest(forge(Date.now() * 1000 + 1_000_000), null);
-  const poison = await bob.ingest(forge(Number.MAX_SAFE_INTEGER - 1), null);
-  const verdict = forgedNow.status === 'rejected' && poison.status === 'rejected' ? forgedNow : { status: 'applied' };
-  say(`forged update claiming alice: ${forgedNow.status}; far-future clock-poisoning attempt: ${poison.status} (reasons: ${rejections.join(', ')})`);
-  say(`alice's clock at bob unchanged: ${bob.clock.get(alice.id) === clockBefore}`);
+    // An outsider without the network key: alice answers nothing and does no Diffie-Hellman.
+    const probe = connect(port, '127.0.0.1');
+    probe.on('error', () => {});
+    try {
+      await secureChannel(probe, { identity: mallory, networkKey: generateNetworkKey(), initiator: true, limits: { handshakeTimeoutMs: 5000 } });
+    } catch (err) {
+      outsider.error = (err as { code?: string }).code ?? String(err);
+    }
+    outsider.bytesFromAlice = await refusal;
+    say(`outsider without the network key: refused (${outsider.error}); alice sent it ${outsider.bytesFromAlice} bytes`);
 
-  const after = once(bob, 'change:greeting');
-  alice.set('greeting', 'alice still gets through');
-  await after;
-  say(`after the attack: bob sees greeting=${JSON.stringify(bob.get('greeting'))}`);
+    // Mallory signs updates that name alice as their source: the signatures cannot verify.
+    const rejections: string[] = [];
+    bob.on('invalid', (r) => rejections.push(r.reason));
+    const forge = (version: number) => {
+      const real = signUpdate(mallory, { dataset: 'demo', version, body: ['set', 'greeting', 'pwned'] });
+      const forged = real.bytes.slice();
+      forged.set(alice.identity.publicKey, Buffer.from(forged).indexOf(Buffer.from(mallory.publicKey)));
+      return forged;
+    };
+    const clockBefore = bob.clock.get(alice.id);
+    const forgedNow = await bob.ingest(forge(Date.now() * 1000 + 1_000_000), null);
+    const poison = await bob.ingest(forge(Number.MAX_SAFE_INTEGER - 1), null);
+    const clockKept = bob.clock.get(alice.id) === clockBefore;
+    say(`forged update claiming alice: ${forgedNow.status}; far-future clock poisoning: ${poison.status} (${rejections.join(', ')})`);
 
-  const ok = bob.get('greeting') === 'alice still gets through' && verdict.status === 'rejected' && alice.stateHash() === bob.stateHash();
-  if (values.json) {
-    io.out(JSON.stringify({ ok, alice: alice.id, bob: bob.id, stateHash: bob.stateHash(), rejected: rejections }));
-  } else {
-    say(ok ? `converged: state hash ${bob.stateHash().slice(0, 16)}… on both nodes` : 'demo FAILED: the nodes did not converge');
+    const after = within(bob, 'change:greeting');
+    alice.set('greeting', 'alice still gets through');
+    await after;
+    say(`after the attacks: alice's clock at bob unchanged until her real write; bob sees ${JSON.stringify(bob.get('greeting'))}`);
+
+    const ok = clockKept && forgedNow.status === 'rejected' && poison.status === 'rejected' && outsider.bytesFromAlice === 0
+      && bob.get('greeting') === 'alice still gets through' && alice.stateHash() === bob.stateHash();
+    if (values.json) {
+      io.out(JSON.stringify({ ok, alice: alice.id, bob: bob.id, stateHash: bob.stateHash(), rejected: rejections, outsider }));
+    } else {
+      say(ok ? `converged: state hash ${bob.stateHash().slice(0, 16)}… on both nodes` : 'demo FAILED: a check did not hold');
+    }
+    for (const s of serverSockets) s.destroy();
+    return ok ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    for (const close of closers) close();
+    server?.close();
+    alice.dispose();
+    bob.dispose();
   }
-  a.destroy();
-  b.destroy();
-  alice.dispose();
-  bob.dispose();
-  return ok ? EXIT_OK : EXIT_FAILURE;
+}
+
+/** Runs a replication stream for `model` over an established secure channel. */
+function attach(model: Model, channel: SecureChannel, closers: Array<() => void>): ReplicationStream {
+  const stream = model.createStream();
+  channel.on('error', () => stream.destroy());
+  stream.on('close', () => channel.destroy());
+  stream.pipe(channel).pipe(stream);
+  closers.push(() => stream.destroy());
+  return stream;
 }
