@@ -82,7 +82,8 @@ export function decodeMessage(bytes: Uint8Array): MessageResult {
 function decodeHello(m: Value[]): MessageResult {
   const [, version, dataset, id, digest, meta, flags] = m;
   if (m.length !== 7) return { ok: false, reason: 'malformed: hello has the wrong length' };
-  if (version !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${String(version)}` };
+  if (typeof version !== 'number' || !Number.isSafeInteger(version)) return { ok: false, reason: 'malformed: hello protocol version' };
+  if (version !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${version}` };
   if (!isDatasetName(dataset)) return { ok: false, reason: 'malformed: hello dataset' };
   if (!isNodeId(id)) return { ok: false, reason: 'malformed: hello id is not a node id' };
   if (!Array.isArray(digest)) return { ok: false, reason: 'malformed: hello digest' };

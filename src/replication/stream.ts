@@ -263,7 +263,15 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   // ---- receiving ----------------------------------------------------------------------------
 
   override _write(chunk: Buffer, _enc: BufferEncoding, callback: (err?: Error | null) => void): void {
-    this.receive(chunk).then(() => callback(), () => callback());
+    // receive() handles every peer fault itself; anything it throws is our bug, and the peer
+    // is cut off rather than left hanging on a silently dropped chunk.
+    this.receive(chunk).then(
+      () => callback(),
+      (err) => {
+        this.cut('internal-error', (err as Error)?.message ?? String(err));
+        callback();
+      },
+    );
   }
 
   override _final(callback: (err?: Error | null) => void): void {
@@ -281,7 +289,10 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     for (const bytes of messages) {
       if (this.destroyed) return;
       const r = decodeMessage(bytes);
-      if (!r.ok) return this.cut(r.reason.startsWith('unknown') ? 'unknown-message' : 'malformed', r.reason);
+      if (!r.ok) {
+        const reason = r.reason.startsWith('unknown') ? 'unknown-message' : r.reason.startsWith('unsupported') ? 'unsupported-version' : 'malformed';
+        return this.cut(reason, r.reason);
+      }
       const m = r.message;
       if (m.type === 'hello') {
         if (this.remote) return this.cut('second-hello', 'the peer sent a second hello');

@@ -109,7 +109,6 @@ const malformed: Array<[string, Buffer]> = [
   ['constructor key in meta', hello({ meta: JSON.parse('{"constructor": 1}') })],
   ['hello of 6 fields', frame([0, 1, 'default', peer.id, [], null])],
   ['hello of 8 fields', frame([0, 1, 'default', peer.id, [], null, 3, 'extra'])],
-  ['hello of protocol version 2', withField(0, 2)],
   ['hello of protocol version "1"', withField(0, '1')],
   ['hello dataset is a number', withField(1, 7)],
   ['hello dataset is empty', withField(1, '')],
@@ -161,6 +160,10 @@ for (const [name, bytes] of malformed) {
     await expectCut([bytes], 'malformed');
   });
 }
+
+test("a hello of protocol version 2 -> cut 'unsupported-version'", async () => {
+  await expectCut([withField(0, 2)], 'unsupported-version');
+});
 
 const malformedAfterHello: Array<[string, Buffer]> = [
   ['updates without a list', frame([1])],
