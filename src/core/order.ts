@@ -10,8 +10,8 @@ export function compareUpdates(a: Update, b: Update): number {
   return compareBytes(a.hash, b.hash);
 }
 
-/** Hex of an update's hash: a map key for dedupe and evidence. */
-export const hashKey = (update: Update): string => Buffer.from(update.hash).toString('hex');
+/** Hex of an update's hash: a map key for dedupe, storage and evidence. */
+export const hashKey = (update: Update): string => update.hashHex;
 
 /** The first 8 bytes of an update hash, carried in digests to detect equivocation cheaply. */
 export const hashPrefix = (update: Update): Uint8Array => update.hash.subarray(0, 8);

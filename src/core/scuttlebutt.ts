@@ -62,6 +62,17 @@ export interface ScuttlebuttEvents {
   unstream: [open: number];
 }
 
+/** An ingested update waiting for its verdict and its turn. */
+interface Pending {
+  update: Update;
+  origin: UpdateOrigin | null;
+  seq: number;
+  /** The dedupe key if this entry started the verification (and must clear it). */
+  key: string | null;
+  ok: boolean | undefined;
+  resolve: (result: IngestResult) => void;
+}
+
 /** Internal event that carries applied updates to attached streams. */
 export const FORWARD = Symbol('signet.forward');
 
@@ -86,7 +97,8 @@ export abstract class Scuttlebutt extends EventEmitter {
   /** Updates applied at each source's latest version (more than one only after equivocation). */
   private readonly latest = new Map<NodeId, Update[]>();
   private readonly inflight = new Map<string, Promise<boolean>>();
-  private readonly applyChain = new Map<NodeId, Promise<unknown>>();
+  /** Per source, updates in arrival order waiting for their verification and their turn. */
+  private readonly queues = new Map<NodeId, Pending[]>();
   private readonly quarantined = new Set<NodeId>();
   private readonly evidence: Equivocation[] = [];
   /** Per origin, the ingest number of its first rejection: for all its sources (the source was
@@ -186,49 +198,80 @@ export abstract class Scuttlebutt extends EventEmitter {
    * dedupe, asynchronous verification, in-order apply per source, then clock, store and
    * forward. Resolves with the verdict; never rejects on any input bytes.
    */
-  async ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null): Promise<IngestResult> {
-    if (this.disposed) return { status: 'ignored' };
+  ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null): Promise<IngestResult> {
+    if (this.disposed) return Promise.resolve({ status: 'ignored' });
     const seq = ++this.ingested;
     const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
     if (!parsed.ok) {
-      // a valid envelope for another dataset gets its own reason
-      return this.reject(origin, parsed.reason, parsed.detail, undefined, seq);
+      return Promise.resolve(this.reject(origin, parsed.reason, parsed.detail, undefined, seq));
     }
     const update = parsed.update;
     const early = this.cheapChecks(update);
-    if (early === 'old') return this.old(update);
-    if (early !== null) return this.reject(origin, early, 'refused before verification', update, seq);
+    if (early === 'old') return Promise.resolve(this.old(update));
+    if (early !== null) return Promise.resolve(this.reject(origin, early, 'refused before verification', update, seq));
 
     // dedupe: one verification per distinct envelope, however many peers send it. The key
     // covers the signature too: a forged copy of an update (same payload, bad signature)
     // must not share, and so sink, the verdict on the genuine one.
-    const key = hashKey(update) + Buffer.from(update.signature).toString('hex');
+    const key = hashKey(update) + Buffer.from(update.signature.buffer, update.signature.byteOffset, 64).toString('latin1');
     let verified = this.inflight.get(key);
     const first = verified === undefined;
     if (first) {
       verified = verifyUpdate(update, { backend: this.backend });
       this.inflight.set(key, verified);
     }
-    // apply in arrival order per source, each only after its own verification
+    // Apply in arrival order per source, each only after its own verification and every
+    // earlier one from that source: a queue per source, drained as verdicts come in.
     const source = update.source;
-    const previous = this.applyChain.get(source) ?? Promise.resolve();
-    const step = Promise.all([previous, verified]).then(async ([, ok]): Promise<IngestResult> => {
-      if (first) this.inflight.delete(key);
-      if (!ok) return this.reject(origin, 'bad-signature', 'signature does not verify', update, seq);
-      // A peer sends each source's updates oldest first, and a clock entry means "everything up
-      // to here". Once something this origin sent was refused (perhaps a genuine update it
-      // altered), applying its later updates would move the clock past a gap that no peer would
-      // ever fill: leave them for another connection.
-      if (this.brokenBefore(origin, source, seq)) return { status: 'ignored' };
-      await this.ready;
-      return this.applyVerified(update, origin, seq);
+    return new Promise<IngestResult>((resolve) => {
+      const entry: Pending = { update, origin, seq, key: first ? key : null, ok: undefined, resolve };
+      let queue = this.queues.get(source);
+      if (!queue) this.queues.set(source, (queue = []));
+      queue.push(entry);
+      verified!.then(
+        (ok) => {
+          entry.ok = ok;
+          this.drain(source);
+        },
+        (err) => {
+          entry.ok = false;
+          this.fail(err);
+          this.drain(source);
+        },
+      );
     });
-    const settled = step.catch(() => undefined);
-    this.applyChain.set(source, settled);
-    settled.then(() => {
-      if (this.applyChain.get(source) === settled) this.applyChain.delete(source);
-    });
-    return step;
+  }
+
+  /** Finishes the verified updates at the head of `source`'s queue, in order. */
+  private drain(source: NodeId): void {
+    if (!this.loaded) {
+      this.ready.then(() => this.drain(source), () => {});
+      return;
+    }
+    const queue = this.queues.get(source);
+    while (queue && queue.length > 0 && queue[0]!.ok !== undefined) {
+      const e = queue.shift()!;
+      let result: IngestResult;
+      try {
+        result = this.finish(e);
+      } catch (err) {
+        this.fail(err); // a bug: the queue must go on for every later update
+        result = { status: 'ignored' };
+      }
+      e.resolve(result);
+    }
+    if (queue && queue.length === 0) this.queues.delete(source);
+  }
+
+  private finish(e: Pending): IngestResult {
+    if (e.key !== null) this.inflight.delete(e.key);
+    if (!e.ok) return this.reject(e.origin, 'bad-signature', 'signature does not verify', e.update, e.seq);
+    // A peer sends each source's updates oldest first, and a clock entry means "everything up
+    // to here". Once something this origin sent was refused (perhaps a genuine update it
+    // altered), applying its later updates would move the clock past a gap that no peer would
+    // ever fill: leave them for another connection.
+    if (this.brokenBefore(e.origin, e.update.source, e.seq)) return { status: 'ignored' };
+    return this.applyVerified(e.update, e.origin, e.seq);
   }
 
   /** Shape-independent checks that need no signature. Returns a reason, 'old', or null. */
@@ -281,13 +324,14 @@ export abstract class Scuttlebutt extends EventEmitter {
     } else {
       this.latest.get(update.source)!.push(update);
     }
-    const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: this.pendingDrops, clock: [[update.source, update.version]] };
+    const drops = this.pendingDrops;
     this.pendingDrops = [];
     if (this.store) {
       // Durable before it is announced or forwarded.
+      const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]] };
       this.store.commit(this.dataset, batch).then(
         () => this.announce(update, origin, changed),
-        (err) => super.emit('error', err),
+        (err) => this.fail(err),
       );
     } else {
       this.announce(update, origin, changed);
@@ -312,7 +356,7 @@ export abstract class Scuttlebutt extends EventEmitter {
   /** Subclasses call this when they discard updates outside an apply (TTL purge, compaction). */
   protected dropStored(updates: Update[]): void {
     if (this.store && updates.length > 0) {
-      this.store.commit(this.dataset, { put: [], drop: updates.map(hashKey), clock: [] }).catch((err) => super.emit('error', err));
+      this.store.commit(this.dataset, { put: [], drop: updates.map(hashKey), clock: [] }).catch((err) => this.fail(err));
     }
   }
 
@@ -320,6 +364,13 @@ export abstract class Scuttlebutt extends EventEmitter {
   private brokenBefore(origin: UpdateOrigin | null, source: NodeId, seq: number): boolean {
     const b = origin && this.broken.get(origin);
     return !!b && (b.all < seq || (b.sources.get(source) ?? Infinity) < seq);
+  }
+
+  /** An operational failure (store I/O, a bug): `'error'` if someone listens, else a process
+   *  warning. Never thrown into the pipeline, which must go on for every other update. */
+  private fail(err: unknown): void {
+    if (this.listenerCount('error') > 0) super.emit('error', err);
+    else process.emitWarning(`signet dataset ${this.dataset}: ${(err as Error)?.message ?? String(err)}`, { code: 'SIGNET_STORE' });
   }
 
   private old(update: Update): IngestResult {

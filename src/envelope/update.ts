@@ -24,6 +24,8 @@ export interface Update {
   readonly body: Value;
   /** SHA-256 of the signed payload: names this update (dedupe, equivocation, LWW ties). */
   readonly hash: Uint8Array;
+  /** `hash` in hex: the update's key in maps and stores. */
+  readonly hashHex: string;
   /** The envelope bytes exactly as signed and sent. */
   readonly bytes: Uint8Array;
   /** The signed payload (a view into `bytes`). */
@@ -119,9 +121,10 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   if (headerLength < 0) return fail('bad-shape', 'payload header is not canonically encoded');
   if (payload.length - headerLength > maxBody) return fail('too-large', `body of ${payload.length - headerLength} bytes; the limit is ${maxBody}`);
   if (options?.dataset !== undefined && dataset !== options.dataset) return fail('wrong-dataset', `update for dataset ${JSON.stringify(dataset)}`);
+  const digest = createHash('sha256').update(payload).digest();
   const update: Update = {
     dataset, source: nodeIdOf(publicKey), publicKey: new Uint8Array(publicKey), version, body,
-    hash: new Uint8Array(createHash('sha256').update(payload).digest()),
+    hash: new Uint8Array(digest), hashHex: digest.toString('hex'),
     bytes, payload, signature,
   };
   return { ok: true, update };

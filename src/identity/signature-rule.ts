@@ -15,7 +15,7 @@ export const SMALL_ORDER_ENCODINGS: readonly string[] = [
   '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05', // order 8
   '26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85', // order 8
 ];
-const smallOrder = new Set(SMALL_ORDER_ENCODINGS);
+const smallOrder = SMALL_ORDER_ENCODINGS.map((hex) => Uint8Array.from(Buffer.from(hex, 'hex')));
 
 /** Field prime p = 2^255 - 19, little-endian bytes. */
 const P_LE = Uint8Array.from([
@@ -50,7 +50,12 @@ export function isCanonicalPoint(point: Uint8Array): boolean {
 
 /** Check 4: the encoding is one of the small-order points (after check 3, the only encodings). */
 export function isSmallOrderEncoding(point: Uint8Array): boolean {
-  return smallOrder.has(Buffer.from(point.buffer, point.byteOffset, 32).toString('hex'));
+  // Byte comparison without allocating: on the hot path of every verification.
+  outer: for (const candidate of smallOrder) {
+    for (let i = 0; i < 32; i++) if (point[i] !== candidate[i]) continue outer;
+    return true;
+  }
+  return false;
 }
 
 /** Check 2: S < L, S read little-endian from signature bytes 32..63. */

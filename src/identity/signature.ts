@@ -20,9 +20,13 @@ export const DOMAIN = {
   noiseStatic: 'signet/noise-static/v1',
 } as const;
 
+const tagBytes = new Map<string, Uint8Array>();
+
 /** `tag || message`: the exact bytes signed for a purpose. */
 export function domainBytes(tag: string, message: Uint8Array): Uint8Array {
-  return concatBytes(utf8(tag), message);
+  let prefix = tagBytes.get(tag);
+  if (prefix === undefined) tagBytes.set(tag, (prefix = utf8(tag)));
+  return concatBytes(prefix, message);
 }
 
 function checkArgs(signature: unknown, message: unknown, publicKey: unknown, options: VerifyOptions | undefined): SignatureBackend {
@@ -42,14 +46,19 @@ function checkArgs(signature: unknown, message: unknown, publicKey: unknown, opt
  * Resolves false for any bytes that fail; never rejects for Uint8Array input.
  * @throws TypeError if an argument is not a Uint8Array; RangeError for an unknown backend.
  */
-export async function verifySignature(
+export function verifySignature(
   signature: Uint8Array,
   message: Uint8Array,
   publicKey: Uint8Array,
   options?: VerifyOptions,
 ): Promise<boolean> {
-  const backend = checkArgs(signature, message, publicKey, options);
-  if (!passesPrechecks(signature, publicKey)) return false;
+  let backend: SignatureBackend;
+  try {
+    backend = checkArgs(signature, message, publicKey, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (!passesPrechecks(signature, publicKey)) return Promise.resolve(false);
   return backend === 'native' ? verifyNative(signature, message, publicKey) : verifyNoble(signature, message, publicKey);
 }
 
