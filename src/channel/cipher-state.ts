@@ -84,8 +84,8 @@ export class CipherState {
    * DecryptWithAd over a ciphertext received in parts (no join). Same rules as {@link decryptWithAd}.
    * @throws DecryptError on authentication failure; NonceExhaustedError at n = 2^64-1.
    */
-  decryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array {
-    if (this.k === null) return Buffer.concat(parts);
+  decryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
+    if (this.k === null) return [...parts];
     this.checkNonce();
     const plaintext = decryptParts(this.k, this.n, ad, parts);
     if (plaintext === null) throw new DecryptError(`decryption failed at nonce ${this.n}`);

@@ -168,10 +168,35 @@ export type Received =
   | { readonly kind: 'close' }
   | { readonly kind: 'keepalive' };
 
+/** Byte `i` of the concatenation of `parts` (i < total length). */
+function byteAt(parts: readonly Uint8Array[], i: number): number {
+  for (const p of parts) {
+    if (i < p.length) return p[i]!;
+    i -= p.length;
+  }
+  return -1;
+}
+
+/** The concatenation of `parts` from byte `from` on, as views (no copy). */
+function viewsFrom(parts: readonly Uint8Array[], from: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (const p of parts) {
+    if (from >= p.length) {
+      from -= p.length;
+      continue;
+    }
+    out.push(from === 0 ? p : p.subarray(from));
+    from = 0;
+  }
+  return out;
+}
+
 /**
  * Reassembles application messages from decrypted frame plaintexts. The declared total is
  * checked against the cap before anything is kept, and the message buffer is allocated only
  * when every byte of it has arrived (a peer that claims 16 MiB and stalls costs what it sent).
+ * Plaintexts may come in parts (a frame that spanned transport chunks); a message that fits
+ * one part is delivered as it is, anything else is copied exactly once.
  */
 export class Reassembler {
   private parts: Uint8Array[] = [];
@@ -180,58 +205,73 @@ export class Reassembler {
 
   constructor(private readonly maxMessageBytes: number, private readonly allocate: Allocate = defaultAllocate) {}
 
+  /** {@link acceptParts} for a plaintext in one piece. */
+  accept(plaintext: Uint8Array): Received {
+    return this.acceptParts([plaintext]);
+  }
+
   /**
-   * Interprets one decrypted frame plaintext.
+   * Interprets one decrypted frame plaintext, given as parts.
    * @throws FrameTooLargeError for a declared total over the cap; ChannelProtocolError for
    * an unknown type, a bad length, or a continuation out of place.
    */
-  accept(plaintext: Uint8Array): Received {
-    const type = plaintext[0];
+  acceptParts(plaintext: readonly Uint8Array[]): Received {
+    let length = 0;
+    for (const p of plaintext) length += p.length;
+    const type = byteAt(plaintext, 0);
     if (type === FrameType.message) {
       if (this.expected >= 0) throw new ChannelProtocolError('new message before the previous one was complete');
-      if (plaintext.length < MESSAGE_HEADER) throw new ChannelProtocolError('short message header');
-      const total = new DataView(plaintext.buffer, plaintext.byteOffset + 1, 4).getUint32(0);
+      if (length < MESSAGE_HEADER) throw new ChannelProtocolError('short message header');
+      const total = ((byteAt(plaintext, 1) << 24) >>> 0) + (byteAt(plaintext, 2) << 16) + (byteAt(plaintext, 3) << 8) + byteAt(plaintext, 4);
       if (total > this.maxMessageBytes) {
         throw new FrameTooLargeError(`message declares ${total} bytes, over the ${this.maxMessageBytes}-byte limit`);
       }
-      const data = plaintext.subarray(MESSAGE_HEADER);
-      if (data.length > total) throw new ChannelProtocolError('message frame longer than its declared total');
-      if (data.length === total) return { kind: 'message', data };
-      if (data.length !== MAX_FRAME_PLAINTEXT - MESSAGE_HEADER) throw new ChannelProtocolError('short non-final frame');
+      const dataLength = length - MESSAGE_HEADER;
+      if (dataLength > total) throw new ChannelProtocolError('message frame longer than its declared total');
+      const data = viewsFrom(plaintext, MESSAGE_HEADER);
+      if (dataLength === total) return { kind: 'message', data: this.join(data, total) };
+      if (dataLength !== MAX_FRAME_PLAINTEXT - MESSAGE_HEADER) throw new ChannelProtocolError('short non-final frame');
       this.expected = total;
-      this.received = data.length;
-      this.parts = [data];
+      this.received = dataLength;
+      this.parts = data;
       return { kind: 'partial' };
     }
     if (type === FrameType.continuation) {
       if (this.expected < 0) throw new ChannelProtocolError('continuation without a message');
-      const data = plaintext.subarray(CONTINUATION_HEADER);
-      if (data.length === 0 || this.received + data.length > this.expected) {
+      const dataLength = length - CONTINUATION_HEADER;
+      if (dataLength === 0 || this.received + dataLength > this.expected) {
         throw new ChannelProtocolError('continuation does not fit the declared total');
       }
-      this.received += data.length;
-      this.parts.push(data);
+      this.received += dataLength;
+      this.parts.push(...viewsFrom(plaintext, CONTINUATION_HEADER));
       if (this.received < this.expected) {
-        if (data.length !== MAX_FRAME_PLAINTEXT - CONTINUATION_HEADER) throw new ChannelProtocolError('short non-final frame');
+        if (dataLength !== MAX_FRAME_PLAINTEXT - CONTINUATION_HEADER) throw new ChannelProtocolError('short non-final frame');
         return { kind: 'partial' };
       }
-      const out = this.allocate(this.expected);
-      let at = 0;
-      for (const part of this.parts) {
-        out.set(part, at);
-        at += part.length;
-      }
+      const out = this.join(this.parts, this.expected);
       this.parts = [];
       this.expected = -1;
       return { kind: 'message', data: out };
     }
-    if (plaintext.length !== 1) throw new ChannelProtocolError(`frame type ${String(type)} with a bad length`);
+    if (length !== 1) throw new ChannelProtocolError(`frame type ${String(type)} with a bad length`);
     if (type === FrameType.close) {
       if (this.expected >= 0) throw new ChannelProtocolError('close in the middle of a message');
       return { kind: 'close' };
     }
     if (type === FrameType.keepalive) return { kind: 'keepalive' };
     throw new ChannelProtocolError(`unknown frame type ${String(type)}`);
+  }
+
+  /** One buffer of `total` bytes: the single part itself, or one allocation and one copy. */
+  private join(parts: readonly Uint8Array[], total: number): Uint8Array {
+    if (parts.length === 1) return parts[0]!;
+    const out = this.allocate(total);
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
   }
 
   /** Bytes held for a message in progress. */

@@ -169,9 +169,10 @@ export function decrypt(key: Uint8Array, n: bigint, ad: Uint8Array, ciphertext: 
 
 /**
  * DECRYPT over a ciphertext held in several parts (as received), without joining them: the
- * plaintext, or null when authentication fails or the parts are shorter than a tag.
+ * plaintext as parts (never joined either), or null when authentication fails or the parts
+ * are shorter than a tag. No part is returned unless the whole ciphertext authenticated.
  */
-export function decryptParts(key: Uint8Array, n: bigint, ad: Uint8Array, parts: readonly Uint8Array[]): Buffer | null {
+export function decryptParts(key: Uint8Array, n: bigint, ad: Uint8Array, parts: readonly Uint8Array[]): Buffer[] | null {
   let total = 0;
   for (const p of parts) total += p.length;
   if (total < TAGLEN) return null;
@@ -193,5 +194,5 @@ export function decryptParts(key: Uint8Array, n: bigint, ad: Uint8Array, parts: 
   } catch {
     return null;
   }
-  return out.length === 1 ? out[0]! : Buffer.concat(out, split);
+  return out;
 }

@@ -86,7 +86,7 @@ export class SecureChannel extends Duplex {
         if (length < TAGLEN) throw new DecryptError(`frame of ${length} bytes is shorter than a tag`);
         const plaintext = this.receiveState.decryptPartsWithAd(EMPTY, frame);
         this.idleTimer?.refresh();
-        const received = this.reassembler.accept(plaintext);
+        const received = this.reassembler.acceptParts(plaintext);
         if (received.kind === 'message') {
           const data = received.data;
           if (!this.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length))) this.stream.pause();
