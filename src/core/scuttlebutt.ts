@@ -415,7 +415,12 @@ export abstract class Scuttlebutt extends EventEmitter {
       } else if (update.version === have) this.latest.get(update.source)!.push(update);
     }
     for (const [source, version] of state.clock) {
-      if (version > (this.sources.get(source) ?? 0)) this.sources.set(source, version);
+      if (version > (this.sources.get(source) ?? 0)) {
+        this.sources.set(source, version);
+        // The updates held are older than the clock: they are not that version's, and a
+        // different update at the clock's version is no proof of equivocation against them.
+        this.latest.delete(source);
+      }
     }
     this.pendingDrops = [];
     this.loaded = true;
