@@ -379,7 +379,11 @@ export abstract class Scuttlebutt extends EventEmitter {
   }
 
   private reject(origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined, seq: number): IngestResult {
-    if (origin) {
+    // Policy: a quarantined source's updates are refused but are no fault of the peer that
+    // relays them (it may not have seen the equivocation yet); counting them would let one
+    // equivocating writer cut honest peers off from each other.
+    const blameless = reason === 'quarantined';
+    if (origin && !blameless) {
       let b = this.broken.get(origin);
       if (!b) this.broken.set(origin, (b = { all: Infinity, sources: new Map() }));
       if (!update) b.all = Math.min(b.all, seq);
@@ -387,7 +391,7 @@ export abstract class Scuttlebutt extends EventEmitter {
     }
     const rejection: Rejection = { reason, detail, update, origin };
     super.emit('invalid', rejection);
-    origin?.fault(rejection);
+    if (!blameless) origin?.fault(rejection);
     return { status: 'rejected', reason };
   }
 

@@ -2,7 +2,8 @@
 import type { Update, UpdateReason } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 
-/** Why an update from a peer was refused. Each counts against that peer's fault budget. */
+/** Why an update from a peer was refused. Each counts against that peer's fault budget,
+ *  except `quarantined` (a validly signed update an honest peer may relay unknowingly). */
 export type RejectReason = UpdateReason | 'future' | 'forbidden' | 'quarantined';
 
 /** Where an update came from: a stream, which counts faults and never gets it echoed back. */

@@ -128,7 +128,7 @@ test('quarantine: further updates from the equivocating source are refused (quar
   const next = signUpdate(S, { dataset: 'default', version: V + 1, body: ['set', 'k', 'three'] });
   const origin = fakeOrigin();
   assert.equal(await x.m.ingest(next.bytes, origin), { status: 'rejected', reason: 'quarantined' });
-  assert.is(origin.faults[0]?.reason, 'quarantined');
+  assert.is(origin.faults.length, 0, 'refused, but no fault of a peer that relays it (it may not know yet)');
   assert.equal({ hash: x.m.stateHash(), clock: x.m.clock.get(S.id), stored: x.store.size('default') }, before);
   // a third node with quarantine on learns of it and quarantines too
   await syncOnce(x.m, z.m);
