@@ -8,7 +8,8 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_UPDATE_BYTES } from '../limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { assertInteger } from '../util/bytes.ts';
 import { WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
@@ -128,7 +129,10 @@ export abstract class Scuttlebutt extends EventEmitter {
     this.store = options.store;
     this.now = options.now ?? wallClockMicros;
     this.maxUpdateBytes = options.maxUpdateBytes ?? MAX_UPDATE_BYTES;
+    // Checked here: parseUpdate() throws on a bad value, which would cut off every peer.
+    assertInteger(this.maxUpdateBytes, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
     this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
+    assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
     this.backend = options.backend ?? 'native';
     this.setMaxListeners(0);
     this.ready = this.load();
@@ -339,6 +343,7 @@ export abstract class Scuttlebutt extends EventEmitter {
   }
 
   private announce(update: Update, origin: UpdateOrigin | null, changed: boolean): void {
+    if (this.disposed) return; // durable, but nobody is told after dispose()
     this.announced(update, changed);
     super.emit('update', update, origin);
     super.emit(FORWARD, update, origin);
