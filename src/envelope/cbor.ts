@@ -79,8 +79,8 @@ export function checkCbor(bytes: Uint8Array, maxDepth: number): string | null {
     if (isKey && major !== 3) return 'map key is not a text string';
     switch (major) {
       case 0:
-      case 1:
-        if (arg > Number.MAX_SAFE_INTEGER) return 'integer outside the safe range';
+      case 1: // a negative integer is -1 - arg: -1 - MAX_SAFE_INTEGER is not safe
+        if (arg > Number.MAX_SAFE_INTEGER - major) return 'integer outside the safe range';
         break;
       case 2:
       case 3: {
