@@ -318,6 +318,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
         if (this.gotSync) return this.cut('second-sync', 'the peer sent SYNC twice');
         this.gotSync = true;
         await this.drained(); // history applied before we say so
+        if (this.destroyed) return; // closed while we waited: nothing more to say
         this.syncReceived = true;
         this.emit('syncReceived');
         this.checkSync();
