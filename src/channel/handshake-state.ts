@@ -137,6 +137,11 @@ export class HandshakeState {
     return this.rs;
   }
 
+  /** The remote ephemeral public key, once received. */
+  get remoteEphemeral(): Uint8Array | undefined {
+    return this.re;
+  }
+
   /** The local ephemeral public key, once generated. */
   get localEphemeral(): Uint8Array | undefined {
     return this.e?.publicKey;

@@ -12,6 +12,7 @@ import { FrameReader, lengthPrefix, type Allocate } from './framing.ts';
 import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL } from './handshake-state.ts';
 import { decodeIdentityPayload, encodeIdentityPayload, IDENTITY_PAYLOAD_BYTES, type RemoteIdentity } from './identity-payload.ts';
 import { generateKeyPair, keyPairFromPrivate, type KeyPair } from './primitives.ts';
+import { ReplayGuard } from './replay-guard.ts';
 
 /** Prologue mixed into h: names the wire format, so another format's handshake cannot complete. */
 export const PROLOGUE = utf8('signet/wire/v1');
@@ -36,6 +37,9 @@ const EMPTY = new Uint8Array(0);
 export function derivePsk(networkKey: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', networkKey, EMPTY, PSK_INFO, 32));
 }
+
+/** Messages 1 this process accepted as a responder (by their ephemeral key). */
+const replayGuard = new ReplayGuard();
 
 let processStatic: KeyPair | undefined;
 /** The Noise static key of this process: generated on first use, held in memory, never stored. */
@@ -174,6 +178,8 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     } else {
       // -> psk, e          (exactly 48 bytes; a wrong length or key: close having sent nothing, no DH)
       hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
+      // a recorded message 1 authenticates again (psk0 has no freshness): refuse it before any DH
+      if (!replayGuard.firstSight(hs.remoteEphemeral!)) throw new HandshakeError('message 1 replayed');
       // <- e, ee, s, es    (payload: our identity)
       send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
       // -> s, se           (payload: the initiator's identity)
