@@ -108,8 +108,21 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     rejectFailed(error);
   };
   let wake: (() => void) | null = null;
+  /** True once the next frame is complete (or declares too much): nothing more is read until it is used. */
+  const frameReady = (): boolean => {
+    try {
+      const declared = reader.peekLength();
+      return declared !== null && reader.buffered >= 2 + declared;
+    } catch {
+      return true;
+    }
+  };
+  // The stream flows only while a frame is awaited. Anything the peer sends meanwhile (while
+  // we verify its identity, say) stays in the stream, pushed back on the sender, and so does
+  // its EOF: a peer that sends message 3, a message, the close frame and FIN at once is fine.
   const onData = (chunk: Uint8Array): void => {
     reader.push(chunk);
+    if (frameReady()) stream.pause();
     wake?.();
   };
   const onEnd = (): void => fail(new HandshakeError('stream ended during the handshake (wrong network key?)'));
@@ -147,7 +160,11 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
         throw new HandshakeError(`${name} must be ${expected} bytes, got a length prefix of ${declared}`);
       }
       const frame = reader.next();
-      if (frame) return frame;
+      if (frame) {
+        stream.pause();
+        return frame;
+      }
+      stream.resume();
       await Promise.race([new Promise<void>((resolve) => (wake = resolve)), failed]);
     }
   };

@@ -36,4 +36,36 @@ test('a replayed message 1 (captured from a real handshake) gets no reply and no
   }
 });
 
+test('EOF right after message 3, a message and the close frame: the responder still completes and delivers', async () => {
+  // A one-shot client: handshake, one message, close frame, FIN. The FIN reaches the responder
+  // while it verifies the identity payload of message 3; that is not a handshake failure.
+  const [ea, eb] = duplexPair();
+  const responder = secureChannel(eb, { identity: bob, networkKey, initiator: false });
+  responder.catch(() => {});
+  const a = await secureChannel(ea, { identity: alice, networkKey, initiator: true });
+  a.write('one shot');
+  a.end(); // the close frame
+  await once(a, 'finish');
+  ea.end(); // and the FIN, without waiting for the responder's close frame
+  const b = await responder;
+  const result = await outcome(b);
+  assert.is(result.error, null);
+  assert.equal(result.messages.map(String), ['one shot']);
+});
+
+test('the handshake does not pull in what the peer sends while message 3 is verified (bounded buffering)', async () => {
+  const [ea, eb] = duplexPair();
+  const responder = secureChannel(eb, { identity: bob, networkKey, initiator: false });
+  const a = await secureChannel(ea, { identity: alice, networkKey, initiator: true });
+  const FLOOD = 8 * 1024 * 1024;
+  const chunk = Buffer.alloc(64 * 1024, 0xee);
+  for (let sent = 0; sent < FLOOD; sent += chunk.length) ea.write(chunk); // arrives during verification
+  const b = await responder;
+  // what the handshake did not read is still in the underlying stream (over TCP: in the kernel, pushed back on the sender)
+  assert.ok(eb.readableLength >= FLOOD - 64 * 1024, `the handshake took ${FLOOD - eb.readableLength} bytes into its own buffer`);
+  const ob = outcome(b);
+  assert.is((await ob).error?.code, 'ERR_DECRYPT');
+  a.destroy();
+});
+
 test.run();
