@@ -44,6 +44,8 @@ export class SecureChannel extends Duplex {
   private localClosed = false;
   private streamEnded = false;
   private attached = true;
+  /** True while our reader is full and the stream is paused: the peer's silence is then ours. */
+  private backpressured = false;
 
   /** @internal Use {@link secureChannel}. */
   constructor(stream: Duplex, outcome: HandshakeOutcome, limits: ChannelLimits, allowHalfOpen: boolean, testing?: ChannelTestHooks) {
@@ -64,10 +66,11 @@ export class SecureChannel extends Duplex {
     stream.on('drain', this.onDrain);
     if (limits.keepaliveMs > 0) this.keepaliveTimer = setTimeout(this.sendKeepalive, limits.keepaliveMs).unref();
     if (limits.idleTimeoutMs > 0) {
-      this.idleTimer = setTimeout(
-        () => this.destroy(new TimeoutError(`no frame from the peer for ${limits.idleTimeoutMs} ms`)),
-        limits.idleTimeoutMs,
-      ).unref();
+      // Counts only while we read: a consumer applying backpressure is not an idle peer (the
+      // timer then lapses, and _read re-arms it when reading starts again).
+      this.idleTimer = setTimeout(() => {
+        if (!this.backpressured) this.destroy(new TimeoutError(`no frame from the peer for ${limits.idleTimeoutMs} ms`));
+      }, limits.idleTimeoutMs).unref();
     }
     // The stream stays paused until the first _read(): nothing is decrypted before a reader exists.
   }
@@ -89,7 +92,10 @@ export class SecureChannel extends Duplex {
         const received = this.reassembler.acceptParts(plaintext);
         if (received.kind === 'message') {
           const data = received.data;
-          if (!this.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length))) this.stream.pause();
+          if (!this.push(Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.length))) {
+            this.backpressured = true;
+            this.stream.pause();
+          }
         } else if (received.kind === 'close') {
           this.remoteClosed = true;
           clearTimeout(this.idleTimer);
@@ -211,8 +217,12 @@ export class SecureChannel extends Duplex {
 
   override _read(): void {
     if (this.remoteClosed || this.destroyed) return;
+    if (this.backpressured) {
+      this.backpressured = false;
+      this.idleTimer?.refresh(); // the idle clock restarts now that we read again
+    }
     this.receive();
-    if (!this.destroyed && !this.remoteClosed) this.stream.resume();
+    if (!this.destroyed && !this.remoteClosed && !this.backpressured) this.stream.resume();
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {

@@ -68,4 +68,33 @@ test('the handshake does not pull in what the peer sends while message 3 is veri
   a.destroy();
 });
 
+test('a reader applying backpressure longer than idleTimeoutMs is not an idle peer (no ERR_TIMEOUT)', async () => {
+  const [ea, eb] = duplexPair();
+  let keepalives = 0;
+  let enough!: () => void;
+  const seen = new Promise<void>((r) => (enough = r));
+  ea.tap = frameTap((f, i) => {
+    if (i >= 2 && f.length === 2 + 1 + 16 && ++keepalives === 12) enough();
+    return [f];
+  });
+  const [a, b] = await Promise.all([
+    secureChannel(ea, { identity: alice, networkKey, initiator: true, limits: { keepaliveMs: 5 } }),
+    secureChannel(eb, { identity: bob, networkKey, initiator: false, limits: { idleTimeoutMs: 30, keepaliveMs: 0 } }),
+  ]);
+  const got: Buffer[] = [];
+  let bError: Error | null = null;
+  b.on('error', (e) => (bError = e));
+  b.on('data', (m: Buffer) => got.push(m));
+  b.pause(); // a slow consumer: its read buffer fills, the channel stops reading the stream
+  for (let i = 0; i < 40; i++) a.write(Buffer.alloc(1000, i));
+  await held(seen); // 12 keepalives from a live peer, 5 ms apart: well past b's 30 ms idle timeout
+  assert.is(bError, null, 'the session survived a consumer that was busy for longer than the idle timeout');
+  const all = new Promise<void>((r) => b.on('data', () => got.length === 40 && r()));
+  b.resume();
+  await all;
+  assert.ok(got.every((m, i) => m[0] === i));
+  a.destroy();
+  b.destroy();
+});
+
 test.run();
