@@ -11,6 +11,14 @@ const defaultAllocate: Allocate = (size) => Buffer.allocUnsafe(size);
 /** Largest plaintext in one transport frame: 65535 - 16 (spec section 3). */
 export const MAX_FRAME_PLAINTEXT = NOISE_MAX_FRAME - TAGLEN;
 
+/**
+ * Received chunks shorter than this are copied into a shared buffer of COALESCE_BYTES instead of
+ * being held as they are: a peer that sends a frame a byte at a time would otherwise make us hold
+ * one Buffer (some 200-500 bytes of heap and RSS) per byte it sent, up to 65537 of them.
+ */
+export const SMALL_CHUNK_BYTES = 512;
+const COALESCE_BYTES = 16 * 1024;
+
 /** Frame types: the first plaintext byte of every transport frame. */
 export const FrameType = { message: 1, continuation: 2, close: 3, keepalive: 4 } as const;
 /** [type 1][u32 BE total length][first bytes of the message]. */
@@ -27,6 +35,10 @@ export class FrameReader {
   private chunks: Uint8Array[] = [];
   private offset = 0; // read position in chunks[0]
   private length = 0; // unread bytes across chunks
+  private tail: Uint8Array | null = null; // our buffer of coalesced small chunks...
+  private tailView: Uint8Array | null = null; // ...and its view, while it is the last of `chunks`
+  private tailStart = 0;
+  private tailEnd = 0;
 
   constructor(private maxFrame: number, private readonly allocate: Allocate = defaultAllocate) {}
 
@@ -40,11 +52,35 @@ export class FrameReader {
     this.maxFrame = maxFrame;
   }
 
-  /** Adds received bytes. */
+  /** Received chunks held (each costs a Buffer's overhead; small ones are coalesced). */
+  get held(): number {
+    return this.chunks.length;
+  }
+
+  /** Adds received bytes: large chunks as they are, small ones copied together (SMALL_CHUNK_BYTES). */
   push(chunk: Uint8Array): void {
     if (chunk.length === 0) return;
-    this.chunks.push(chunk);
     this.length += chunk.length;
+    const last = this.chunks.length - 1;
+    if (chunk.length >= SMALL_CHUNK_BYTES) {
+      this.chunks.push(chunk);
+      this.tailView = null;
+      return;
+    }
+    let grow = this.tailView !== null && last >= 0 && this.chunks[last] === this.tailView;
+    if (this.tail === null || this.tail.length - this.tailEnd < chunk.length) {
+      this.tail = Buffer.allocUnsafe(COALESCE_BYTES);
+      this.tailStart = this.tailEnd = 0;
+      grow = false;
+    } else if (!grow) {
+      this.tailStart = this.tailEnd; // a new view after the bytes already handed out (never overwritten)
+    }
+    this.tail.set(chunk, this.tailEnd);
+    this.tailEnd += chunk.length;
+    const view = this.tail.subarray(this.tailStart, this.tailEnd);
+    if (grow) this.chunks[last] = view; // same start: `offset` into it stays valid
+    else this.chunks.push(view);
+    this.tailView = view;
   }
 
   private byteAt(index: number): number {

@@ -6,6 +6,7 @@ import { once } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { secureChannel } from '../../src/channel/secure-channel.ts';
 import type { HandshakeState } from '../../src/channel/handshake-state.ts';
+import { FrameReader, lengthPrefix } from '../../src/channel/framing.ts';
 import { alice, bob, networkKey, duplexPair, frameTap, held, outcome, rejection } from './pair.ts';
 
 const closed = (s: Duplex): Promise<void> => new Promise((r) => (s.closed ? r() : s.once('close', () => r())));
@@ -95,6 +96,27 @@ test('a reader applying backpressure longer than idleTimeoutMs is not an idle pe
   assert.ok(got.every((m, i) => m[0] === i));
   a.destroy();
   b.destroy();
+});
+
+test('a frame arriving a byte at a time is held in a few buffers, not one Buffer per byte', () => {
+  const reader = new FrameReader(65535);
+  const body = Buffer.alloc(65535);
+  for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff;
+  for (const byte of lengthPrefix(65535)) reader.push(Uint8Array.of(byte));
+  for (let i = 0; i < body.length - 1; i++) reader.push(body.subarray(i, i + 1)); // all but the last byte: a stall
+  assert.is(reader.next(), null);
+  assert.ok(reader.held <= 5, `${reader.held} chunks held for ${reader.buffered} bytes`);
+  reader.push(body.subarray(body.length - 1));
+  assert.ok(Buffer.from(reader.next()!).equals(body));
+  assert.is(reader.buffered, 0);
+  // and the same reader, small and large chunks mixed, frames consumed in between
+  const wire = Buffer.concat([lengthPrefix(3), Buffer.from('abc'), lengthPrefix(600), Buffer.alloc(600, 9), lengthPrefix(1), Buffer.from('z')]);
+  const frames: string[] = [];
+  for (const piece of [wire.subarray(0, 4), wire.subarray(4, 7), wire.subarray(7, 607), wire.subarray(607)]) {
+    reader.push(piece);
+    for (let f = reader.next(); f; f = reader.next()) frames.push(Buffer.from(f).toString('latin1'));
+  }
+  assert.equal(frames, ['abc', '\x09'.repeat(600), 'z']);
 });
 
 test.run();
