@@ -41,3 +41,9 @@ export const IDLE_TIMEOUT_MS = 60_000;
 export const MAX_PENDING_HANDSHAKES_PER_ADDRESS = 4;
 /** Handshakes in progress in total. Past it: HandshakeLimiter refuses the connection (closed unread). */
 export const MAX_PENDING_HANDSHAKES = 128;
+/**
+ * Ephemeral keys of accepted messages 1 remembered per process. Past it the oldest is forgotten,
+ * and a message 1 recorded before that could be replayed once more (costing us a DH and a reply,
+ * never a session: the replayer cannot finish the handshake). 16,384 keys is about 1.5 MiB.
+ */
+export const MESSAGE_1_REPLAY_MEMORY = 16_384;

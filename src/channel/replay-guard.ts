@@ -1,12 +1,9 @@
 // Message 1 replay guard: psk0 authenticates message 1 but cannot make it fresh, so a recorded
 // one opens again. The responder remembers the ephemeral keys of the messages 1 it accepted.
 
-/**
- * Ephemeral keys of accepted messages 1 remembered per process. Past it the oldest is forgotten,
- * and a message 1 recorded before that could be replayed once more (costing us a DH and a reply,
- * never a session: the replayer cannot finish the handshake). 16,384 keys is about 1.5 MiB.
- */
-export const MESSAGE_1_REPLAY_MEMORY = 16_384;
+import { MESSAGE_1_REPLAY_MEMORY } from '../limits.ts';
+
+export { MESSAGE_1_REPLAY_MEMORY };
 
 /** Bounded first-in-first-out set of 32-byte ephemeral public keys. */
 export class ReplayGuard {

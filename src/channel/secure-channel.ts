@@ -151,6 +151,12 @@ export class SecureChannel extends Duplex {
 
   private sendMessages(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
     if (!this.stream.writable) return callback(new TruncationError('the underlying stream is no longer writable'));
+    for (const m of messages) {
+      // The peer refuses anything larger (and a 32-bit header could not even describe 4 GiB).
+      if (m.length > this.limits.maxMessageBytes) {
+        return callback(new RangeError(`"message" is ${m.length} bytes; the limit is maxMessageBytes=${this.limits.maxMessageBytes}`));
+      }
+    }
     let ok = true;
     let size = 0;
     let batch: Uint8Array[] = [];

@@ -119,4 +119,25 @@ test('a frame arriving a byte at a time is held in a few buffers, not one Buffer
   assert.equal(frames, ['abc', '\x09'.repeat(600), 'z']);
 });
 
+test('a local write of maxMessageBytes goes through; maxMessageBytes + 1 fails the write with a RangeError', async () => {
+  const limit = 100_000;
+  const [ea, eb] = duplexPair();
+  const [a, b] = await Promise.all([
+    secureChannel(ea, { identity: alice, networkKey, initiator: true, limits: { maxMessageBytes: limit } }),
+    secureChannel(eb, { identity: bob, networkKey, initiator: false, limits: { maxMessageBytes: limit } }),
+  ]);
+  const got = once(b, 'data');
+  a.write(Buffer.alloc(limit, 1));
+  const [message] = (await got) as [Buffer];
+  assert.is(message.length, limit);
+  a.on('error', () => {});
+  b.on('error', () => {});
+  const failed = new Promise<Error>((resolve) => a.write(Buffer.alloc(limit + 1), (err) => resolve(err!)));
+  const error = await failed;
+  assert.instance(error, RangeError);
+  assert.match(error.message, /maxMessageBytes/);
+  a.destroy();
+  b.destroy();
+});
+
 test.run();

@@ -150,7 +150,8 @@ test('a length prefix cannot declare 65536+: 2 bytes cap it at 65535, and a 6553
 async function spied(maxMessageBytes: number, send: number) {
   const allocations: number[] = [];
   const allocate = (n: number): Uint8Array => (allocations.push(n), new Uint8Array(n));
-  const { a, b } = await connect({}, { limits: { maxMessageBytes }, testing: { allocate } });
+  // the sender's own cap admits the message, so it is the receiver's cap under test
+  const { a, b } = await connect({ limits: { maxMessageBytes: Math.max(send, MAX_MESSAGE_BYTES) } }, { limits: { maxMessageBytes }, testing: { allocate } });
   const ob = outcome(b);
   a.on('error', () => {});
   a.write(Buffer.alloc(send, 1));
