@@ -11,6 +11,18 @@ export const ENVELOPE_OVERHEAD_BYTES = 1024;
 export const MAX_DATASET_LENGTH = 128;
 /** Deepest nesting of arrays/maps inside an update body. Past it: rejected `bad-shape`. */
 export const MAX_BODY_DEPTH = 32;
+/**
+ * Decode budget: a CBOR value from a peer may decode to at most this many times its wire
+ * size (estimated heap, see DECODED_COST in envelope/cbor.ts) plus DECODE_SLACK_BYTES,
+ * checked while scanning, before cbor-x builds anything. Past it: an update is rejected
+ * `too-large` (a local write throws RangeError), a replication message cuts the peer off
+ * `malformed`. Ordinary data (objects, strings, numbers) expands 2-10x; what passes 32x is
+ * built from empty containers or empty byte strings, whose decoding costs 40-190 heap bytes
+ * per wire byte.
+ */
+export const MAX_DECODE_EXPANSION = 32;
+/** Estimated decoded bytes any value may use beyond MAX_DECODE_EXPANSION x its size (so `{}` and small values always pass). */
+export const DECODE_SLACK_BYTES = 4096;
 /** Largest reassembled replication/channel message. Past it: the session ends, nothing allocated. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Largest Noise transport message (spec section 3). A longer length prefix cannot occur. */
@@ -47,3 +59,12 @@ export const MAX_PENDING_HANDSHAKES = 128;
  * never a session: the replayer cannot finish the handshake). 16,384 keys is about 1.5 MiB.
  */
 export const MESSAGE_1_REPLAY_MEMORY = 16_384;
+/**
+ * How far (ms, either way) the timestamp inside handshake message 1 may be from the responder's
+ * clock. Past it the responder refuses message 1 like any other it cannot open: it writes nothing,
+ * does no DH and closes at the handshake deadline. So a recorded message 1 goes stale this long
+ * after it was sent, and members' clocks must agree to within it. Inside the window, the replay
+ * memory (MESSAGE_1_REPLAY_MEMORY) refuses a repeat within one process; it keeps each key until
+ * that key's timestamp leaves this window.
+ */
+export const HANDSHAKE_FRESHNESS_MS = 120_000;

@@ -148,6 +148,11 @@ export abstract class Scuttlebutt extends EventEmitter {
   abstract applyUpdate(update: Update): boolean;
   /** The key an update writes (for the write policy), or null if the body's shape is wrong. */
   protected abstract keyOf(body: Value): string | null;
+  /** {@link keyOf} for an update; subclasses that can read the key from `update.bodyBytes`
+   *  without decoding the whole body override this (peer bytes are not materialised). */
+  protected keyOfUpdate(update: Update): string | null {
+    return this.keyOf(update.body);
+  }
 
   // ---- clock -----------------------------------------------------------------------------
 
@@ -183,7 +188,7 @@ export abstract class Scuttlebutt extends EventEmitter {
     if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
     const version = nextVersion(this.sources.get(this.id) ?? 0, this.now());
     const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });
-    const key = this.keyOf(update.body);
+    const key = this.keyOfUpdate(update);
     if (key === null) throw new TypeError('"body" does not have the shape this model expects');
     if (!this.policy(this.id, key)) throw new WriteError(`policy ${this.policy.policyName ?? 'custom'} forbids ${this.id.slice(0, 8)}… to write ${JSON.stringify(key)}`);
     this.commitApplied(update, null);
@@ -287,7 +292,7 @@ export abstract class Scuttlebutt extends EventEmitter {
     // we no longer hold that version's updates (restored clock) and cannot prove it.
     if (update.version === have && (this.holds(update) || this.latestUpdates(update.source).length === 0)) return 'old';
     if (update.version > this.now() + this.maxClockSkew) return 'future';
-    const key = this.keyOf(update.body);
+    const key = this.keyOfUpdate(update);
     if (key === null) return 'bad-shape';
     if (!this.policy(update.source, key)) return 'forbidden';
     return null;

@@ -1,14 +1,22 @@
 // signet's one CBOR codec: cbor-x configured once (records off, no tags, size limits on),
 // behind a hand-written structural guard that runs over the raw bytes before cbor-x sees them.
 import { Decoder, Encoder, setSizeLimits, type Options } from 'cbor-x';
+import { DECODE_SLACK_BYTES, MAX_DECODE_EXPANSION } from '../limits.ts';
 
 /** What may appear in signet CBOR: plain data, maps with text keys only. */
 export type Value = null | boolean | number | string | Uint8Array | Value[] | { [key: string]: Value };
 
-/** Limits for {@link decodeCbor}. */
+/** Limits for {@link checkCbor}, {@link scanCbor} and {@link decodeCbor}. */
 export interface CborLimits {
   /** Deepest array/map nesting accepted. */
   maxDepth: number;
+  /**
+   * Decode budget: the estimated heap the decoded value may take ({@link decodedCost}), as a
+   * multiple of the wire bytes read so far, plus {@link DECODE_SLACK_BYTES}. Checked after
+   * every item, so the guard's own work is bounded by the budget too. Default
+   * {@link MAX_DECODE_EXPANSION}.
+   */
+  maxExpansion?: number;
 }
 
 /** A decode result: data from a peer is never an exception. */
@@ -38,100 +46,146 @@ export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constr
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
 /**
- * Checks that `bytes` hold exactly one well-formed CBOR item made only of signet's types:
- * unsigned/negative integers, byte and text strings (valid UTF-8), arrays, maps with unique
- * text keys (none of {@link FORBIDDEN_KEYS}), false/true/null and finite floats; definite
- * lengths only; no tags; nesting at most `maxDepth`. Every claimed length is compared with
- * the bytes actually left before anything is read or allocated. Iterative: deep input
- * cannot overflow the stack. Returns null when acceptable, else why not.
+ * Estimated heap bytes of decoded values, per item kind: what V8 spends on each once cbor-x
+ * has built it (measured on Node 20; see test/envelope/cbor.test.ts). The budget is
+ * deterministic: every node computes the same cost for the same bytes, so every node accepts
+ * or refuses alike.
  */
-export function checkCbor(bytes: Uint8Array, maxDepth: number): string | null {
+export const DECODED_COST = {
+  /** Every item: its slot in the parent container (or the reference to a top-level value). */
+  slot: 8,
+  /** An integer outside V8's small-integer range, or any float: a heap number. */
+  heapNumber: 16,
+  /** A non-empty text string: header plus its bytes (the empty string is shared). */
+  text: 16,
+  /** A byte string: a Uint8Array and its own ArrayBuffer (copyBuffers), plus its bytes. */
+  bytes: 184,
+  /** An array: object and elements header (elements counted as slots). */
+  array: 32,
+  /** A map decoded as a plain object (keys counted as text, pairs as two slots). */
+  map: 56,
+} as const;
+
+/** The result of scanning one CBOR item: where it ends and its estimated decoded cost, or why it is refused. */
+export type CborScan = { ok: true; end: number; cost: number } | { ok: false; detail: string; overBudget?: true };
+
+/**
+ * Scans exactly one well-formed CBOR item of signet's types starting at `start`: unsigned and
+ * negative integers, byte and text strings (valid UTF-8), arrays, maps with unique text keys
+ * (none of {@link FORBIDDEN_KEYS}), false/true/null and finite floats; definite lengths only;
+ * no tags; nesting at most `maxDepth`. Every claimed length is compared with the bytes
+ * actually left before anything is read or allocated, and the estimated decoded size
+ * ({@link DECODED_COST}) is checked against the budget after every item, so neither the
+ * scan's work nor a later decode can grow past a constant times the bytes read. Iterative:
+ * deep input cannot overflow the stack. Never throws.
+ */
+export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): CborScan {
+  const maxDepth = limits.maxDepth;
+  const expansion = limits.maxExpansion ?? MAX_DECODE_EXPANSION;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let pos = 0;
+  let pos = start;
+  let cost = 0;
+  const fail = (detail: string): CborScan => ({ ok: false, detail });
   // Stack of open containers: items still owed, and (for maps) keys seen, and whether the next item is a key.
   const stack: Array<{ left: number; keys: Set<string> | null; expectKey: boolean }> = [];
-  let done = false;
-  while (!done) {
-    if (pos >= bytes.length) return 'truncated';
+  for (;;) {
+    if (pos >= bytes.length) return fail('truncated');
     const parent = stack[stack.length - 1];
     const isKey = parent !== undefined && parent.keys !== null && parent.expectKey;
     const initial = bytes[pos++]!;
     const major = initial >> 5;
     const info = initial & 31;
     let arg: number;
+    cost += DECODED_COST.slot;
     if (info < 24) arg = info;
     else if (info === 24 || info === 25 || info === 26 || info === 27) {
       const size = 1 << (info - 24);
-      if (pos + size > bytes.length) return 'truncated';
+      if (pos + size > bytes.length) return fail('truncated');
       if (major === 7) {
-        if (info === 24) return 'simple value';
+        if (info === 24) return fail('simple value');
         const f = info === 25 ? halfToFloat(view.getUint16(pos)) : info === 26 ? view.getFloat32(pos) : view.getFloat64(pos);
-        if (!Number.isFinite(f)) return 'non-finite float';
+        if (!Number.isFinite(f)) return fail('non-finite float');
+        cost += DECODED_COST.heapNumber;
         arg = 0;
       } else if (info === 27) {
         const big = view.getBigUint64(pos);
         arg = big > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(big);
       } else arg = info === 24 ? bytes[pos]! : info === 25 ? view.getUint16(pos) : view.getUint32(pos);
       pos += size;
-    } else if (info === 31) return 'indefinite length';
-    else return 'reserved additional information';
+    } else if (info === 31) return fail('indefinite length');
+    else return fail('reserved additional information');
 
-    if (isKey && major !== 3) return 'map key is not a text string';
+    if (isKey && major !== 3) return fail('map key is not a text string');
     switch (major) {
       case 0:
       case 1: // a negative integer is -1 - arg: -1 - MAX_SAFE_INTEGER is not safe
-        if (arg > Number.MAX_SAFE_INTEGER - major) return 'integer outside the safe range';
+        if (arg > Number.MAX_SAFE_INTEGER - major) return fail('integer outside the safe range');
+        if (arg >= 2 ** 30) cost += DECODED_COST.heapNumber;
         break;
       case 2:
       case 3: {
-        if (arg > bytes.length - pos) return `string length ${arg} exceeds the ${bytes.length - pos} bytes left`;
+        if (arg > bytes.length - pos) return fail(`string length ${arg} exceeds the ${bytes.length - pos} bytes left`);
         if (major === 3) {
+          if (arg > 0) cost += DECODED_COST.text + arg;
           let text: string;
           try {
             text = utf8Fatal.decode(bytes.subarray(pos, pos + arg));
           } catch {
-            return 'invalid UTF-8';
+            return fail('invalid UTF-8');
           }
           if (isKey) {
-            if (FORBIDDEN_KEYS.has(text)) return `forbidden key ${JSON.stringify(text)}`;
-            if (parent!.keys!.has(text)) return 'duplicate map key';
+            if (FORBIDDEN_KEYS.has(text)) return fail(`forbidden key ${JSON.stringify(text)}`);
+            if (parent!.keys!.has(text)) return fail('duplicate map key');
             parent!.keys!.add(text);
           }
-        }
+        } else cost += DECODED_COST.bytes + arg;
         pos += arg;
         break;
       }
       case 4:
       case 5: {
         const items = major === 4 ? arg : arg * 2;
-        if (items > bytes.length - pos) return `container of ${arg} items exceeds the ${bytes.length - pos} bytes left`;
-        if (stack.length >= maxDepth) return `nesting deeper than ${maxDepth}`;
+        if (items > bytes.length - pos) return fail(`container of ${arg} items exceeds the ${bytes.length - pos} bytes left`);
+        if (stack.length >= maxDepth) return fail(`nesting deeper than ${maxDepth}`);
+        cost += major === 4 ? DECODED_COST.array : DECODED_COST.map;
         if (items > 0) {
+          if (cost > expansion * (pos - start) + DECODE_SLACK_BYTES) return overBudget(cost, pos - start, expansion);
           stack.push({ left: items, keys: major === 5 ? new Set() : null, expectKey: true });
           continue; // the container's first item comes next; it is not yet complete
         }
         break;
       }
       case 6:
-        return 'tags are not accepted';
+        return fail('tags are not accepted');
       case 7:
-        if (info < 20 || info === 23) return info === 23 ? 'undefined is not accepted' : 'simple value';
+        if (info < 20 || info === 23) return fail(info === 23 ? 'undefined is not accepted' : 'simple value');
         break;
     }
+    if (cost > expansion * (pos - start) + DECODE_SLACK_BYTES) return overBudget(cost, pos - start, expansion);
     // One item completed: pop every container it completes.
     for (;;) {
       const top = stack[stack.length - 1];
-      if (top === undefined) {
-        done = true;
-        break;
-      }
+      if (top === undefined) return { ok: true, end: pos, cost };
       top.left--;
       if (top.keys !== null) top.expectKey = !top.expectKey;
       if (top.left > 0) break;
       stack.pop();
     }
   }
-  return pos === bytes.length ? null : 'trailing bytes';
+}
+
+function overBudget(cost: number, read: number, expansion: number): CborScan {
+  return { ok: false, overBudget: true, detail: `decodes to more than ${expansion} x its ${read} bytes + ${DECODE_SLACK_BYTES} (estimated ${cost} bytes)` };
+}
+
+/**
+ * Checks that `bytes` hold exactly one acceptable CBOR item ({@link scanCbor}) and nothing
+ * after it. `limits` may be just the maximum depth. Returns null when acceptable, else why not.
+ */
+export function checkCbor(bytes: Uint8Array, limits: CborLimits | number): string | null {
+  const scan = scanCbor(bytes, 0, typeof limits === 'number' ? { maxDepth: limits } : limits);
+  if (!scan.ok) return scan.detail;
+  return scan.end === bytes.length ? null : 'trailing bytes';
 }
 
 function halfToFloat(h: number): number {
@@ -143,9 +197,14 @@ function halfToFloat(h: number): number {
   return sign * (1 + frac / 1024) * 2 ** (exp - 15);
 }
 
+/** Decodes bytes that {@link scanCbor} accepted (no guard: callers scanned them already). */
+export function decodeScanned(bytes: Uint8Array): Value {
+  return decoder.decode(bytes) as Value;
+}
+
 /** Guard then decode. Never throws on any input. */
 export function decodeCbor(bytes: Uint8Array, limits: CborLimits): CborResult {
-  const problem = checkCbor(bytes, limits.maxDepth);
+  const problem = checkCbor(bytes, limits);
   if (problem !== null) return { ok: false, reason: 'bad-shape', detail: problem };
   try {
     return { ok: true, value: decoder.decode(bytes) as Value };
@@ -175,6 +234,26 @@ export function cborHead(major: number, n: number): Uint8Array {
   out[0] = m | 27;
   new DataView(out.buffer).setBigUint64(1, BigInt(n));
   return out;
+}
+
+/** End of the item at `pos` in bytes that {@link scanCbor} already accepted (no checks, no allocation). */
+export function skipScanned(bytes: Uint8Array, pos: number): number {
+  let left = 1;
+  while (left > 0) {
+    const major = bytes[pos]! >> 5;
+    left--;
+    if (major === 7) {
+      const info = bytes[pos]! & 31; // floats: 2, 4 or 8 bytes after the initial byte
+      pos += info < 24 ? 1 : 1 + (1 << (info - 24));
+      continue;
+    }
+    const [, arg, size] = readHead(bytes, pos)!; // a scanned head is definite and safe
+    pos += size;
+    if (major === 2 || major === 3) pos += arg;
+    else if (major === 4) left += arg;
+    else if (major === 5) left += 2 * arg;
+  }
+  return pos;
 }
 
 /** Reads a definite-length head at `pos`: [major, argument, head length], or null if truncated,

@@ -6,7 +6,7 @@ import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
 import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
-import { cborHead, checkCbor, decodeCbor, encodeCbor, readHead, type Value } from './cbor.ts';
+import { cborHead, checkCbor, decodeScanned, encodeCbor, readHead, scanCbor, type Value } from './cbor.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
 export const UPDATE_FORMAT = 1;
@@ -21,7 +21,11 @@ export interface Update {
   readonly publicKey: Uint8Array;
   /** Per-source, strictly increasing, a positive safe integer (microseconds for fresh writes). */
   readonly version: number;
+  /** The body, decoded from {@link bodyBytes} on each read (held updates keep bytes only, so
+   *  their memory is their wire size; decoding is bounded by the decode budget). */
   readonly body: Value;
+  /** The body's CBOR bytes as signed (a view into `bytes`). */
+  readonly bodyBytes: Uint8Array;
   /** SHA-256 of the signed payload: names this update (dedupe, equivocation, LWW ties). */
   readonly hash: Uint8Array;
   /** `hash` in hex: the update's key in maps and stores. */
@@ -73,24 +77,69 @@ function payloadHeader(dataset: string, publicKey: Uint8Array, version: number):
 
 /** Length of a minimal CBOR head for argument `n`. */
 const minimalHeadLength = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
 
-/** Length of the payload's header (format, dataset, key, version) if every head in it is
- *  minimal, else -1. Runs after the structural guard, so every head is well formed. This is
- *  the allocation-free equivalent of comparing with {@link payloadHeader}. */
-function canonicalHeaderLength(payload: Uint8Array): number {
-  if (payload[0] !== 0x85 || payload[1] !== UPDATE_FORMAT) return -1;
+type Header = { dataset: string; keyStart: number; version: number; bodyStart: number };
+
+/** Reads the payload's header [1, dataset, publicKey, version, ... without decoding the body.
+ *  Every head must be minimal, so the header has one encoding and the body's size is exact. */
+function readHeader(payload: Uint8Array): Header | UpdateResult {
+  if (payload[0] !== 0x85) return fail('bad-shape', 'payload is not a 5-element array');
+  if (payload[1] !== UPDATE_FORMAT) return fail('bad-shape', `unsupported format (first byte 0x${(payload[1] ?? 0).toString(16)})`);
   let pos = 2;
-  for (const major of [3, 2, 0]) {
-    const head = readHead(payload, pos);
-    if (head === null || head[0] !== major || head[2] !== minimalHeadLength(head[1])) return -1;
-    pos += head[2] + (major === 0 ? 0 : head[1]);
+  const name = readHead(payload, pos);
+  if (name === null || name[0] !== 3 || name[1] > MAX_DATASET_LENGTH * 3 || name[1] > payload.length - pos - name[2]) {
+    return fail('bad-shape', 'dataset name is not a valid string');
   }
-  return pos;
+  if (name[2] !== minimalHeadLength(name[1])) return fail('bad-shape', 'payload header is not canonically encoded');
+  let dataset: string;
+  try {
+    dataset = utf8Fatal.decode(payload.subarray(pos + name[2], pos + name[2] + name[1]));
+  } catch {
+    return fail('bad-shape', 'dataset name is not valid UTF-8');
+  }
+  if (!isDatasetName(dataset)) return fail('bad-shape', 'dataset name is not a valid string');
+  pos += name[2] + name[1];
+  if (payload[pos] !== 0x58 || payload[pos + 1] !== 32 || payload.length - pos - 2 < 32) {
+    return fail('bad-shape', 'source public key is not 32 bytes');
+  }
+  const keyStart = pos + 2;
+  pos += 34;
+  const version = readHead(payload, pos);
+  if (version === null || version[0] !== 0 || version[1] < 1) return fail('bad-version', 'version is not a positive safe integer');
+  if (version[2] !== minimalHeadLength(version[1])) return fail('bad-shape', 'payload header is not canonically encoded');
+  return { dataset, keyStart, version: version[1], bodyStart: pos + version[2] };
+}
+
+/** A parsed update: fields read once, the body kept as bytes and decoded when read. */
+class ParsedUpdate implements Update {
+  readonly source: NodeId;
+  readonly publicKey: Uint8Array;
+  readonly hashHex: string;
+  constructor(
+    readonly dataset: string,
+    publicKey: Uint8Array,
+    readonly version: number,
+    readonly bodyBytes: Uint8Array,
+    readonly hash: Uint8Array,
+    readonly bytes: Uint8Array,
+    readonly payload: Uint8Array,
+    readonly signature: Uint8Array,
+  ) {
+    this.publicKey = publicKey;
+    this.source = nodeIdOf(publicKey);
+    this.hashHex = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
+  }
+
+  get body(): Value {
+    return decodeScanned(this.bodyBytes);
+  }
 }
 
 /**
  * Parses envelope bytes and checks everything but the signature: size, CBOR structure,
- * shape, format, dataset, version, body size. Copies the bytes once; never throws on any input.
+ * shape, format, dataset, version, body size and decode budget. Copies the bytes once and
+ * decodes nothing: the body stays bytes until read. Never throws on any input.
  */
 export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateResult {
   const maxBody = maxBodyOf(options);
@@ -103,30 +152,25 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   if (head[1] !== input.length - payloadStart - 66 || input[input.length - 66] !== 0x58 || input[input.length - 65] !== 0x40) {
     return fail('bad-shape', 'envelope lengths do not add up to [payload, 64-byte signature]');
   }
+  const payloadIn = input.subarray(payloadStart, payloadStart + head[1]);
+  const header = readHeader(payloadIn);
+  if ('ok' in header) return header;
+  const bodyLength = payloadIn.length - header.bodyStart;
+  if (bodyLength > maxBody) return fail('too-large', `body of ${bodyLength} bytes; the limit is ${maxBody}`);
+  if (options?.dataset !== undefined && header.dataset !== options.dataset) {
+    return fail('wrong-dataset', `update for dataset ${JSON.stringify(header.dataset)}`);
+  }
+  const scan = scanCbor(payloadIn, header.bodyStart, { maxDepth: MAX_BODY_DEPTH });
+  if (!scan.ok) return fail(scan.overBudget ? 'too-large' : 'bad-shape', `body: ${scan.detail}`);
+  if (scan.end !== payloadIn.length) return fail('bad-shape', 'payload: trailing bytes');
   const bytes = new Uint8Array(input); // a real copy: Buffer#slice would return a view
   const payload = bytes.subarray(payloadStart, payloadStart + head[1]);
-  const signature = bytes.subarray(bytes.length - 64);
-  const decoded = decodeCbor(payload, { maxDepth: MAX_BODY_DEPTH + 1 });
-  if (!decoded.ok) return fail('bad-shape', `payload: ${decoded.detail}`);
-  const p = decoded.value;
-  if (!Array.isArray(p) || p.length !== 5) return fail('bad-shape', 'payload is not a 5-element array');
-  const [format, dataset, publicKey, version, body] = p as [Value, Value, Value, Value, Value];
-  if (format !== UPDATE_FORMAT) return fail('bad-shape', `unsupported format ${String(format)}`);
-  if (!isDatasetName(dataset)) return fail('bad-shape', 'dataset name is not a valid string');
-  if (!(publicKey instanceof Uint8Array) || publicKey.length !== 32) return fail('bad-shape', 'source public key is not 32 bytes');
-  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) {
-    return fail('bad-version', 'version is not a positive safe integer');
-  }
-  const headerLength = canonicalHeaderLength(payload);
-  if (headerLength < 0) return fail('bad-shape', 'payload header is not canonically encoded');
-  if (payload.length - headerLength > maxBody) return fail('too-large', `body of ${payload.length - headerLength} bytes; the limit is ${maxBody}`);
-  if (options?.dataset !== undefined && dataset !== options.dataset) return fail('wrong-dataset', `update for dataset ${JSON.stringify(dataset)}`);
   const digest = createHash('sha256').update(payload).digest();
-  const update: Update = {
-    dataset, source: nodeIdOf(publicKey), publicKey: new Uint8Array(publicKey), version, body,
-    hash: new Uint8Array(digest), hashHex: digest.toString('hex'),
-    bytes, payload, signature,
-  };
+  const update = new ParsedUpdate(
+    header.dataset, payload.subarray(header.keyStart, header.keyStart + 32),
+    header.version, payload.subarray(header.bodyStart), new Uint8Array(digest.buffer, digest.byteOffset, 32),
+    bytes, payload, bytes.subarray(bytes.length - 64),
+  );
   return { ok: true, update };
 }
 
@@ -169,7 +213,7 @@ export function signUpdate(identity: Identity, fields: UpdateFields, options?: U
     throw new TypeError(`"body" cannot be encoded: ${(err as Error).message}`);
   }
   if (body.length > maxBody) throw new RangeError(`"body" is ${body.length} bytes; the limit is ${maxBody}`);
-  const problem = checkCbor(body, MAX_BODY_DEPTH);
+  const problem = checkCbor(body, { maxDepth: MAX_BODY_DEPTH });
   if (problem !== null) throw new RangeError(`"body" is not acceptable: ${problem}`);
   const payload = concatBytes(payloadHeader(fields.dataset, identity.publicKey, fields.version), body);
   const signature = identity.sign(domainBytes(DOMAIN.update, payload));

@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 import { on } from 'node:events';
 import type { Update } from '../envelope/update.ts';
-import type { Value } from '../envelope/cbor.ts';
+import { decodeScanned, encodeCbor, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates, hashKey } from '../core/order.ts';
@@ -34,24 +34,50 @@ export interface Change {
   update: Update;
 }
 
+/** A held key: its winning update, and where the value sits in the update's body bytes. The
+ *  value is decoded when read, so a held entry costs its wire bytes plus this small record. */
 interface Entry {
   update: Update;
-  value: Value | undefined;
   deleted: boolean;
   /** µs; Infinity if no TTL. */
   expiresAt: number;
+  valueStart: number;
+  valueEnd: number;
 }
 
-type Body = ['set', string, Value] | ['set', string, Value, number] | ['del', string];
+/** A model body read from its bytes: ['set', key, value, ttl?] or ['del', key]. */
+interface Body {
+  op: 'set' | 'del';
+  key: string;
+  ttl: number | undefined;
+  /** The value's extent in the body bytes (empty for a delete). */
+  valueStart: number;
+  valueEnd: number;
+}
 
-function parseBody(body: Value): Body | null {
-  if (!Array.isArray(body) || typeof body[1] !== 'string' || body[1].length > MAX_KEY_LENGTH) return null;
-  if (body[0] === 'del' && body.length === 2) return body as Body;
-  if (body[0] !== 'set') return null;
-  if (body.length === 3) return body as Body;
-  const ttl = body[3];
-  if (body.length === 4 && typeof ttl === 'number' && Number.isSafeInteger(ttl) && ttl > 0) return body as Body;
-  return null;
+/** CBOR text "set" and "del": a body's first item, compared as bytes. */
+const OPS: ReadonlyArray<['set' | 'del', Uint8Array]> = [['set', Uint8Array.of(0x63, 0x73, 0x65, 0x74)], ['del', Uint8Array.of(0x63, 0x64, 0x65, 0x6c)]];
+const utf8 = new TextDecoder();
+
+/** Reads the body's shape from its CBOR bytes (already accepted by the guard) without decoding
+ *  the value: a peer's value is never materialised until the application reads it. */
+function readBody(bytes: Uint8Array): Body | null {
+  const top = readHead(bytes, 0);
+  if (top === null || top[0] !== 4 || top[2] !== 1) return null;
+  const op = OPS.find(([, tag]) => tag.every((b, i) => bytes[1 + i] === b))?.[0];
+  if (op === undefined || (op === 'del' ? top[1] !== 2 : top[1] !== 3 && top[1] !== 4)) return null;
+  const k = readHead(bytes, 5);
+  if (k === null || k[0] !== 3) return null;
+  const keyStart = 5 + k[2];
+  const key = utf8.decode(bytes.subarray(keyStart, keyStart + k[1]));
+  if (key.length > MAX_KEY_LENGTH) return null;
+  const valueStart = keyStart + k[1];
+  if (op === 'del') return { op, key, ttl: undefined, valueStart, valueEnd: valueStart };
+  const valueEnd = skipScanned(bytes, valueStart);
+  if (top[1] === 3) return { op, key, ttl: undefined, valueStart, valueEnd };
+  const ttl = readHead(bytes, valueEnd);
+  if (ttl === null || ttl[0] !== 0 || ttl[1] < 1) return null;
+  return { op, key, ttl: ttl[1], valueStart, valueEnd };
 }
 
 /** A last-writer-wins map: `set`, `get`, `delete` (a signed tombstone), TTL keys. */
@@ -67,7 +93,16 @@ export class Model extends Scuttlebutt {
   }
 
   protected keyOf(body: Value): string | null {
-    return parseBody(body)?.[1] ?? null;
+    // For bodies already decoded; the pipeline uses keyOfUpdate, which reads the bytes.
+    try {
+      return readBody(encodeCbor(body))?.key ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  protected override keyOfUpdate(update: Update): string | null {
+    return readBody(update.bodyBytes)?.key ?? null;
   }
 
   /**
@@ -94,7 +129,7 @@ export class Model extends Scuttlebutt {
   /** The live value of `key`, or undefined if absent, deleted or expired. */
   get(key: string): Value | undefined {
     const e = this.live(key);
-    return e?.value;
+    return e && valueOf(e);
   }
 
   has(key: string): boolean {
@@ -110,7 +145,7 @@ export class Model extends Scuttlebutt {
   entries(): Array<[string, Value]> {
     const now = this.now();
     const out: Array<[string, Value]> = [];
-    for (const [k, e] of this.entries_) if (!e.deleted && e.expiresAt > now) out.push([k, e.value!]);
+    for (const [k, e] of this.entries_) if (!e.deleted && e.expiresAt > now) out.push([k, valueOf(e)!]);
     return out;
   }
 
@@ -159,29 +194,30 @@ export class Model extends Scuttlebutt {
   }
 
   applyUpdate(update: Update): boolean {
-    const body = parseBody(update.body);
+    const body = readBody(update.bodyBytes);
     if (body === null) return false;
-    const key = body[1];
+    const key = body.key;
     const current = this.entries_.get(key);
     if (current && compareUpdates(update, current.update) <= 0) {
       this.dropUpdate(update); // lost last-writer-wins: nothing to keep
       return false;
     }
     if (current) this.dropUpdate(current.update);
-    const ttl = body[0] === 'set' && body.length === 4 ? body[3] : undefined;
     this.entries_.set(key, {
       update,
-      value: body[0] === 'set' ? body[2] : undefined,
-      deleted: body[0] === 'del',
-      expiresAt: ttl === undefined ? Infinity : update.version + ttl * 1000,
+      deleted: body.op === 'del',
+      expiresAt: body.ttl === undefined ? Infinity : update.version + body.ttl * 1000,
+      valueStart: body.valueStart,
+      valueEnd: body.valueEnd,
     });
     return true;
   }
 
   protected override announced(update: Update, changed: boolean): void {
     if (!changed) return;
-    const body = parseBody(update.body)!;
-    const change: Change = { key: body[1], value: body[0] === 'set' ? body[2] : undefined, update };
+    const body = readBody(update.bodyBytes)!;
+    const value = body.op === 'set' ? decodeScanned(update.bodyBytes.subarray(body.valueStart, body.valueEnd)) : undefined;
+    const change: Change = { key: body.key, value, update };
     this.emit('change', change);
     this.emit(`change:${change.key}`, change.value, update);
   }
@@ -222,6 +258,11 @@ export class Model extends Scuttlebutt {
     }
     return h.digest('hex');
   }
+}
+
+/** The entry's value, decoded from its update's bytes; undefined for a tombstone. */
+function valueOf(e: Entry): Value | undefined {
+  return e.deleted ? undefined : decodeScanned(e.update.bodyBytes.subarray(e.valueStart, e.valueEnd));
 }
 
 function checkKey(key: unknown): asserts key is string {
