@@ -1,5 +1,5 @@
 // Events: a reliable, replicated event emitter (npm scuttlebutt `events`). emit(name, data)
-// is signed and replayed to late joiners; history is bounded with a 'compaction' hook.
+// is signed and replayed to late joiners; history is bounded, shared fairly between sources.
 import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
 import type { Value } from '../envelope/cbor.ts';
@@ -8,7 +8,7 @@ import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 
-/** Default number of events kept for late joiners. Past it: the oldest are compacted away. */
+/** Default number of events kept for late joiners. Past it: the fullest source's oldest are compacted away. */
 export const DEFAULT_MAX_HISTORY = 10_000;
 /** Longest event name. */
 export const MAX_EVENT_NAME_LENGTH = 256;
@@ -19,7 +19,17 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
 
 /** Events options: the Scuttlebutt options plus the history bound. */
 export interface EventsOptions extends ScuttlebuttOptions {
-  /** Events kept for late joiners. Default 10,000. */
+  /**
+   * Events kept for late joiners, from all sources together. Default 10,000.
+   * Past it, the source that holds the most retained events loses its oldest one (a tie goes
+   * to the source whose oldest event is oldest in the total order), and `'compaction'` is
+   * emitted with what was removed. A source that floods therefore evicts only its own events:
+   * a source holding no more than its fair share (maxHistory / number of sources) keeps all of
+   * them. The share is per source id, and ids cost nothing to mint: under `open()` or
+   * `owner()` a writer with many identities (a Sybil) gets many shares and can still push
+   * other sources out (with maxHistory identities, down to nothing). Only a policy that limits
+   * who writes (`writers([...])`) bounds that.
+   */
   maxHistory?: number;
 }
 
@@ -32,10 +42,117 @@ function nameOf(body: Value): string | null {
   return name;
 }
 
-/** A replicated event emitter. `emit(name, data)` signs and replicates; `on(name, fn)` hears
- *  every event from every source, including history replayed when a stream connects. */
+/** A binary heap: `before(a, b)` is true when `a` must come out first. `moved` is told every
+ *  item's new index, so a caller can {@link fix} an item whose priority changed. */
+class Heap<T> {
+  readonly items: T[] = [];
+  constructor(private readonly before: (a: T, b: T) => boolean, private readonly moved: (item: T, index: number) => void = () => {}) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    this.items.push(item);
+    this.up(this.items.length - 1);
+  }
+
+  pop(): T | undefined {
+    return this.items.length === 0 ? undefined : this.removeAt(0);
+  }
+
+  removeAt(index: number): T {
+    const items = this.items;
+    const out = items[index]!;
+    const last = items.pop()!;
+    if (index < items.length) {
+      items[index] = last;
+      this.fix(index);
+    }
+    return out;
+  }
+
+  /** Restores the heap after the item at `index` changed priority (either way). */
+  fix(index: number): void {
+    this.down(this.up(index));
+  }
+
+  private up(i: number): number {
+    const items = this.items;
+    const item = items[i]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!this.before(item, items[parent]!)) break;
+      this.place(items[parent]!, i);
+      i = parent;
+    }
+    this.place(item, i);
+    return i;
+  }
+
+  private down(i: number): void {
+    const items = this.items;
+    const item = items[i]!;
+    for (;;) {
+      let child = 2 * i + 1;
+      if (child >= items.length) break;
+      if (child + 1 < items.length && this.before(items[child + 1]!, items[child]!)) child++;
+      if (!this.before(items[child]!, item)) break;
+      this.place(items[child]!, i);
+      i = child;
+    }
+    this.place(item, i);
+  }
+
+  private place(item: T, index: number): void {
+    this.items[index] = item;
+    this.moved(item, index);
+  }
+}
+
+/** One source's retained events, oldest (in the total order) on top; `index` is its place in
+ *  the heap of sources. */
+interface SourceLog {
+  source: NodeId;
+  events: Heap<Update>;
+  index: number;
+}
+
+const olderFirst = (a: Update, b: Update): boolean => compareUpdates(a, b) < 0;
+/** The source to evict from comes first: most events, then the oldest oldest-event. */
+const fullerFirst = (a: SourceLog, b: SourceLog): boolean =>
+  a.events.size !== b.events.size ? a.events.size > b.events.size : olderFirst(a.events.peek()!, b.events.peek()!);
+
+/**
+ * A replicated event emitter. `emit(name, data)` signs and replicates; `on(name, fn)` hears
+ * every event from every source, including history replayed when a stream connects.
+ *
+ * History is bounded by `maxHistory` and shared fairly between sources: when it is full, the
+ * source with the most retained events loses its oldest one (ties: the source whose oldest
+ * event is oldest in the total order of core/order.ts). One source emitting without pause
+ * only replaces its own events; every other source keeps its newest events, at least a fair
+ * share of the history each. Each eviction costs O(log n) (a heap of sources by count, a heap
+ * of events per source), whoever controls the counts.
+ *
+ * Equivalently, the events kept are the `maxHistory` with the fewest newer events from their
+ * own source (ties: the newest in the total order). So two nodes that received the same
+ * events keep the same ones whatever the interleaving, as long as each source's events
+ * arrived oldest first (as streams send them, and as a restart reloads them).
+ *
+ * Limit: the share is per source id. Under an open policy (`open()`, `owner()`) anyone can
+ * mint identities, and a Sybil writing from many of them takes many shares and can still
+ * evict other sources' events; restrict writers (`writers([...])`) where that matters.
+ */
 export class Events extends Scuttlebutt {
-  private readonly log: Update[] = [];
+  private readonly logs = new Map<NodeId, SourceLog>();
+  private readonly fullest = new Heap<SourceLog>(fullerFirst, (log, index) => {
+    log.index = index;
+  });
+  private retained = 0;
   private readonly maxHistory: number;
 
   constructor(options: EventsOptions) {
@@ -49,8 +166,10 @@ export class Events extends Scuttlebutt {
   }
 
   /**
-   * Emits a replicated event. Internal names (`update`, `invalid`, ...) are refused.
-   * @throws RangeError for a reserved or over-long name; TypeError for data CBOR cannot carry.
+   * Emits a replicated event. Internal names (`update`, `invalid`, ... {@link RESERVED_EVENT_NAMES})
+   * and symbols are emitted locally only, never signed or replicated.
+   * @throws RangeError for an empty or over-long name; TypeError for data CBOR cannot carry;
+   * WriteError if disposed, still loading, or the policy refuses this node.
    */
   override emit(name: string | symbol, ...args: unknown[]): boolean {
     if (typeof name === 'symbol') return emitLocal.call(this, name, ...args);
@@ -65,21 +184,48 @@ export class Events extends Scuttlebutt {
 
   /** Retained events `clock` lacks, in the total order (oldest first). */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
-    return this.log.filter((u) => u.version > (clock?.get(u.source) ?? 0));
+    const out: Update[] = [];
+    for (const log of this.logs.values()) {
+      const have = clock?.get(log.source) ?? 0;
+      for (const u of log.events.items) if (u.version > have) out.push(u);
+    }
+    return out.sort(compareUpdates);
   }
 
+  /** Keeps the event; past maxHistory, evicts the fullest source's oldest (see the class). */
   applyUpdate(update: Update): boolean {
     if (nameOf(update.body) === null) return false;
-    // insert in total order (usually at the end)
-    let i = this.log.length;
-    while (i > 0 && compareUpdates(this.log[i - 1]!, update) > 0) i--;
-    this.log.splice(i, 0, update);
-    if (this.log.length > this.maxHistory) {
-      const removed = this.log.splice(0, this.log.length - this.maxHistory);
-      for (const u of removed) this.dropUpdate(u); // same store batch as the put
-      emitLocal.call(this, 'compaction', removed);
+    let log = this.logs.get(update.source);
+    if (log) {
+      log.events.push(update);
+      this.fullest.fix(log.index);
+    } else {
+      log = { source: update.source, events: new Heap<Update>(olderFirst), index: -1 };
+      log.events.push(update);
+      this.logs.set(update.source, log);
+      this.fullest.push(log);
     }
-    return true;
+    this.retained++;
+    if (this.retained <= this.maxHistory) return true;
+    const removed: Update[] = [];
+    while (this.retained > this.maxHistory) removed.push(this.evictOne());
+    for (const u of removed) this.dropUpdate(u); // same store batch as the put
+    emitLocal.call(this, 'compaction', removed);
+    return !removed.includes(update); // an old event of the fullest source may go at once
+  }
+
+  /** Removes the oldest event of the source holding the most. O(log n). */
+  private evictOne(): Update {
+    const log = this.fullest.peek()!;
+    const oldest = log.events.pop()!;
+    this.retained--;
+    if (log.events.size === 0) {
+      this.fullest.removeAt(log.index);
+      this.logs.delete(log.source);
+    } else {
+      this.fullest.fix(log.index);
+    }
+    return oldest;
   }
 
   protected override announced(update: Update): void {
