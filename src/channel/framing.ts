@@ -52,6 +52,14 @@ export class FrameReader {
     this.maxFrame = maxFrame;
   }
 
+  /** Drops every unread byte and the coalescing buffer. */
+  clear(): void {
+    this.chunks = [];
+    this.offset = this.length = 0;
+    this.tail = this.tailView = null;
+    this.tailStart = this.tailEnd = 0;
+  }
+
   /** Received chunks held (each costs a Buffer's overhead; small ones are coalesced). */
   get held(): number {
     return this.chunks.length;

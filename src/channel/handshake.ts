@@ -60,6 +60,8 @@ export interface ChannelTestHooks {
   onTransport?: (send: CipherState, receive: CipherState) => void;
   /** Watches every buffer the framing allocates for received bytes. */
   allocate?: Allocate;
+  /** Sees the handshake's FrameReader (to prove a refused message 1 leaves nothing buffered). */
+  onFrameReader?: (reader: FrameReader) => void;
 }
 
 /** What the handshake needs. */
@@ -85,12 +87,22 @@ export interface HandshakeOutcome {
 
 /**
  * Runs the handshake. On success the stream is paused with no listener of ours left on it;
- * on any failure it is destroyed (the responder having written nothing if message 1 failed).
+ * on any failure it is destroyed.
+ *
+ * Policy (issue 7, item 13): a responder that cannot open message 1, for whatever reason
+ * (a length prefix other than MESSAGE_1_BYTES, a frame that does not authenticate under our psk,
+ * a replay, garbage), answers nothing: it writes no byte,
+ * does no DH, reads and discards whatever the peer sends (holding none of it), and closes only at
+ * the handshake deadline, when the peer closes, or when the caller aborts. Every such failure then
+ * looks the same from outside, in bytes and in timing, as a peer that sends nothing at all, so a
+ * prober cannot tell a signet listener from a silent one. The promise rejects with one code for
+ * all of them, ERR_HANDSHAKE (the reason is its `cause`), or ERR_ABORTED if the caller aborted.
  * @throws HandshakeError, FrameTooLargeError, PeerMismatchError, TimeoutError, AbortError.
  */
 export async function performHandshake(stream: Duplex, options: HandshakeOptions): Promise<HandshakeOutcome> {
   const { identity, initiator, testing } = options;
   const reader = new FrameReader(MAX_HANDSHAKE_FRAME, testing?.allocate);
+  testing?.onFrameReader?.(reader);
   const s = testing?.staticPrivateKey ? keyPairFromPrivate(testing.staticPrivateKey) : processStaticKey();
   const hs = new HandshakeState({
     protocol: PROTOCOL, initiator, prologue: PROLOGUE, s, psks: [options.psk],
@@ -108,11 +120,15 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     rejectFailed(error);
   };
   let wake: (() => void) | null = null;
-  /** True once the next frame is complete (or declares too much): nothing more is read until it is used. */
+  /** Length of the frame awaited: a prefix declaring anything else ends the wait at once. */
+  let expecting = -1;
+  /** True once message 1 was refused: from then on every byte read is dropped. */
+  let refused = false;
+  /** True once the next frame is complete, or declares a wrong length or too much: nothing more is read until it is used. */
   const frameReady = (): boolean => {
     try {
       const declared = reader.peekLength();
-      return declared !== null && reader.buffered >= 2 + declared;
+      return declared !== null && (declared !== expecting || reader.buffered >= 2 + declared);
     } catch {
       return true;
     }
@@ -121,6 +137,7 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
   // we verify its identity, say) stays in the stream, pushed back on the sender, and so does
   // its EOF: a peer that sends message 3, a message, the close frame and FIN at once is fine.
   const onData = (chunk: Uint8Array): void => {
+    if (refused) return; // read and discarded: a refused peer costs no memory
     reader.push(chunk);
     if (frameReady()) stream.pause();
     wake?.();
@@ -153,6 +170,7 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
   };
 
   const readFrame = async (expected: number, name: string): Promise<Uint8Array> => {
+    expecting = expected;
     for (;;) {
       if (failure) throw failure;
       const declared = reader.peekLength(); // throws FrameTooLargeError past the cap, before reading on
@@ -179,6 +197,28 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     }
     return result.remote;
   };
+  /** Responder: null once message 1 is opened (no DH in psk0) and new; else why it is refused. @throws `failure`. */
+  const openMessage1 = async (): Promise<Error | null> => {
+    try {
+      hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
+      // a recorded message 1 authenticates again (psk0 has no freshness): refuse it before any DH
+      if (!replayGuard.firstSight(hs.remoteEphemeral!)) return new HandshakeError('message 1 replayed');
+      return null;
+    } catch (error) {
+      if (failure) throw failure; // the deadline, the peer's close or the caller came first
+      return error instanceof Error ? error : new HandshakeError('message 1 refused', { cause: error });
+    }
+  };
+  /** Responder: waits out the deadline (or the peer's close, or the caller), reading and dropping everything. */
+  const refuse = async (reason: Error): Promise<never> => {
+    refused = true;
+    reader.clear();
+    stream.resume();
+    return failed.catch((ended: Error) => {
+      if (ended instanceof AbortError) throw ended;
+      throw new HandshakeError(`message 1 refused (${reason.message}); closed having sent nothing`, { cause: reason });
+    });
+  };
 
   try {
     if (failure) throw failure; // already aborted, or the stream was already gone
@@ -193,10 +233,9 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
       // -> s, se           (payload: our identity)
       send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
     } else {
-      // -> psk, e          (exactly 48 bytes; a wrong length or key: close having sent nothing, no DH)
-      hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
-      // a recorded message 1 authenticates again (psk0 has no freshness): refuse it before any DH
-      if (!replayGuard.firstSight(hs.remoteEphemeral!)) throw new HandshakeError('message 1 replayed');
+      // -> psk, e          (exactly 48 bytes; anything we cannot open: silence, see above)
+      const refusal = await openMessage1();
+      if (refusal) await refuse(refusal);
       // <- e, ee, s, es    (payload: our identity)
       send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
       // -> s, se           (payload: the initiator's identity)

@@ -268,11 +268,12 @@ export class SecureChannel extends Duplex {
 
 /**
  * Runs the Noise_XXpsk0_25519_ChaChaPoly_SHA256 handshake over `stream` and resolves to the
- * encrypted channel. On any failure the stream is destroyed and every listener removed; a
- * responder that cannot open message 1 closes having written nothing and done no DH.
+ * encrypted channel. On any failure the stream is destroyed and every listener removed. A
+ * responder that cannot open message 1 (wrong length, network key or garbage; a replay) writes nothing, does no DH, discards what it reads, and closes only at the handshake
+ * deadline, the peer's close or `signal`, then rejects with ERR_HANDSHAKE: every refusal looks alike.
  * @throws TypeError / RangeError for bad options (the stream is destroyed too);
- *   HandshakeError (ERR_HANDSHAKE: wrong network key, bad identity payload, wrong lengths);
- *   FrameTooLargeError (handshake frame over 1 KiB); PeerMismatchError (ERR_PEER_MISMATCH);
+ *   HandshakeError (ERR_HANDSHAKE: message 1 refused, bad identity payload, wrong lengths, EOF);
+ *   FrameTooLargeError (message 2 or 3 over 1 KiB); PeerMismatchError (ERR_PEER_MISMATCH);
  *   TimeoutError (ERR_TIMEOUT: handshake deadline); AbortError (ERR_ABORTED: `signal`).
  */
 export async function secureChannel(stream: Duplex, options: SecureChannelOptions): Promise<SecureChannel> {

@@ -41,7 +41,8 @@ test('failed handshakes leave no listeners either (wrong key, timeout)', async (
     const [ea, eb] = duplexPair();
     const results = await Promise.allSettled([
       secureChannel(ea, { identity: alice, networkKey, initiator: true }),
-      secureChannel(eb, { identity: bob, networkKey: new Uint8Array(32), initiator: false }),
+      // the responder refuses message 1 silently and closes at its deadline (short here)
+      secureChannel(eb, { identity: bob, networkKey: new Uint8Array(32), initiator: false, limits: { handshakeTimeoutMs: 5 } }),
     ]);
     assert.ok(results.every((r) => r.status === 'rejected'));
     await Promise.all([closed(ea), closed(eb)]);

@@ -1,9 +1,12 @@
 // Test helpers: an in-memory Duplex pair that behaves like a socket (async delivery, EOF on
-// end or destroy), taps that see or rewrite the bytes of each direction, and frame taps.
+// end or destroy), taps that see or rewrite the bytes of each direction, frame taps, a watched
+// listener and recorded messages 1.
 import { Duplex } from 'node:stream';
 import { Identity } from '../../src/identity/identity.ts';
 import { secureChannel, type SecureChannel } from '../../src/channel/secure-channel.ts';
 import type { SecureChannelOptions } from '../../src/channel/options.ts';
+import type { FrameReader } from '../../src/channel/framing.ts';
+import type { HandshakeState } from '../../src/channel/handshake-state.ts';
 
 /** Rewrites one written chunk into the chunks the other end receives. */
 export type Tap = (chunk: Buffer) => Buffer[];
@@ -159,5 +162,53 @@ export async function held<T>(promise: Promise<T>): Promise<T> {
     return await promise;
   } finally {
     clearInterval(timer);
+  }
+}
+
+/** Resolves once `stream` has emitted 'close' (at once if it already has). */
+export function whenClosed(stream: Duplex): Promise<void> {
+  const state = (stream as unknown as { _readableState?: { closeEmitted?: boolean } })._readableState;
+  if (state?.closeEmitted) return Promise.resolve();
+  return new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+/** Resolves after the event loop has turned `n` times (I/O and timers due meanwhile run). */
+export async function turns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A listener (bob) on `eb` of a fresh pair, with its handshake state and frame reader in view. */
+export function watchedResponder(overrides: Overrides = {}, ends = duplexPair()) {
+  const [ea, eb] = ends;
+  const states: HandshakeState[] = [];
+  const readers: FrameReader[] = [];
+  const started = performance.now();
+  const result = secureChannel(eb, {
+    identity: bob, networkKey, initiator: false, ...overrides,
+    testing: { ...overrides.testing, onHandshakeState: (s) => states.push(s), onFrameReader: (r) => readers.push(r) },
+  });
+  result.catch(() => {}); // the test awaits it; a test failing before that must not add an unhandled rejection
+  return { ea, eb, result, started, state: () => states[0]!, reader: () => readers[0]! };
+}
+
+/**
+ * The bytes (length prefix included) of a genuine message 1 from alice, recorded on the wire and
+ * never delivered: no responder in this process has seen it.
+ */
+export async function recordMessage1(overrides: Overrides = {}): Promise<Buffer> {
+  const [ea, eb] = duplexPair();
+  let captured!: (chunk: Buffer) => void;
+  const first = new Promise<Buffer>((resolve) => (captured = resolve));
+  ea.tap = (chunk) => {
+    captured(Buffer.from(chunk));
+    return [];
+  };
+  const dial = secureChannel(ea, { identity: alice, networkKey, initiator: true, ...overrides });
+  try {
+    return await Promise.race([first, dial.then(() => Promise.reject(new Error('the dial completed without a responder')))]);
+  } finally {
+    ea.destroy();
+    eb.destroy();
+    await dial.then((c) => c.destroy(), () => {}); // it can only fail now: its transport is gone
   }
 }

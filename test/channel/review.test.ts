@@ -7,26 +7,30 @@ import type { Duplex } from 'node:stream';
 import { secureChannel } from '../../src/channel/secure-channel.ts';
 import type { HandshakeState } from '../../src/channel/handshake-state.ts';
 import { FrameReader, lengthPrefix } from '../../src/channel/framing.ts';
+import { MESSAGE_1_BYTES } from '../../src/channel/handshake.ts';
 import { alice, bob, networkKey, duplexPair, frameTap, held, outcome, rejection } from './pair.ts';
 
 const closed = (s: Duplex): Promise<void> => new Promise((r) => (s.closed ? r() : s.once('close', () => r())));
 
 test('a replayed message 1 (captured from a real handshake) gets no reply and no DH from a responder', async () => {
-  // an eavesdropper records the 50 bytes of a genuine message 1...
+  // an eavesdropper records the 2 + 48 bytes of a genuine message 1...
   const [ea, eb] = duplexPair();
   const [a, b] = await Promise.all([
     secureChannel(ea, { identity: alice, networkKey, initiator: true }),
     secureChannel(eb, { identity: bob, networkKey, initiator: false }),
   ]);
   const message1 = Buffer.from(ea.wire[0]!);
-  assert.is(message1.length, 50);
+  assert.is(message1.length, 2 + MESSAGE_1_BYTES);
   a.destroy();
   b.destroy();
   // ...and, not knowing the network key, replays it to the responder
   for (let i = 0; i < 3; i++) {
     const [ex, ey] = duplexPair();
     const states: HandshakeState[] = [];
-    const responder = secureChannel(ey, { identity: bob, networkKey, initiator: false, testing: { onHandshakeState: (s) => states.push(s) } });
+    const responder = secureChannel(ey, {
+      identity: bob, networkKey, initiator: false, limits: { handshakeTimeoutMs: 30 }, // a refusal waits out the deadline
+      testing: { onHandshakeState: (s) => states.push(s) },
+    });
     ex.write(message1);
     const error = await rejection(responder);
     assert.is(error.code, 'ERR_HANDSHAKE');
