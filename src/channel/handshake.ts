@@ -1,5 +1,5 @@
 // Runs signet's Noise_XXpsk0 handshake over a Duplex: 2-byte length-prefixed messages, exact
-// lengths, identity payloads, the deadline and the caller's AbortSignal, cleanup on every path.
+// lengths, message 1's timestamp, identity payloads, the deadline, the caller's AbortSignal, cleanup.
 import { hkdfSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { AbortError, HandshakeError, PeerMismatchError, SignetError, TimeoutError } from '../errors.ts';
@@ -13,13 +13,14 @@ import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL } from './handshake-
 import { decodeIdentityPayload, encodeIdentityPayload, IDENTITY_PAYLOAD_BYTES, type RemoteIdentity } from './identity-payload.ts';
 import { generateKeyPair, keyPairFromPrivate, type KeyPair } from './primitives.ts';
 import { ReplayGuard } from './replay-guard.ts';
+import { checkTimestampPayload, encodeTimestampPayload, TIMESTAMP_PAYLOAD_BYTES } from './timestamp-payload.ts';
 
 /** Prologue mixed into h: names the wire format, so another format's handshake cannot complete. */
 export const PROLOGUE = utf8('signet/wire/v1');
 /** HKDF info that turns the network key into the Noise psk. */
 export const PSK_INFO = 'signet/noise-psk/v1';
-/** Message 1 (`psk, e` + empty payload): e (32) + tag (16). */
-export const MESSAGE_1_BYTES = 48;
+/** Message 1 (`psk, e` + timestamp payload): e (32) + timestamp (8+16). */
+export const MESSAGE_1_BYTES = 32 + TIMESTAMP_PAYLOAD_BYTES + 16;
 /** Message 2 (`e, ee, s, es` + identity payload): e (32) + s (32+16) + payload (96+16). */
 export const MESSAGE_2_BYTES = 32 + 48 + IDENTITY_PAYLOAD_BYTES + 16;
 /** Message 3 (`s, se` + identity payload): s (32+16) + payload (96+16). */
@@ -38,7 +39,7 @@ export function derivePsk(networkKey: Uint8Array): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', networkKey, EMPTY, PSK_INFO, 32));
 }
 
-/** Messages 1 this process accepted as a responder (by their ephemeral key). */
+/** Messages 1 this process accepted as a responder (by their ephemeral key, until their timestamp is stale). */
 const replayGuard = new ReplayGuard();
 
 let processStatic: KeyPair | undefined;
@@ -62,6 +63,8 @@ export interface ChannelTestHooks {
   allocate?: Allocate;
   /** Sees the handshake's FrameReader (to prove a refused message 1 leaves nothing buffered). */
   onFrameReader?: (reader: FrameReader) => void;
+  /** The clock (ms since the Unix epoch) that stamps and checks message 1, instead of Date.now. */
+  now?: () => number;
 }
 
 /** What the handshake needs. */
@@ -72,6 +75,8 @@ export interface HandshakeOptions {
   expectedPeer: NodeId | undefined;
   signal: AbortSignal | undefined;
   timeoutMs: number;
+  /** Responder: largest distance (ms) between message 1's timestamp and our clock. */
+  freshnessMs: number;
   testing: ChannelTestHooks | undefined;
 }
 
@@ -89,9 +94,9 @@ export interface HandshakeOutcome {
  * Runs the handshake. On success the stream is paused with no listener of ours left on it;
  * on any failure it is destroyed.
  *
- * Policy (issue 7, item 13): a responder that cannot open message 1, for whatever reason
+ * Policy (issue 7, items 13 and 14): a responder that cannot open message 1, for whatever reason
  * (a length prefix other than MESSAGE_1_BYTES, a frame that does not authenticate under our psk,
- * a replay, garbage), answers nothing: it writes no byte,
+ * a timestamp outside the freshness window, a replay, garbage), answers nothing: it writes no byte,
  * does no DH, reads and discards whatever the peer sends (holding none of it), and closes only at
  * the handshake deadline, when the peer closes, or when the caller aborts. Every such failure then
  * looks the same from outside, in bytes and in timing, as a peer that sends nothing at all, so a
@@ -101,6 +106,7 @@ export interface HandshakeOutcome {
  */
 export async function performHandshake(stream: Duplex, options: HandshakeOptions): Promise<HandshakeOutcome> {
   const { identity, initiator, testing } = options;
+  const now = testing?.now ?? Date.now;
   const reader = new FrameReader(MAX_HANDSHAKE_FRAME, testing?.allocate);
   testing?.onFrameReader?.(reader);
   const s = testing?.staticPrivateKey ? keyPairFromPrivate(testing.staticPrivateKey) : processStaticKey();
@@ -197,12 +203,18 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     }
     return result.remote;
   };
-  /** Responder: null once message 1 is opened (no DH in psk0) and new; else why it is refused. @throws `failure`. */
+  /** Responder: null once message 1 is opened (no DH in psk0), fresh and new; else why it is refused. @throws `failure`. */
   const openMessage1 = async (): Promise<Error | null> => {
     try {
-      hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
-      // a recorded message 1 authenticates again (psk0 has no freshness): refuse it before any DH
-      if (!replayGuard.firstSight(hs.remoteEphemeral!)) return new HandshakeError('message 1 replayed');
+      const payload = hs.readMessage(await readFrame(MESSAGE_1_BYTES, 'message 1'));
+      // psk0 authenticates message 1 but cannot make it fresh: its timestamp does (WireGuard's initiation)...
+      const at = now();
+      const fresh = checkTimestampPayload(payload, at, options.freshnessMs);
+      if (!fresh.ok) return new HandshakeError(`message 1 timestamp refused: ${fresh.reason}`);
+      // ...and within its window this process's memory refuses a repeat
+      if (!replayGuard.firstSight(hs.remoteEphemeral!, at, fresh.timestamp + options.freshnessMs)) {
+        return new HandshakeError('message 1 replayed');
+      }
       return null;
     } catch (error) {
       if (failure) throw failure; // the deadline, the peer's close or the caller came first
@@ -224,8 +236,8 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     if (failure) throw failure; // already aborted, or the stream was already gone
     let remote: RemoteIdentity;
     if (initiator) {
-      // -> psk, e
-      send(hs.writeMessage(EMPTY));
+      // -> psk, e          (payload: our clock)
+      send(hs.writeMessage(encodeTimestampPayload(now())));
       // <- e, ee, s, es    (payload: the responder's identity)
       const payload = hs.readMessage(await readFrame(MESSAGE_2_BYTES, 'message 2'));
       remote = await verify(payload); // a mismatch stops here: our identity is never sent to the wrong peer
@@ -233,7 +245,7 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
       // -> s, se           (payload: our identity)
       send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
     } else {
-      // -> psk, e          (exactly 48 bytes; anything we cannot open: silence, see above)
+      // -> psk, e          (payload: the initiator's clock; anything we cannot open: silence, see above)
       const refusal = await openMessage1();
       if (refusal) await refuse(refusal);
       // <- e, ee, s, es    (payload: our identity)

@@ -4,6 +4,7 @@ import { Duplex } from 'node:stream';
 import { Identity } from '../identity/identity.ts';
 import { isNodeId, type NodeId } from '../identity/node-id.ts';
 import {
+  HANDSHAKE_FRESHNESS_MS,
   HANDSHAKE_TIMEOUT_MS,
   IDLE_TIMEOUT_MS,
   KEEPALIVE_INTERVAL_MS,
@@ -16,6 +17,11 @@ import type { ChannelTestHooks } from './handshake.ts';
 export interface ChannelLimits {
   /** Handshake deadline, combined with (never replacing) `signal`. Default HANDSHAKE_TIMEOUT_MS (10 s). */
   handshakeTimeoutMs: number;
+  /**
+   * Responder: how far (ms, either way) the timestamp in message 1 may be from our clock; past it
+   * message 1 is refused like any other we cannot open. Default HANDSHAKE_FRESHNESS_MS (2 min).
+   */
+  handshakeFreshnessMs: number;
   /** Largest application message received; past it the session ends (ERR_FRAME_TOO_LARGE). Default MAX_MESSAGE_BYTES (16 MiB). */
   maxMessageBytes: number;
   /** Send an encrypted keepalive after this long without sending; 0 disables. Default KEEPALIVE_INTERVAL_MS (15 s). */
@@ -45,6 +51,8 @@ export interface SecureChannelOptions {
 }
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** A wider freshness window than a day would make the message 1 timestamp meaningless. */
+const MAX_FRESHNESS_MS = 24 * 60 * 60 * 1000;
 
 /** Checks the options and fills in the limits. @throws TypeError / RangeError naming the option. */
 export function resolveOptions(stream: unknown, options: SecureChannelOptions): ChannelLimits {
@@ -64,11 +72,13 @@ export function resolveOptions(stream: unknown, options: SecureChannelOptions): 
   }
   const limits: ChannelLimits = {
     handshakeTimeoutMs: options.limits?.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS,
+    handshakeFreshnessMs: options.limits?.handshakeFreshnessMs ?? HANDSHAKE_FRESHNESS_MS,
     maxMessageBytes: options.limits?.maxMessageBytes ?? MAX_MESSAGE_BYTES,
     keepaliveMs: options.limits?.keepaliveMs ?? KEEPALIVE_INTERVAL_MS,
     idleTimeoutMs: options.limits?.idleTimeoutMs ?? IDLE_TIMEOUT_MS,
   };
   assertInteger(limits.handshakeTimeoutMs, 'handshakeTimeoutMs', 1, MAX_TIMER_MS);
+  assertInteger(limits.handshakeFreshnessMs, 'handshakeFreshnessMs', 0, MAX_FRESHNESS_MS);
   assertInteger(limits.maxMessageBytes, 'maxMessageBytes', 0, 2 ** 32 - 1);
   assertInteger(limits.keepaliveMs, 'keepaliveMs', 0, MAX_TIMER_MS);
   assertInteger(limits.idleTimeoutMs, 'idleTimeoutMs', 0, MAX_TIMER_MS);

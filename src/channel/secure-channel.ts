@@ -269,7 +269,8 @@ export class SecureChannel extends Duplex {
 /**
  * Runs the Noise_XXpsk0_25519_ChaChaPoly_SHA256 handshake over `stream` and resolves to the
  * encrypted channel. On any failure the stream is destroyed and every listener removed. A
- * responder that cannot open message 1 (wrong length, network key or garbage; a replay) writes nothing, does no DH, discards what it reads, and closes only at the handshake
+ * responder that cannot open message 1 (wrong length, network key or garbage; a stale timestamp; a
+ * replay) writes nothing, does no DH, discards what it reads, and closes only at the handshake
  * deadline, the peer's close or `signal`, then rejects with ERR_HANDSHAKE: every refusal looks alike.
  * @throws TypeError / RangeError for bad options (the stream is destroyed too);
  *   HandshakeError (ERR_HANDSHAKE: message 1 refused, bad identity payload, wrong lengths, EOF);
@@ -291,6 +292,7 @@ export async function secureChannel(stream: Duplex, options: SecureChannelOption
     expectedPeer: options.expectedPeer,
     signal: options.signal,
     timeoutMs: limits.handshakeTimeoutMs,
+    freshnessMs: limits.handshakeFreshnessMs,
     testing: options.testing,
   });
   options.testing?.onTransport?.(outcome.send, outcome.receive);

@@ -38,14 +38,14 @@ test('expectedPeer that matches is accepted on either side', async () => {
   b.destroy();
 });
 
-test('handshake messages on the wire are exactly 2+48, 2+192, 2+160 bytes', async () => {
+test('handshake messages on the wire are exactly 2+56, 2+192, 2+160 bytes', async () => {
   const [ea, eb] = duplexPair();
   try {
     const { a, b } = await connect({}, {}, [ea, eb]);
     a.destroy();
     b.destroy();
     const sizes = [...ea.wire.map((c) => c.length), ...eb.wire.map((c) => c.length)];
-    assert.is(MESSAGE_1_BYTES, 48);
+    assert.is(MESSAGE_1_BYTES, 56);
     assert.equal(sizes, [2 + MESSAGE_1_BYTES, 162, 194]);
   } finally {
     ea.destroy();

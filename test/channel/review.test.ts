@@ -13,7 +13,7 @@ import { alice, bob, networkKey, duplexPair, frameTap, held, outcome, rejection 
 const closed = (s: Duplex): Promise<void> => new Promise((r) => (s.closed ? r() : s.once('close', () => r())));
 
 test('a replayed message 1 (captured from a real handshake) gets no reply and no DH from a responder', async () => {
-  // an eavesdropper records the 2 + 48 bytes of a genuine message 1...
+  // an eavesdropper records the 2 + 56 bytes of a genuine message 1...
   const [ea, eb] = duplexPair();
   const [a, b] = await Promise.all([
     secureChannel(ea, { identity: alice, networkKey, initiator: true }),

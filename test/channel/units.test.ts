@@ -3,7 +3,7 @@ import * as assert from 'uvu/assert';
 import { CipherState, MAX_NONCE } from '../../src/channel/cipher-state.ts';
 import { FrameReader, lengthPrefix, messageFrames, Reassembler, MAX_FRAME_PLAINTEXT } from '../../src/channel/framing.ts';
 import { HandshakeLimiter } from '../../src/channel/handshake-limiter.ts';
-import { derivePsk, processStaticKey } from '../../src/channel/handshake.ts';
+import { derivePsk, MESSAGE_1_BYTES, processStaticKey } from '../../src/channel/handshake.ts';
 import { decodeIdentityPayload, encodeIdentityPayload } from '../../src/channel/identity-payload.ts';
 import { nonceBytes } from '../../src/channel/primitives.ts';
 import { MAX_PENDING_HANDSHAKES, MAX_PENDING_HANDSHAKES_PER_ADDRESS } from '../../src/limits.ts';
@@ -66,7 +66,7 @@ test('FrameReader: frames split across one-byte chunks, zero-length frames, copi
 });
 
 test('FrameReader: the cap at its value passes and value+1 throws from the prefix alone', () => {
-  for (const cap of [0, 48, 1024, 65534]) {
+  for (const cap of [0, MESSAGE_1_BYTES, 1024, 65534]) {
     const ok = new FrameReader(cap);
     ok.push(lengthPrefix(cap));
     assert.is(ok.peekLength(), cap);
