@@ -23,6 +23,13 @@ export const MAX_BODY_DEPTH = 32;
 export const MAX_DECODE_EXPANSION = 32;
 /** Estimated decoded bytes any value may use beyond MAX_DECODE_EXPANSION x its size (so `{}` and small values always pass). */
 export const DECODE_SLACK_BYTES = 4096;
+/** Largest `meta` a peer may send in its replication hello (CBOR bytes); kept for the stream's
+ *  life. Past it: the peer is cut off `malformed`, after reading no more than this. */
+export const MAX_META_BYTES = 16 * 1024;
+/** Bytes of received envelopes a stream holds while their signatures are verified. Past it
+ *  the stream stops reading (backpressure) until verdicts free room; one update larger than
+ *  this is still taken alone. */
+export const MAX_PENDING_BYTES = 8 * 1024 * 1024;
 /** Largest reassembled replication/channel message. Past it: the session ends, nothing allocated. */
 export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Largest Noise transport message (spec section 3). A longer length prefix cannot occur. */

@@ -91,7 +91,8 @@ export abstract class Scuttlebutt extends EventEmitter {
   protected readonly options: ScuttlebuttOptions;
   protected readonly store: Store | undefined;
   protected readonly now: () => number;
-  private readonly maxUpdateBytes: number;
+  /** Largest update body this instance accepts (and writes). */
+  readonly maxUpdateBytes: number;
   private readonly maxClockSkew: number;
   private readonly backend: SignatureBackend;
   private readonly sources = new Map<NodeId, number>();

@@ -43,7 +43,7 @@ const decoder = new Decoder(options as Options);
 
 /** Keys that would reach an object prototype if assigned naively. */
 export const FORBIDDEN_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Estimated heap bytes of decoded values, per item kind: what V8 spends on each once cbor-x
@@ -111,6 +111,8 @@ export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): 
         const big = view.getBigUint64(pos);
         arg = big > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(big);
       } else arg = info === 24 ? bytes[pos]! : info === 25 ? view.getUint16(pos) : view.getUint32(pos);
+      // One encoding per value: a head wider than needed is refused (decoders disagree on them).
+      if (major !== 7 && arg < (info === 24 ? 24 : info === 25 ? 0x100 : info === 26 ? 0x10000 : 0x100000000)) return fail('non-minimal head');
       pos += size;
     } else if (info === 31) return fail('indefinite length');
     else return fail('reserved additional information');

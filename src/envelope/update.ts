@@ -38,6 +38,11 @@ export interface Update {
   readonly signature: Uint8Array;
 }
 
+/** The smallest well-formed envelope: a 1-character dataset, version < 24 and a 1-byte body
+ *  ([payload head 2 + payload 40, signature head 2 + 64] + 1). A replication message whose
+ *  envelopes are smaller is malformed, which bounds their number by the message size. */
+export const MIN_ENVELOPE_BYTES = 1 + 2 + (1 + 1 + 2 + 34 + 1 + 1) + 2 + 64;
+
 /** Why an update was rejected. */
 export type UpdateReason = 'bad-shape' | 'too-large' | 'wrong-dataset' | 'bad-version' | 'bad-signature';
 /** Result of opening an update: bad data from a peer is a result, never an exception. */
@@ -77,7 +82,7 @@ function payloadHeader(dataset: string, publicKey: Uint8Array, version: number):
 
 /** Length of a minimal CBOR head for argument `n`. */
 const minimalHeadLength = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
-const utf8Fatal = new TextDecoder('utf-8', { fatal: true });
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type Header = { dataset: string; keyStart: number; version: number; bodyStart: number };
 

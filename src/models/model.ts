@@ -57,7 +57,7 @@ interface Body {
 
 /** CBOR text "set" and "del": a body's first item, compared as bytes. */
 const OPS: ReadonlyArray<['set' | 'del', Uint8Array]> = [['set', Uint8Array.of(0x63, 0x73, 0x65, 0x74)], ['del', Uint8Array.of(0x63, 0x64, 0x65, 0x6c)]];
-const utf8 = new TextDecoder();
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a leading U+FEFF is part of the key
 
 /** Reads the body's shape from its CBOR bytes (already accepted by the guard) without decoding
  *  the value: a peer's value is never materialised until the application reads it. */

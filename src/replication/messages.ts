@@ -1,16 +1,20 @@
 // Replication wire messages: 4-byte big-endian length + one CBOR message, and the checks
 // that turn a peer's bytes into a typed message or a reason to cut it off.
-import { decodeCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
-import { isDatasetName } from '../envelope/update.ts';
-import { isNodeId, type NodeId } from '../identity/node-id.ts';
+import { cborHead, checkCbor, decodeScanned, encodeCbor, readHead, scanCbor, type Value } from '../envelope/cbor.ts';
+import { concatBytes } from '../util/bytes.ts';
+import { isDatasetName, MIN_ENVELOPE_BYTES } from '../envelope/update.ts';
+import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
+import { MAX_DATASET_LENGTH, MAX_META_BYTES, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 
 /** Protocol version carried in every hello. */
 export const PROTOCOL_VERSION = 1;
 export const MSG_HELLO = 0;
 export const MSG_UPDATES = 1;
 export const MSG_SYNC = 2;
-/** Deepest nesting in a message (hello meta included). Past it: the peer is cut off. */
+/** Deepest nesting in a hello's meta. Past it: the peer is cut off. */
 export const MAX_MESSAGE_DEPTH = 16;
+/** Smallest digest entry on the wire: [node id (52 chars), version, 8-byte hash prefix]. */
+const MIN_DIGEST_ENTRY_BYTES = 1 + 2 + NODE_ID_LENGTH + 1 + 1 + 8;
 
 /** One source in a digest: version and the first 8 bytes of its latest update's hash. */
 export interface DigestEntry {
@@ -26,6 +30,9 @@ export interface Hello {
   meta: Value;
   readable: boolean;
   writable: boolean;
+  /** The largest update body this side accepts: the peer sends nothing larger. Optional on
+   *  the wire (an 8th field); absent means the default, 64 KiB. */
+  maxUpdateBytes?: number;
 }
 
 export type Message =
@@ -45,9 +52,29 @@ export function frame(message: unknown): Buffer {
   return out;
 }
 
+/** Encodes a hello by hand: integers are always CBOR unsigned integers (cbor-x would write
+ *  versions above 2^32 as floats), so the decoder can demand one encoding. */
 export function encodeHello(h: Hello): Buffer {
-  const digest = [...h.digest].map(([source, e]) => [source, e.version, e.hashPrefix]);
-  return frame([MSG_HELLO, PROTOCOL_VERSION, h.dataset, h.id, digest, h.meta, (h.readable ? 1 : 0) | (h.writable ? 2 : 0)]);
+  const parts: Uint8Array[] = [];
+  const withMax = h.maxUpdateBytes !== undefined && h.maxUpdateBytes !== MAX_UPDATE_BYTES;
+  parts.push(cborHead(4, withMax ? 8 : 7), cborHead(0, MSG_HELLO), cborHead(0, PROTOCOL_VERSION), text(h.dataset), text(h.id), cborHead(4, h.digest.size));
+  for (const [source, e] of h.digest) parts.push(Uint8Array.of(0x83), text(source), cborHead(0, e.version), cborHead(2, e.hashPrefix.length), e.hashPrefix);
+  parts.push(encodeCbor(h.meta), cborHead(0, (h.readable ? 1 : 0) | (h.writable ? 2 : 0)));
+  if (withMax) parts.push(cborHead(0, h.maxUpdateBytes!));
+  const length = parts.reduce((n, p) => n + p.length, 0);
+  const out = Buffer.allocUnsafe(4 + length);
+  out.writeUInt32BE(length, 0);
+  let at = 4;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function text(value: string): Uint8Array {
+  const bytes = Buffer.from(value, 'utf8');
+  return concatBytes(cborHead(3, bytes.length), bytes);
 }
 
 export function encodeUpdates(envelopes: Uint8Array[]): Buffer {
@@ -56,49 +83,128 @@ export function encodeUpdates(envelopes: Uint8Array[]): Buffer {
 
 export const encodeSync = (): Buffer => frame([MSG_SYNC]);
 
-/** Decodes and checks one message. Never throws. */
+const malformed = (detail: string): MessageResult => ({ ok: false, reason: `malformed: ${detail}` });
+
+/** The type of a message from its first bytes alone (no decoding): an unsigned integer, NaN
+ *  for another number (never a known type), or null if the message is not [type, ...]. */
+export function messageType(bytes: Uint8Array): number | null {
+  const top = readHead(bytes, 0);
+  if (top === null || top[0] !== 4 || top[1] < 1 || top[2] >= bytes.length) return null;
+  const first = bytes[top[2]]!;
+  if (first >> 5 === 1) return NaN; // a negative integer
+  if (first === 0xf9 || first === 0xfa || first === 0xfb) return checkCbor(bytes.subarray(top[2], top[2] + 1 + (1 << ((first & 31) - 24))), 1) === null ? NaN : null; // a finite float
+  const type = readHead(bytes, top[2]);
+  return type !== null && type[0] === 0 ? type[1] : null;
+}
+
+/**
+ * Decodes and checks one message, reading its fixed structure directly from the bytes: an
+ * updates message yields views of its envelopes (each at least MIN_ENVELOPE_BYTES, so their
+ * number is bounded by the size), and only a hello's `meta` (at most MAX_META_BYTES) goes
+ * through the generic decoder, under the decode budget. Work and memory are a small constant
+ * times the message size. Never throws.
+ */
 export function decodeMessage(bytes: Uint8Array): MessageResult {
-  const r = decodeCbor(bytes, { maxDepth: MAX_MESSAGE_DEPTH });
-  if (!r.ok) return { ok: false, reason: `malformed: ${r.detail}` };
-  const m = r.value;
-  if (!Array.isArray(m) || typeof m[0] !== 'number') return { ok: false, reason: 'malformed: not a typed message' };
-  switch (m[0]) {
+  const top = readHead(bytes, 0);
+  const type = messageType(bytes);
+  if (top === null || type === null) return malformed('not a typed message');
+  if (Number.isNaN(type)) return { ok: false, reason: 'unknown message type (not an unsigned integer)' };
+  const pos = top[2] + readHead(bytes, top[2])![2];
+  switch (type) {
     case MSG_HELLO:
-      return decodeHello(m);
+      return decodeHello(bytes, pos, top[1]);
     case MSG_UPDATES: {
-      const list = m[1];
-      if (m.length !== 2 || !Array.isArray(list) || !list.every((x) => x instanceof Uint8Array)) {
-        return { ok: false, reason: 'malformed: updates is not [1, [bytes...]]' };
+      const list = top[1] === 2 ? readHead(bytes, pos) : null;
+      if (list === null || list[0] !== 4) return malformed('updates is not [1, [bytes...]]');
+      let at = pos + list[2];
+      if (list[1] > (bytes.length - at) / MIN_ENVELOPE_BYTES) return malformed('more envelopes than the message can hold');
+      const updates: Uint8Array[] = new Array(list[1]);
+      for (let i = 0; i < list[1]; i++) {
+        const h = readHead(bytes, at);
+        if (h === null || h[0] !== 2) return malformed('updates is not [1, [bytes...]]');
+        if (h[1] < MIN_ENVELOPE_BYTES || h[1] > bytes.length - at - h[2]) return malformed(`envelope of ${h[1]} bytes`);
+        updates[i] = bytes.subarray(at + h[2], at + h[2] + h[1]);
+        at += h[2] + h[1];
       }
-      return { ok: true, message: { type: 'updates', updates: list as Uint8Array[] } };
+      if (at !== bytes.length) return malformed('trailing bytes');
+      return { ok: true, message: { type: 'updates', updates } };
     }
     case MSG_SYNC:
-      return m.length === 1 ? { ok: true, message: { type: 'sync' } } : { ok: false, reason: 'malformed: sync' };
+      return top[1] === 1 && pos === bytes.length ? { ok: true, message: { type: 'sync' } } : malformed('sync');
     default:
-      return { ok: false, reason: `unknown message type ${String(m[0])}` };
+      return { ok: false, reason: `unknown message type ${type}` };
   }
 }
 
-function decodeHello(m: Value[]): MessageResult {
-  const [, version, dataset, id, digest, meta, flags] = m;
-  if (m.length !== 7) return { ok: false, reason: 'malformed: hello has the wrong length' };
-  if (typeof version !== 'number' || !Number.isSafeInteger(version)) return { ok: false, reason: 'malformed: hello protocol version' };
-  if (version !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${version}` };
-  if (!isDatasetName(dataset)) return { ok: false, reason: 'malformed: hello dataset' };
-  if (!isNodeId(id)) return { ok: false, reason: 'malformed: hello id is not a node id' };
-  if (!Array.isArray(digest)) return { ok: false, reason: 'malformed: hello digest' };
-  if (typeof flags !== 'number' || !Number.isInteger(flags) || flags < 0 || flags > 3) return { ok: false, reason: 'malformed: hello flags' };
-  const map = new Map<NodeId, DigestEntry>();
-  for (const e of digest) {
-    if (!Array.isArray(e) || e.length !== 3) return { ok: false, reason: 'malformed: digest entry' };
-    const [source, v, prefix] = e;
-    if (!isNodeId(source) || typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1 || !(prefix instanceof Uint8Array) || prefix.length !== 8) {
-      return { ok: false, reason: 'malformed: digest entry' };
-    }
-    if (map.has(source)) return { ok: false, reason: 'malformed: digest names a source twice' };
-    map.set(source, { version: v, hashPrefix: prefix });
+const utf8Fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** Reads a text string of at most `maxBytes` at `pos`: [text, next position], or null. */
+function readText(bytes: Uint8Array, pos: number, maxBytes: number): [string, number] | null {
+  const h = readHead(bytes, pos);
+  if (h === null || h[0] !== 3 || h[1] > maxBytes || h[1] > bytes.length - pos - h[2]) return null;
+  try {
+    return [utf8Fatal.decode(bytes.subarray(pos + h[2], pos + h[2] + h[1])), pos + h[2] + h[1]];
+  } catch {
+    return null;
   }
-  return { ok: true, message: { type: 'hello', hello: { dataset, id, digest: map, meta: meta ?? null, readable: (flags & 1) !== 0, writable: (flags & 2) !== 0 } } };
+}
+
+/** Reads an unsigned integer at `pos`: [value, next position], or null. */
+function readUint(bytes: Uint8Array, pos: number): [number, number] | null {
+  const h = readHead(bytes, pos);
+  return h !== null && h[0] === 0 ? [h[1], pos + h[2]] : null;
+}
+
+/** [0, version, dataset, id, [[source, version, hashPrefix]...], meta, flags, maxUpdateBytes?] */
+function decodeHello(bytes: Uint8Array, start: number, fields: number): MessageResult {
+  const version = readUint(bytes, start);
+  if (version === null) return malformed('hello protocol version');
+  if (version[0] !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${version[0]}` };
+  if (fields !== 7 && fields !== 8) return malformed('hello has the wrong length');
+  const dataset = readText(bytes, version[1], MAX_DATASET_LENGTH * 3);
+  if (dataset === null || !isDatasetName(dataset[0])) return malformed('hello dataset');
+  const id = readText(bytes, dataset[1], NODE_ID_LENGTH);
+  if (id === null || !isNodeId(id[0])) return malformed('hello id is not a node id');
+  const list = readHead(bytes, id[1]);
+  if (list === null || list[0] !== 4) return malformed('hello digest');
+  let pos = id[1] + list[2];
+  if (list[1] > (bytes.length - pos) / MIN_DIGEST_ENTRY_BYTES) return malformed('digest longer than the message');
+  const digest = new Map<NodeId, DigestEntry>();
+  for (let i = 0; i < list[1]; i++) {
+    const source = bytes[pos] === 0x83 ? readText(bytes, pos + 1, NODE_ID_LENGTH) : null;
+    const v = source && readUint(bytes, source[1]);
+    const prefix = v ? readHead(bytes, v[1]) : null;
+    if (!source || !isNodeId(source[0]) || !v || v[0] < 1 || !prefix || prefix[0] !== 2 || prefix[1] !== 8 || v[1] + prefix[2] + 8 > bytes.length) {
+      return malformed('digest entry');
+    }
+    if (digest.has(source[0])) return malformed('digest names a source twice');
+    pos = v[1] + prefix[2];
+    digest.set(source[0], { version: v[0], hashPrefix: bytes.slice(pos, pos + 8) });
+    pos += 8;
+  }
+  // meta: scanned within MAX_META_BYTES only, so an oversized one costs no more than that.
+  // Depth counts from the message itself, whose array holds meta at depth 1.
+  const scan = scanCbor(bytes.subarray(0, Math.min(bytes.length, pos + MAX_META_BYTES)), pos, { maxDepth: MAX_MESSAGE_DEPTH - 1 });
+  if (!scan.ok) {
+    const cut = scan.detail === 'truncated' || scan.detail.startsWith('string length') || scan.detail.startsWith('container');
+    return malformed(cut && bytes.length > pos + MAX_META_BYTES ? `hello meta larger than ${MAX_META_BYTES} bytes` : `hello meta: ${scan.detail}`);
+  }
+  const meta = decodeScanned(bytes.subarray(pos, scan.end));
+  const flags = readUint(bytes, scan.end);
+  if (flags === null || flags[0] > 3) return malformed('hello flags');
+  let end = flags[1];
+  let maxUpdateBytes = MAX_UPDATE_BYTES;
+  if (fields === 8) {
+    const max = readUint(bytes, end);
+    if (max === null || max[0] < 1 || max[0] > MAX_UPDATE_BYTES_CEILING) return malformed('hello maxUpdateBytes');
+    maxUpdateBytes = max[0];
+    end = max[1];
+  }
+  if (end !== bytes.length) return malformed('trailing bytes');
+  const hello: Hello = {
+    dataset: dataset[0], id: id[0], digest, meta, readable: (flags[0] & 1) !== 0, writable: (flags[0] & 2) !== 0, maxUpdateBytes,
+  };
+  return { ok: true, message: { type: 'hello', hello } };
 }
 
 /**

@@ -2,16 +2,16 @@
 // MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
 import { Duplex } from 'node:stream';
-import type { Value } from '../envelope/cbor.ts';
+import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { FAULT_BUDGET, MAX_MESSAGE_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
+import { FAULT_BUDGET, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
 import { ProtocolError } from '../errors.ts';
 import { FORWARD, type Scuttlebutt } from '../core/scuttlebutt.ts';
 import { hashPrefix } from '../core/order.ts';
 import type { Rejection, UpdateOrigin } from '../core/types.ts';
 import { bytesEqual } from '../util/bytes.ts';
-import { FrameDecoder, decodeMessage, encodeHello, encodeSync, encodeUpdates, type DigestEntry, type Hello } from './messages.ts';
+import { FrameDecoder, MAX_MESSAGE_DEPTH, MSG_UPDATES, decodeMessage, encodeHello, encodeSync, encodeUpdates, messageType, type DigestEntry, type Hello } from './messages.ts';
 import { historyBatches } from './batches.ts';
 
 /** Default largest history/live batch in bytes (one update larger than this goes alone). */
@@ -40,6 +40,11 @@ export interface StreamOptions {
   maxMessageBytes?: number;
   /** Verifications in flight before the stream stops reading. Default 1024. */
   maxPending?: number;
+  /** Bytes of envelopes held for verification before the stream stops reading. Default 8 MiB. */
+  maxPendingBytes?: number;
+  /** The peer's node id as proven by the transport (a secure channel's `remote.id`): a hello
+   *  that claims another id cuts the stream off `wrong-peer`. Default: not checked. */
+  expectedPeer?: NodeId;
   /** Rejections allowed before the stream is cut off. Default 64. */
   faultBudget?: number;
   /** Bytes of live updates queued for a slow reader before falling back to catch-up. Default 4 MiB. */
@@ -66,6 +71,8 @@ export interface StreamStats {
   /** Updates received on a stream that is not writable (dropped unread). */
   ignored: number;
   sent: number;
+  /** Updates not sent because their body is larger than the peer accepts (its hello says). */
+  skipped: number;
 }
 
 /** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
@@ -77,12 +84,12 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   faults = 0;
   /** Why the stream was cut off, if it was. */
   closeReason: ProtocolError | null = null;
-  readonly stats: StreamStats = { received: 0, applied: 0, old: 0, rejected: 0, ignored: 0, sent: 0 };
+  readonly stats: StreamStats = { received: 0, applied: 0, old: 0, rejected: 0, ignored: 0, sent: 0, skipped: 0 };
   syncSent: boolean;
   syncReceived: boolean;
 
   private readonly sb: Scuttlebutt;
-  private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta'>> & { meta: Value };
+  private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta' | 'expectedPeer'>> & { meta: Value; expectedPeer: NodeId | undefined };
   private readonly decoder: FrameDecoder;
   /** What the peer holds, as far as we know: its digest, plus what we sent and it sent us. */
   private readonly known = new Map<NodeId, number>();
@@ -99,9 +106,14 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   private syncEmitted = false;
   private ending = false;
   private pending = 0;
+  private pendingBytes = 0;
+  /** push(null) was called: nothing may be pushed after it. */
+  private pushedEnd = false;
+  /** Largest update body the peer accepts (from its hello). */
+  private peerMaxUpdateBytes = Infinity;
   private waiters: Array<() => void> = [];
   private readonly onForward = (update: Update, origin: UpdateOrigin | null) => this.forward(update, origin);
-  private readonly onDispose = () => this.finish();
+  private readonly onDispose = () => this.disposeStream();
 
   constructor(sb: Scuttlebutt, options: StreamOptions = {}) {
     super({ readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024, allowHalfOpen: true });
@@ -117,13 +129,16 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       mtu: options.mtu ?? DEFAULT_MTU,
       maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
       maxPending: options.maxPending ?? MAX_PENDING_VERIFICATIONS,
+      maxPendingBytes: options.maxPendingBytes ?? MAX_PENDING_BYTES,
+      expectedPeer: options.expectedPeer,
       faultBudget: options.faultBudget ?? FAULT_BUDGET,
       maxLiveBytes: options.maxLiveBytes ?? DEFAULT_MAX_LIVE_BYTES,
     };
-    for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'faultBudget', 'maxLiveBytes'] as const) {
+    for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'maxPendingBytes', 'faultBudget', 'maxLiveBytes'] as const) {
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`"${k}" expected a positive integer, got ${v}`);
     }
+    checkMeta(this.opts.meta);
     this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
     this.syncReceived = !this.opts.writable;
     this.syncSent = !this.opts.readable;
@@ -138,7 +153,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       for (const w of this.waiters.splice(0)) w();
     });
     if (sb.isDisposed) {
-      queueMicrotask(() => this.finish());
+      queueMicrotask(() => this.disposeStream());
       return;
     }
     if (this.opts.readable || this.opts.sendClock) this.control.push(encodeHello(this.hello()));
@@ -153,7 +168,10 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       const top = held.reduce<Update | undefined>((a, u) => (!a || Buffer.compare(u.hash, a.hash) > 0 ? u : a), undefined);
       digest.set(source, { version, hashPrefix: top ? hashPrefix(top) : new Uint8Array(8) });
     }
-    return { dataset: this.sb.dataset, id: this.sb.id, digest, meta: this.opts.meta, readable: this.opts.readable, writable: this.opts.writable };
+    return {
+      dataset: this.sb.dataset, id: this.sb.id, digest, meta: this.opts.meta,
+      readable: this.opts.readable, writable: this.opts.writable, maxUpdateBytes: this.sb.maxUpdateBytes,
+    };
   }
 
   // ---- sending ------------------------------------------------------------------------------
@@ -171,7 +189,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       if (this.sb.clock.get(source) !== e.version) continue;
       for (const u of this.sb.latestUpdates(source)) if (!bytesEqual(hashPrefix(u), e.hashPrefix)) owed.push(u);
     }
-    this.history = historyBatches(owed, this.opts.mtu);
+    this.history = historyBatches(owed.filter((u) => this.fitsPeer(u)), this.opts.mtu);
     this.pump();
   }
 
@@ -179,7 +197,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     if (origin === this) return; // never echo
     if (!this.opts.readable || !this.started || !this.opts.tail || this.ending) return;
     if (update.version <= (this.known.get(update.source) ?? 0)) return; // the peer has it
-    if (this.lagging) return;
+    if (this.lagging || !this.fitsPeer(update)) return;
     if (this.liveBytes + update.bytes.length > this.opts.maxLiveBytes) {
       // The peer is not reading: drop the queue, rebuild it from the model when it reads again.
       this.live = [];
@@ -192,6 +210,14 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.pump();
   }
 
+  /** False (and counted) for an update larger than the peer's hello said it accepts: it
+   *  would be refused there, and an honest sender does not send what will be refused. */
+  private fitsPeer(update: Update): boolean {
+    if (update.bodyBytes.length <= this.peerMaxUpdateBytes) return true;
+    this.stats.skipped++;
+    return false;
+  }
+
   override _read(): void {
     this.wanted = true;
     this.pump();
@@ -202,11 +228,12 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
    *  move the live queue into the readable buffer without bound. Past the mark, updates wait
    *  in the bounded live queue until _read() calls back. */
   private pump(): void {
-    if (this.destroyed) return;
+    if (this.destroyed || this.pushedEnd) return;
     while (this.wanted || this.readableLength < this.readableHighWaterMark) {
       const next = this.nextFrame();
       if (next === null) return;
       if (next === 'end') {
+        this.pushedEnd = true;
         this.push(null);
         return;
       }
@@ -235,7 +262,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     if (this.historyDone) {
       if (this.lagging && this.live.length === 0) {
         this.lagging = false;
-        this.live = this.sb.history(this.known);
+        this.live = this.sb.history(this.known).filter((u) => this.fitsPeer(u));
         this.liveBytes = this.live.reduce((n, u) => n + u.bytes.length, 0);
       }
       if (this.live.length > 0) {
@@ -279,6 +306,8 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.drained().then(() => {
       this.finish();
       callback();
+      // Nobody reads our side any more (the peer's stream is gone): nothing can drain it, so close.
+      if (!this.hasConsumer()) this.destroy();
     });
   }
 
@@ -288,6 +317,8 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     if (typeof messages === 'string') return this.cut('too-large', messages);
     for (const bytes of messages) {
       if (this.destroyed) return;
+      // Updates before the hello: refused from the type alone, before the envelopes are read.
+      if (!this.remote && messageType(bytes) === MSG_UPDATES) return this.cut('no-hello', 'the peer sent data before its hello');
       const r = decodeMessage(bytes);
       if (!r.ok) {
         const reason = r.reason.startsWith('unknown') ? 'unknown-message' : r.reason.startsWith('unsupported') ? 'unsupported-version' : 'malformed';
@@ -297,11 +328,15 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       if (m.type === 'hello') {
         if (this.remote) return this.cut('second-hello', 'the peer sent a second hello');
         if (m.hello.dataset !== this.sb.dataset) return this.cut('wrong-dataset', `peer replicates ${JSON.stringify(m.hello.dataset)}`);
+        if (this.opts.expectedPeer !== undefined && m.hello.id !== this.opts.expectedPeer) {
+          return this.cut('wrong-peer', `hello claims ${m.hello.id}, the transport proved ${this.opts.expectedPeer}`);
+        }
+        this.peerMaxUpdateBytes = m.hello.maxUpdateBytes ?? Infinity;
         const clock = new Map<NodeId, number>();
         for (const [s, e] of m.hello.digest) clock.set(s, e.version);
         this.remote = { id: m.hello.id, dataset: m.hello.dataset, clock, meta: m.hello.meta };
         this.emit('header', this.remote);
-        if (this.opts.readable) this.startHistory(m.hello.digest);
+        if (this.opts.readable && !this.ending) this.startHistory(m.hello.digest);
       } else if (!this.remote) {
         return this.cut('no-hello', 'the peer sent data before its hello');
       } else if (m.type === 'updates') {
@@ -310,7 +345,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
           continue;
         }
         for (const envelope of m.updates) {
-          if (this.pending >= this.opts.maxPending) await this.below(this.opts.maxPending);
+          if (!this.roomFor(envelope.length)) await this.until(() => this.roomFor(envelope.length));
           if (this.destroyed) return;
           this.ingest(envelope);
         }
@@ -326,8 +361,14 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     }
   }
 
+  /** True if one more envelope of `bytes` may be held for verification (one always may, alone). */
+  private roomFor(bytes: number): boolean {
+    return this.pending < this.opts.maxPending && (this.pending === 0 || this.pendingBytes + bytes <= this.opts.maxPendingBytes);
+  }
+
   private ingest(envelope: Uint8Array): void {
     this.pending++;
+    this.pendingBytes += envelope.length;
     this.stats.received++;
     this.sb.ingest(envelope, this).then((r) => {
       if (r.status === 'applied') {
@@ -336,6 +377,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       } else if (r.status === 'old') this.stats.old++;
       else if (r.status === 'rejected') this.stats.rejected++;
       this.pending--;
+      this.pendingBytes -= envelope.length;
       this.release();
     });
   }
@@ -374,19 +416,34 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.pump();
   }
 
+  /** The model was disposed: send what is queued and end, then close, so `'unstream'` fires
+   *  even when the peer never ends its side or nobody reads this one. */
+  private disposeStream(): void {
+    this.finish();
+    if (this.destroyed) return;
+    if (this.readableEnded || !this.hasConsumer()) this.destroy();
+    else this.once('end', () => this.destroy());
+  }
+
+  /** True while something reads our readable side (a pipe, a 'data' or 'readable' listener). */
+  private hasConsumer(): boolean {
+    return this.listenerCount('data') > 0 || this.listenerCount('readable') > 0;
+  }
+
   private release(): void {
     if (this.waiters.length === 0) return;
     const ready = this.waiters.splice(0);
     for (const w of ready) w();
   }
 
-  /** Resolves when fewer than `limit` verifications are in flight (or the stream closed). */
-  private async below(limit: number): Promise<void> {
-    while (this.pending >= limit && !this.destroyed) await new Promise<void>((r) => this.waiters.push(r));
+  /** Resolves when `ready()` holds after a verdict (or the stream closed). */
+  private async until(ready: () => boolean): Promise<void> {
+    while (!ready() && !this.destroyed) await new Promise<void>((r) => this.waiters.push(r));
   }
 
+  /** Resolves when no verification is in flight (or the stream closed). */
   private drained(): Promise<void> {
-    return this.below(1);
+    return this.until(() => this.pending === 0);
   }
 
   /** Bytes of live updates queued for the peer and not yet framed (at most `maxLiveBytes`). */
@@ -398,6 +455,20 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   get inFlight(): number {
     return this.pending;
   }
+}
+
+/** A local `meta` must pass the checks the peer applies (size, depth, decode budget, valid UTF-8).
+ *  @throws TypeError if CBOR cannot carry it; RangeError if the peer would refuse it. */
+function checkMeta(meta: Value): void {
+  let bytes: Uint8Array;
+  try {
+    bytes = encodeCbor(meta);
+  } catch (err) {
+    throw new TypeError(`"meta" cannot be encoded: ${(err as Error).message}`);
+  }
+  if (bytes.length > MAX_META_BYTES) throw new RangeError(`"meta" is ${bytes.length} bytes encoded; the limit is ${MAX_META_BYTES}`);
+  const problem = checkCbor(bytes, { maxDepth: MAX_MESSAGE_DEPTH - 1 });
+  if (problem !== null) throw new RangeError(`"meta" would be refused by the peer: ${problem}`);
 }
 
 /** Creates a replication stream for `sb`. */

@@ -3,10 +3,11 @@
 // alone), a second SYNC, the fault budget; and a valid session fed one byte at a time.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Identity, MemoryStore, Model, signUpdate } from '../../src/index.ts';
+import { Identity, MemoryStore, Model, nodeIdOf, signUpdate } from '../../src/index.ts';
+import { MIN_ENVELOPE_BYTES } from '../../src/envelope/update.ts';
 import { encodeCbor } from '../../src/envelope/cbor.ts';
 import { MAX_MESSAGE_BYTES } from '../../src/limits.ts';
-import { MAX_MESSAGE_DEPTH, encodeSync, encodeUpdates, frame } from '../../src/replication/messages.ts';
+import { MAX_MESSAGE_DEPTH, encodeHello, encodeSync, encodeUpdates, frame } from '../../src/replication/messages.ts';
 import { byteByByte, closed, cutOff, next, synced, until } from '../helpers/streams.ts';
 
 const peer = Identity.fromSecretKey(new Uint8Array(32).fill(0x5e));
@@ -100,7 +101,7 @@ const malformed: Array<[string, Buffer]> = [
   ['an empty array', frame([])],
   ['type as a string', frame(['0', 1])],
   ['array claiming 2^32-1 items', rawFrame([0x9a, 0xff, 0xff, 0xff, 0xff, 0x00])],
-  ['byte string claiming 2^64-1 bytes', rawFrame([0x82, 0x01, 0x81, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
+  ['byte string claiming 2^64-1 bytes', rawFrame([0x82, 0x00, 0x5b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
   ['map claiming 2^32-1 pairs', rawFrame([0x82, 0x00, 0xba, 0xff, 0xff, 0xff, 0xff])],
   ['text string claiming 2^53 bytes', rawFrame([0x82, 0x00, 0x7b, 0x00, 0x20, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00])],
   ['integer beyond 2^53', rawFrame([0x81, 0x1b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff])],
@@ -249,11 +250,20 @@ for (const [name, length] of [
   }
 }
 
-/** A hello whose frame body is exactly `size` bytes (meta pads it). */
+/** A hello whose frame body is exactly `size` bytes: a digest of distinct sources (65 bytes
+ *  each) fills it, as a node that has heard of many sources sends, and meta pads the rest. */
 function helloOfSize(size: number): Buffer {
-  for (let pad = Math.max(0, size - 200); pad <= size; pad++) {
-    const f = frame([0, 1, 'default', peer.id, [], new Uint8Array(pad), 3]);
-    if (f.length - 4 === size) return f;
+  const digest = new Map<string, { version: number; hashPrefix: Uint8Array }>();
+  const sources = Math.max(0, Math.floor((size - 2000) / 65));
+  const key = new Uint8Array(32);
+  for (let i = 0; i < sources; i++) {
+    new DataView(key.buffer).setUint32(0, i);
+    digest.set(nodeIdOf(key), { version: 1, hashPrefix: new Uint8Array(8) });
+  }
+  const make = (pad: number) => encodeHello({ dataset: 'default', id: peer.id, digest, meta: new Uint8Array(pad), readable: true, writable: true });
+  const base = make(0).length - 4 - 1; // without meta's 1-byte head
+  for (let pad = 0; pad <= 2100; pad++) {
+    if (base + (pad < 24 ? 1 : pad < 256 ? 2 : 3) + pad === size) return make(pad);
   }
   throw new Error(`no hello of ${size} bytes`);
 }
@@ -312,7 +322,8 @@ test('a declared length that never arrives holds only the bytes received (no all
 
 test('garbage envelopes count against the fault budget: at the budget the stream stays, budget + 1 cuts it', async () => {
   const budget = 3;
-  const garbage = [Uint8Array.of(0x01), Uint8Array.of(0x82, 0x40, 0x40), new Uint8Array(100)];
+  // each at least MIN_ENVELOPE_BYTES (a smaller one makes the whole message malformed)
+  const garbage = [new Uint8Array(MIN_ENVELOPE_BYTES).fill(1), Uint8Array.of(0x82, 0x40, 0x40, ...new Uint8Array(200)), new Uint8Array(300)];
   // exactly `budget` faults: still open, and a later SYNC is taken
   {
     const t = await target({ faultBudget: budget });
@@ -332,7 +343,7 @@ test('garbage envelopes count against the fault budget: at the budget the stream
     await closed(t.s);
     t.m.dispose();
   }
-  const t = await expectCut([hello(), encodeUpdates([...garbage, Uint8Array.of(0)])], 'fault-budget', { faultBudget: budget });
+  const t = await expectCut([hello(), encodeUpdates([...garbage, new Uint8Array(MIN_ENVELOPE_BYTES)])], 'fault-budget', { faultBudget: budget });
   assert.is(t.s.faults, budget + 1);
 });
 
