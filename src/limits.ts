@@ -40,6 +40,15 @@ export const HANDSHAKE_TIMEOUT_MS = 10_000;
 export const MAX_HANDSHAKE_FRAME = 1024;
 /** How far in the future (µs) an update's version may be. Past it: not applied now (`future`). */
 export const MAX_CLOCK_SKEW_MICROS = 60_000_000;
+/** Equivocations kept as evidence per source. Reaching it quarantines the source (its further
+ *  updates are refused, blamelessly for the relays), so minting equivocations costs bounded memory. */
+export const MAX_EVIDENCE_PER_SOURCE = 16;
+/** Bytes of verified future updates (beyond maxClockSkew) held per dataset until their time.
+ *  Past it: refused `future`, charged to nobody; the peer offers it again on a later connection. */
+export const MAX_DEFERRED_BYTES = 1024 * 1024;
+/** How far beyond maxClockSkew (µs) a verified update may be and still be held. Past it:
+ *  refused `future`, charged to nobody. */
+export const MAX_DEFER_MICROS = 10 * 60_000_000;
 /** Signature verifications in flight per stream. Past it: the stream stops reading (backpressure). */
 export const MAX_PENDING_VERIFICATIONS = 1024;
 /** Rejections a connection may cause. Past it: the connection is closed. */

@@ -8,7 +8,7 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
@@ -40,7 +40,8 @@ export interface ScuttlebuttOptions {
   maxUpdateBytes?: number;
   /** How far in the future (µs) an update's version may be before it is deferred. Default 60 s. */
   maxClockSkew?: number;
-  /** Refuse further updates from a source once it has equivocated. Default false. */
+  /** Refuse further updates from a source once it has equivocated. Default false (a source is
+   *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
   quarantine?: boolean;
   /** Signature backend. Default `native`. */
   backend?: SignatureBackend;
@@ -56,6 +57,8 @@ export interface ScuttlebuttEvents {
   invalid: [rejection: Rejection];
   /** An update this node already has (or older) arrived; not a fault. */
   old_data: [update: Update];
+  /** A verified update from the future (beyond maxClockSkew) is held until its time; not a fault. */
+  deferred: [update: Update];
   /** Two different validly signed updates with one source and version. */
   equivocation: [evidence: Equivocation];
   dispose: [];
@@ -72,6 +75,13 @@ interface Pending {
   key: string | null;
   ok: boolean | undefined;
   resolve: (result: IngestResult) => void;
+}
+
+/** A verified update held until its version is no longer in the future. */
+interface Deferred {
+  update: Update;
+  origin: UpdateOrigin | null;
+  seq: number;
 }
 
 /** Internal event that carries applied updates to attached streams. */
@@ -96,13 +106,22 @@ export abstract class Scuttlebutt extends EventEmitter {
   private readonly maxClockSkew: number;
   private readonly backend: SignatureBackend;
   private readonly sources = new Map<NodeId, number>();
-  /** Updates applied at each source's latest version (more than one only after equivocation). */
-  private readonly latest = new Map<NodeId, Update[]>();
+  /** Updates applied at each source's latest version, by hash (more than one only after
+   *  equivocation, and at most MAX_EVIDENCE_PER_SOURCE + 1: the source is quarantined then). */
+  private readonly latest = new Map<NodeId, Map<string, Update>>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Per source, updates in arrival order waiting for their verification and their turn. */
   private readonly queues = new Map<NodeId, Pending[]>();
   private readonly quarantined = new Set<NodeId>();
   private readonly evidence: Equivocation[] = [];
+  /** Equivocations recorded per source (at most MAX_EVIDENCE_PER_SOURCE). */
+  private readonly evidenceCount = new Map<NodeId, number>();
+  /** Hashes of updates kept as evidence: never dropped from the store. */
+  private readonly pinned = new Set<string>();
+  /** Per source, verified updates from the future waiting for their time, by version. */
+  private readonly deferred = new Map<NodeId, Deferred[]>();
+  private deferredBytes = 0;
+  private deferTimer: NodeJS.Timeout | null = null;
   /** Per origin, the ingest number of its first rejection: for all its sources (the source was
    *  unreadable) or per source. What that origin sent afterwards is not applied (see ingest). */
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
@@ -164,7 +183,8 @@ export abstract class Scuttlebutt extends EventEmitter {
 
   /** Updates held at `source`'s latest version (one, or more after equivocation). */
   latestUpdates(source: NodeId): readonly Update[] {
-    return this.latest.get(source) ?? [];
+    const held = this.latest.get(source);
+    return held ? [...held.values()] : [];
   }
 
   /** Evidence of every equivocation seen. */
@@ -285,23 +305,30 @@ export abstract class Scuttlebutt extends EventEmitter {
   }
 
   /** Shape-independent checks that need no signature. Returns a reason, 'old', or null. */
+  /** Checks that need no signature. Returns a reason, 'old' (not a fault), or null. An update
+   *  less than MAX_DEFER_MICROS beyond the skew is not refused here: it is verified, then
+   *  deferred (see applyVerified); one further out is refused `future` and counted. */
   private cheapChecks(update: Update): RejectReason | 'old' | null {
     if (this.quarantined.has(update.source)) return 'quarantined';
     const have = this.sources.get(update.source) ?? 0;
     if (update.version < have) return 'old';
     // At the latest version: a copy we hold is old; a different one is equivocation, unless
     // we no longer hold that version's updates (restored clock) and cannot prove it.
-    if (update.version === have && (this.holds(update) || this.latestUpdates(update.source).length === 0)) return 'old';
-    if (update.version > this.now() + this.maxClockSkew) return 'future';
+    const held = this.latest.get(update.source);
+    if (update.version === have && (!held || held.has(hashKey(update)))) return 'old';
+    if (this.isStale(update)) return 'old';
+    // Beyond what any deferral would hold: no honest relay's clock is that far ahead of ours.
+    if (update.version > this.now() + this.maxClockSkew + MAX_DEFER_MICROS) return 'future';
     const key = this.keyOfUpdate(update);
     if (key === null) return 'bad-shape';
     if (!this.policy(update.source, key)) return 'forbidden';
     return null;
   }
 
-  private holds(update: Update): boolean {
-    const key = hashKey(update);
-    return this.latestUpdates(update.source).some((u) => hashKey(u) === key);
+  /** Subclasses refuse (as old, not a fault, clock untouched) an update that only a state they
+   *  have deliberately forgotten could order (Model: writes behind a purged tombstone). */
+  protected isStale(_update: Update): boolean {
+    return false;
   }
 
   /** Runs once the update's signature verified and every earlier update from its source applied. */
@@ -310,17 +337,94 @@ export abstract class Scuttlebutt extends EventEmitter {
     const reason = this.cheapChecks(update); // state may have moved while we verified
     if (reason === 'old') return this.old(update);
     if (reason !== null) return this.reject(origin, reason, 'refused after verification', update, seq);
+    // From the future, or behind a deferred update of its source (order per source is kept):
+    // held until its time, charged to nobody (a relay whose clock is ahead is not at fault).
+    const queue = this.deferred.get(update.source);
+    if (update.version > this.now() + this.maxClockSkew || (queue && queue[0]!.update.version < update.version)) {
+      return this.defer({ update, origin, seq });
+    }
     const have = this.sources.get(update.source) ?? 0;
     if (update.version === have) {
       // Same source and version, different signed payload: proof of equivocation.
-      const held = this.latestUpdates(update.source);
-      const ev: Equivocation = { source: update.source, version: update.version, updates: [held[0]!, update] };
-      this.evidence.push(ev);
-      if (this.options.quarantine) this.quarantined.add(update.source);
-      super.emit('equivocation', ev);
+      const first = this.latest.get(update.source)!.values().next().value as Update;
+      this.recordEvidence(first, update, true);
     }
     this.commitApplied(update, origin);
     return { status: 'applied', update };
+  }
+
+  /** Keeps two updates with one source and version as evidence (pinned in the store), up to
+   *  MAX_EVIDENCE_PER_SOURCE per source; reaching the cap quarantines the source, so a source
+   *  minting equivocations costs bounded memory and time. */
+  private recordEvidence(a: Update, b: Update, announce: boolean): void {
+    const count = (this.evidenceCount.get(b.source) ?? 0) + 1;
+    if (count > MAX_EVIDENCE_PER_SOURCE) return;
+    this.evidenceCount.set(b.source, count);
+    const ev: Equivocation = { source: b.source, version: b.version, updates: [a, b] };
+    this.evidence.push(ev);
+    this.pinned.add(hashKey(a));
+    this.pinned.add(hashKey(b));
+    if (this.options.quarantine || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
+    if (announce) super.emit('equivocation', ev);
+  }
+
+  /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
+   *  refused `future`, blamelessly, and its origin's later updates from that source are left for
+   *  another connection (no gap). */
+  private defer(d: Deferred): IngestResult {
+    const { update } = d;
+    if (this.deferredBytes + update.bytes.length > MAX_DEFERRED_BYTES) {
+      return this.reject(d.origin, 'future', 'the deferred-update budget is full', update, d.seq, true);
+    }
+    let queue = this.deferred.get(update.source);
+    if (!queue) this.deferred.set(update.source, (queue = []));
+    if (queue.some((q) => q.update.hashHex === update.hashHex)) return this.old(update);
+    let i = queue.length;
+    while (i > 0 && queue[i - 1]!.update.version > update.version) i--;
+    queue.splice(i, 0, d);
+    this.deferredBytes += update.bytes.length;
+    this.scheduleDeferred();
+    super.emit('deferred', update);
+    return { status: 'deferred' };
+  }
+
+  /** Applies, in version order per source, the deferred updates whose time has come. Runs on a
+   *  timer by itself; call it after moving an injected clock. @returns how many were taken. */
+  flushDeferred(): number {
+    let taken = 0;
+    for (const [source, queue] of this.deferred) {
+      while (queue.length > 0 && queue[0]!.update.version <= this.now() + this.maxClockSkew && !this.disposed) {
+        const d = queue.shift()!;
+        this.deferredBytes -= d.update.bytes.length;
+        if (queue.length === 0) this.deferred.delete(source);
+        taken++;
+        try {
+          this.applyVerified(d.update, d.origin, d.seq);
+        } catch (err) {
+          this.fail(err);
+        }
+      }
+    }
+    this.scheduleDeferred();
+    return taken;
+  }
+
+  /** Number of deferred updates held (memory: at most MAX_DEFERRED_BYTES of envelopes). */
+  get deferredCount(): number {
+    let n = 0;
+    for (const q of this.deferred.values()) n += q.length;
+    return n;
+  }
+
+  private scheduleDeferred(): void {
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.deferTimer = null;
+    if (this.disposed || this.deferred.size === 0) return;
+    let due = Infinity;
+    for (const q of this.deferred.values()) due = Math.min(due, q[0]!.update.version - this.maxClockSkew);
+    const ms = Math.min(2 ** 31 - 1, Math.max(1, Math.ceil((due - this.now()) / 1000)));
+    this.deferTimer = setTimeout(() => this.flushDeferred(), ms);
+    this.deferTimer.unref();
   }
 
   /** Apply, advance the clock, store, then announce and forward. */
@@ -328,32 +432,45 @@ export abstract class Scuttlebutt extends EventEmitter {
     this.pendingDrops = [];
     const changed = this.applyUpdate(update);
     const have = this.sources.get(update.source) ?? 0;
-    if (update.version > have) {
-      this.sources.set(update.source, update.version);
-      this.latest.set(update.source, [update]);
-    } else {
-      this.latest.get(update.source)!.push(update);
-    }
-    const drops = this.pendingDrops;
+    const evidence = update.version === have; // a second update at the source's latest version
+    this.hold(update, have);
+    const drops = this.pinned.size > 0 ? this.pendingDrops.filter((h) => !this.pinned.has(h)) : this.pendingDrops;
     this.pendingDrops = [];
     if (this.store) {
       // Durable before it is announced or forwarded.
       const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]] };
       this.store.commit(this.dataset, batch).then(
-        () => this.announce(update, origin, changed),
+        () => this.announce(update, origin, changed, evidence),
         (err) => this.fail(err),
       );
     } else {
-      this.announce(update, origin, changed);
+      this.announce(update, origin, changed, evidence);
     }
   }
 
-  private announce(update: Update, origin: UpdateOrigin | null, changed: boolean): void {
+  /** Advances the clock and the latest-version set for an applied update. */
+  private hold(update: Update, have: number): void {
+    if (update.version > have) {
+      this.sources.set(update.source, update.version);
+      this.latest.set(update.source, new Map([[hashKey(update), update]]));
+    } else if (update.version === have) {
+      let held = this.latest.get(update.source);
+      if (!held) this.latest.set(update.source, (held = new Map()));
+      held.set(hashKey(update), update);
+    }
+  }
+
+  /** Evidence travels over live links too: a peer that holds the first update at that version
+   *  (and so a clock that covers it) still gets the second. */
+  private announce(update: Update, origin: UpdateOrigin | null, changed: boolean, evidence: boolean): void {
     if (this.disposed) return; // durable, but nobody is told after dispose()
     this.announced(update, changed);
     super.emit('update', update, origin);
-    super.emit(FORWARD, update, origin);
+    super.emit(FORWARD, update, origin, evidence);
   }
+
+  /** Called once on load with the named numbers subclasses stored (see {@link dropStored}). */
+  protected loadedMeta(_meta: ReadonlyMap<string, number>): void {}
 
   /** Called when an applied update is durable, just before `'update'`: subclasses emit their
    *  own change events here, so nothing is reported before it is stored. */
@@ -365,9 +482,10 @@ export abstract class Scuttlebutt extends EventEmitter {
   }
 
   /** Subclasses call this when they discard updates outside an apply (TTL purge, compaction). */
-  protected dropStored(updates: Update[]): void {
-    if (this.store && updates.length > 0) {
-      this.store.commit(this.dataset, { put: [], drop: updates.map(hashKey), clock: [] }).catch((err) => this.fail(err));
+  protected dropStored(updates: Update[], meta?: Array<[string, number]>): void {
+    const drop = updates.map(hashKey).filter((h) => !this.pinned.has(h));
+    if (this.store && (drop.length > 0 || meta)) {
+      this.store.commit(this.dataset, { put: [], drop, clock: [], meta }).catch((err) => this.fail(err));
     }
   }
 
@@ -389,12 +507,17 @@ export abstract class Scuttlebutt extends EventEmitter {
     return { status: 'old' };
   }
 
-  private reject(origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined, seq: number): IngestResult {
+  private reject(
+    origin: UpdateOrigin | null, reason: RejectReason, detail: string, update: Update | undefined, seq: number, unheld = false,
+  ): IngestResult {
     // Policy: a quarantined source's updates are refused but are no fault of the peer that
     // relays them (it may not have seen the equivocation yet); counting them would let one
     // equivocating writer cut honest peers off from each other.
-    const blameless = reason === 'quarantined';
-    if (origin && !blameless) {
+    // Likewise a verified future update we had no room to hold (`unheld`): the sender's clock
+    // may be ahead of ours by a millisecond. Its origin's later updates from that source are
+    // still left for another connection (no gap).
+    const blameless = reason === 'quarantined' || unheld;
+    if (origin && reason !== 'quarantined') {
       let b = this.broken.get(origin);
       if (!b) this.broken.set(origin, (b = { all: Infinity, sources: new Map() }));
       if (!update) b.all = Math.min(b.all, seq);
@@ -421,14 +544,16 @@ export abstract class Scuttlebutt extends EventEmitter {
       if (parsed.ok) updates.push(parsed.update);
     }
     updates.sort(compareUpdates);
+    const first = new Map<string, Update>(); // source and version -> the first update seen there
     for (const update of updates) {
       this.applyUpdate(update);
-      const have = this.sources.get(update.source) ?? 0;
-      if (update.version > have) {
-        this.sources.set(update.source, update.version);
-        this.latest.set(update.source, [update]);
-      } else if (update.version === have) this.latest.get(update.source)!.push(update);
+      const at = `${update.source}:${update.version}`;
+      const other = first.get(at);
+      if (other) this.recordEvidence(other, update, false); // evidence survives a restart
+      else first.set(at, update);
+      this.hold(update, this.sources.get(update.source) ?? 0);
     }
+    this.loadedMeta(new Map(state.meta ?? []));
     for (const [source, version] of state.clock) {
       if (version > (this.sources.get(source) ?? 0)) {
         this.sources.set(source, version);
@@ -466,7 +591,15 @@ export abstract class Scuttlebutt extends EventEmitter {
    * Another instance of the same model with the same identity and options (no store),
    * attached by a live stream pair. Resolves once it is in sync.
    */
-  async clone(): Promise<this> {
+  clone(): Promise<this> {
+    const done = this.disposed ? Promise.reject(new WriteError(`dataset ${this.dataset} is disposed; nothing to clone`)) : this.cloneNow();
+    // Disposing this model before its clone is in sync rejects the promise; a caller who did not
+    // await it must not see the process die of an unhandled rejection for it.
+    done.catch(() => {});
+    return done;
+  }
+
+  private async cloneNow(): Promise<this> {
     const Ctor = this.constructor as new (options: ScuttlebuttOptions) => this;
     const copy = new Ctor({ ...this.options, store: undefined });
     this.siblings ??= new Set([this]);
@@ -475,10 +608,15 @@ export abstract class Scuttlebutt extends EventEmitter {
     const a = this.createStream();
     const b = copy.createStream();
     a.pipe(b).pipe(a);
-    await new Promise<void>((resolve, reject) => {
-      b.once('sync', resolve);
-      b.once('close', () => reject(new Error('clone stream closed before sync')));
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        b.once('sync', resolve);
+        b.once('close', () => reject(new WriteError(`dataset ${this.dataset}: the clone's stream closed before sync (disposed?)`)));
+      });
+    } catch (err) {
+      copy.dispose();
+      throw err;
+    }
     return copy;
   }
 
@@ -493,6 +631,8 @@ export abstract class Scuttlebutt extends EventEmitter {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (this.deferTimer) clearTimeout(this.deferTimer);
+    this.deferTimer = null;
     this.siblings?.delete(this);
     super.emit('dispose');
   }

@@ -3,7 +3,7 @@ import type { Update, UpdateReason } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 
 /** Why an update from a peer was refused. Each counts against that peer's fault budget,
- *  except `quarantined` (a validly signed update an honest peer may relay unknowingly). */
+ *  except `quarantined` and `future` (validly signed updates an honest peer may relay unknowingly). */
 export type RejectReason = UpdateReason | 'future' | 'forbidden' | 'quarantined';
 
 /** Where an update came from: a stream, which counts faults and never gets it echoed back. */
@@ -33,5 +33,7 @@ export interface Equivocation {
 export type IngestResult =
   | { status: 'applied'; update: Update }
   | { status: 'old' }
+  /** Verified, from the future: held and applied when its time comes. */
+  | { status: 'deferred' }
   | { status: 'ignored' }
   | { status: 'rejected'; reason: RejectReason };

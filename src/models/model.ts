@@ -84,6 +84,8 @@ function readBody(bytes: Uint8Array): Body | null {
 export class Model extends Scuttlebutt {
   private readonly entries_ = new Map<string, Entry>();
   private readonly tombstoneHorizonMicros: number;
+  /** The newest version this model has purged (see {@link purge}); persisted with the store. */
+  private purgeFloor = 0;
 
   constructor(options: ModelOptions) {
     super(options);
@@ -235,14 +237,41 @@ export class Model extends Scuttlebutt {
     const now = this.now();
     const horizon = this.tombstoneHorizonMicros;
     const gone: Update[] = [];
+    const floor = this.purgeFloor;
     for (const [k, e] of this.entries_) {
       if (e.expiresAt + horizon <= now || (e.deleted && e.update.version + horizon <= now)) {
         this.entries_.delete(k);
         gone.push(e.update);
+        this.purgeFloor = Math.max(this.purgeFloor, e.update.version);
       }
     }
-    this.dropStored(gone);
+    this.dropStored(gone, this.purgeFloor > floor ? [['purgeFloor', this.purgeFloor]] : undefined);
     return gone.length;
+  }
+
+  /** The newest version this model has purged: a write at or below it for a key not held is
+   *  refused as stale (see {@link isStale}). 0 until the first purge. */
+  get purgedThrough(): number {
+    return this.purgeFloor;
+  }
+
+  /**
+   * The tombstone-horizon rule (as Cassandra's gc grace): once this model has purged a
+   * tombstone or expired entry of version P, a received write of version <= P for a key it
+   * does not hold is refused as old: a node that still held the tombstone would drop it by
+   * last-writer-wins, and one that purged it would otherwise revive the key, splitting
+   * replicas for good. The clock does not move, nothing is charged. Trade-off: a write older
+   * than P that never reached this node before its purge is refused here for good; nodes that
+   * were offline longer than the horizon must resync from a node that was not.
+   */
+  protected override isStale(update: Update): boolean {
+    if (update.version > this.purgeFloor) return false;
+    const key = readBody(update.bodyBytes)?.key;
+    return key !== undefined && !this.entries_.has(key);
+  }
+
+  protected override loadedMeta(meta: ReadonlyMap<string, number>): void {
+    this.purgeFloor = meta.get('purgeFloor') ?? 0;
   }
 
   /** SHA-256 over every held entry (key, update hash) not expired now, in key order: equal

@@ -73,6 +73,8 @@ export interface StreamStats {
   sent: number;
   /** Updates not sent because their body is larger than the peer accepts (its hello says). */
   skipped: number;
+  /** Verified updates from the future, held by the model until their time. */
+  deferred: number;
 }
 
 /** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
@@ -84,7 +86,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   faults = 0;
   /** Why the stream was cut off, if it was. */
   closeReason: ProtocolError | null = null;
-  readonly stats: StreamStats = { received: 0, applied: 0, old: 0, rejected: 0, ignored: 0, sent: 0, skipped: 0 };
+  readonly stats: StreamStats = { received: 0, applied: 0, old: 0, rejected: 0, ignored: 0, sent: 0, skipped: 0, deferred: 0 };
   syncSent: boolean;
   syncReceived: boolean;
 
@@ -112,7 +114,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   /** Largest update body the peer accepts (from its hello). */
   private peerMaxUpdateBytes = Infinity;
   private waiters: Array<() => void> = [];
-  private readonly onForward = (update: Update, origin: UpdateOrigin | null) => this.forward(update, origin);
+  private readonly onForward = (update: Update, origin: UpdateOrigin | null, evidence: boolean) => this.forward(update, origin, evidence);
   private readonly onDispose = () => this.disposeStream();
 
   constructor(sb: Scuttlebutt, options: StreamOptions = {}) {
@@ -193,10 +195,12 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.pump();
   }
 
-  private forward(update: Update, origin: UpdateOrigin | null): void {
+  /** Queues an applied update for the peer. `evidence`: a second update at its source's latest
+   *  version, sent even though the peer's clock covers that version (so equivocations meet). */
+  private forward(update: Update, origin: UpdateOrigin | null, evidence = false): void {
     if (origin === this) return; // never echo
     if (!this.opts.readable || !this.started || !this.opts.tail || this.ending) return;
-    if (update.version <= (this.known.get(update.source) ?? 0)) return; // the peer has it
+    if (!evidence && update.version <= (this.known.get(update.source) ?? 0)) return; // the peer has it
     if (this.lagging || !this.fitsPeer(update)) return;
     if (this.liveBytes + update.bytes.length > this.opts.maxLiveBytes) {
       // The peer is not reading: drop the queue, rebuild it from the model when it reads again.
@@ -375,6 +379,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
         this.stats.applied++;
         if (r.update.version > (this.known.get(r.update.source) ?? 0)) this.known.set(r.update.source, r.update.version);
       } else if (r.status === 'old') this.stats.old++;
+      else if (r.status === 'deferred') this.stats.deferred++;
       else if (r.status === 'rejected') this.stats.rejected++;
       this.pending--;
       this.pendingBytes -= envelope.length;

@@ -6,6 +6,8 @@ import type { NodeId } from '../identity/node-id.ts';
 export interface StoredState {
   updates: Uint8Array[];
   clock: Array<[NodeId, number]>;
+  /** Named numbers a model keeps beside its updates (Model: its purge floor). */
+  meta?: Array<[string, number]>;
 }
 
 /** One atomic change to a dataset's stored state, applied in order: put, then drop, then clock
@@ -17,6 +19,8 @@ export interface StoreBatch {
   drop: string[];
   /** Clock entries that advanced. */
   clock: Array<[NodeId, number]>;
+  /** Named numbers to set (each replaces its previous value). */
+  meta?: Array<[string, number]>;
 }
 
 /** Persistence for replicated datasets. */
@@ -31,19 +35,19 @@ export interface Store {
 
 /** A Store in memory: nothing survives the process. */
 export class MemoryStore implements Store {
-  private readonly datasets = new Map<string, { updates: Map<string, Uint8Array>; clock: Map<NodeId, number> }>();
+  private readonly datasets = new Map<string, { updates: Map<string, Uint8Array>; clock: Map<NodeId, number>; meta: Map<string, number> }>();
   private closed = false;
 
   private get(dataset: string) {
     if (this.closed) throw new Error('MemoryStore is closed');
     let d = this.datasets.get(dataset);
-    if (!d) this.datasets.set(dataset, (d = { updates: new Map(), clock: new Map() }));
+    if (!d) this.datasets.set(dataset, (d = { updates: new Map(), clock: new Map(), meta: new Map() }));
     return d;
   }
 
   async load(dataset: string): Promise<StoredState> {
     const d = this.get(dataset);
-    return { updates: [...d.updates.values()], clock: [...d.clock] };
+    return { updates: [...d.updates.values()], clock: [...d.clock], meta: [...d.meta] };
   }
 
   async commit(dataset: string, batch: StoreBatch): Promise<void> {
@@ -56,6 +60,7 @@ export class MemoryStore implements Store {
     for (const [hash, bytes] of batch.put) d.updates.set(hash, bytes);
     for (const hash of batch.drop) d.updates.delete(hash);
     for (const [source, version] of batch.clock) if (version > (d.clock.get(source) ?? 0)) d.clock.set(source, version);
+    for (const [name, value] of batch.meta ?? []) d.meta.set(name, value);
   }
 
   /** Number of envelopes held for a dataset (tests, status). */

@@ -3,7 +3,7 @@
 import { once } from 'node:events';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Model, MemoryStore, Events, signUpdate, owner, writers, limits, type Rejection, type ReplicationStream } from '../../src/index.ts';
+import { Identity, Model, MemoryStore, Events, signUpdate, owner, writers, limits, type IngestResult, type Rejection, type ReplicationStream } from '../../src/index.ts';
 import { encodeHello, encodeUpdates } from '../../src/replication/messages.ts';
 import { cborHead, encodeCbor } from '../../src/envelope/cbor.ts';
 import { concatBytes } from '../../src/util/bytes.ts';
@@ -122,42 +122,109 @@ test('clock poisoning: a forged far-future update for S moves nothing; S\'s genu
   assert.is(store.size('default'), 3); // mine, k, k2
 });
 
-test('a genuine far-future update from S: future, not applied, clock untouched; applies once now passes it', async () => {
+test('a genuine update from just past the skew: verified, deferred (not a fault), clock untouched; applied once now reaches it', async () => {
   const { model, store, clock } = await receiver();
   const before = await snapshot(model, store);
   const origin = fakeOrigin();
   const ahead = signUpdate(S, { dataset: 'default', version: T0 + limits.MAX_CLOCK_SKEW_MICROS + 1_000_000, body: ['set', 'k', 'early'] });
-  assert.equal(await model.ingest(ahead.bytes, origin), { status: 'rejected', reason: 'future' });
-  assert.equal(await snapshot(model, store), before);
-  assert.is(origin.faults[0]?.reason, 'future');
-  // at exactly now + maxClockSkew it is accepted; one µs more is not (offered again by a
-  // later connection: the first one's later updates of S are held back, see the gap test)
+  const deferred: unknown[] = [];
+  model.on('deferred', (u) => deferred.push(u));
+  assert.equal(await model.ingest(ahead.bytes, origin), { status: 'deferred' });
+  assert.equal(await snapshot(model, store), before, 'nothing applied, stored or clocked');
+  assert.is(origin.faults.length, 0, 'not the sender\'s fault');
+  assert.is(deferred.length, 1);
+  assert.is(model.deferredCount, 1);
+  // the same update again (another peer relays it): held once
+  assert.equal(await model.ingest(ahead.bytes, fakeOrigin()), { status: 'old' });
+  assert.is(model.deferredCount, 1);
+  // one µs before it is due it stays; at exactly now + maxClockSkew it applies
   clock.t = ahead.version - limits.MAX_CLOCK_SKEW_MICROS - 1;
-  assert.equal(await model.ingest(ahead.bytes, fakeOrigin()), { status: 'rejected', reason: 'future' });
+  assert.is(model.flushDeferred(), 0);
   assert.equal(await snapshot(model, store), before);
   clock.t += 1;
-  assert.equal(await model.ingest(ahead.bytes, origin), { status: 'ignored' }, 'not on the connection that had it refused');
-  assert.is((await model.ingest(ahead.bytes, fakeOrigin())).status, 'applied');
+  assert.is(model.flushDeferred(), 1);
   assert.is(model.get('k'), 'early');
   assert.is(model.clock.get(S.id), ahead.version);
+  assert.is(model.deferredCount, 0);
 });
 
-test('a far-future update over gossip: refused now, offered again and applied once it is due', async () => {
+test('deferral keeps order per source and is bounded: past MAX_DEFERRED_BYTES refused future, blamelessly; past MAX_DEFER_MICROS refused and counted', async () => {
+  const { model, clock } = await receiver();
+  const origin = fakeOrigin();
+  const base = T0 + limits.MAX_CLOCK_SKEW_MICROS + 1_000;
+  const later = signUpdate(S, { dataset: 'default', version: base + 10, body: ['set', 'a', 1] });
+  assert.equal(await model.ingest(later.bytes, origin), { status: 'deferred' });
+  const W = Identity.generate();
+  // fill the budget with one source's big updates
+  const big = 'x'.repeat(60_000);
+  let held = 0;
+  let refused: IngestResult | undefined;
+  for (let i = 0; i < 40 && !refused; i++) {
+    const r = await model.ingest(signUpdate(W, { dataset: 'default', version: base + 100 + i, body: ['set', `w${i}`, big] }).bytes, origin);
+    if (r.status === 'deferred') held++;
+    else refused = r;
+  }
+  assert.equal(refused, { status: 'rejected', reason: 'future' });
+  assert.is(held, Math.floor((limits.MAX_DEFERRED_BYTES - later.bytes.length) / signUpdate(W, { dataset: 'default', version: base + 100, body: ['set', 'w0', big] }).bytes.length));
+  assert.is(origin.faults.length, 0, 'a full deferral budget is nobody\'s fault');
+  // beyond skew + MAX_DEFER_MICROS: refused before verification and counted
+  const far = signUpdate(S, { dataset: 'default', version: T0 + limits.MAX_CLOCK_SKEW_MICROS + limits.MAX_DEFER_MICROS + 1, body: ['set', 'f', 1] });
+  assert.equal(await model.ingest(far.bytes, fakeOrigin()), { status: 'rejected', reason: 'future' });
+  const atLimit = signUpdate(S, { dataset: 'default', version: T0 + limits.MAX_CLOCK_SKEW_MICROS + limits.MAX_DEFER_MICROS, body: ['set', 'g', 1] });
+  assert.equal(await model.ingest(atLimit.bytes, fakeOrigin()), { status: 'deferred' });
+  // time passes: everything held applies, in version order per source
+  const applied: number[] = [];
+  model.on('update', (u) => applied.push(u.version));
+  clock.t = atLimit.version;
+  assert.is(model.flushDeferred(), held + 2);
+  assert.equal(applied, [...applied].sort((x, y) => x - y), 'oldest first');
+  assert.is(model.clock.get(S.id), atLimit.version);
+  assert.is(model.clock.get(W.id), base + 100 + held - 1);
+});
+
+test('a future update over gossip: held without a fault, applied once it is due; the relay is never charged (issue 7 item 6)', async () => {
   const { model, clock } = await receiver();
   const source = new Model({ identity: S, now: () => clock.now() + 2 * limits.MAX_CLOCK_SKEW_MICROS });
   disposeAll.push(source);
   await source.ready;
   source.set('k', 'from the future');
   const first = connect(source, model, { a: { tail: false }, b: { tail: false } });
-  const rejected = once(first.sb, 'invalid');
+  const deferred = once(model, 'deferred');
   await first.closed;
-  assert.is(((await rejected)[0] as Rejection).reason, 'future');
-  assert.is(first.sb.faults, 1);
+  await deferred;
+  assert.is(first.sb.faults, 0, 'not the sender\'s fault');
+  assert.is(first.sb.stats.deferred, 1);
   assert.not.ok(model.has('k'));
   assert.is(model.clock.get(S.id), undefined);
-  clock.advanceMs(2 * limits.MAX_CLOCK_SKEW_MICROS / 1000 - limits.MAX_CLOCK_SKEW_MICROS / 1000); // now + skew reaches it
-  await syncOnce(source, model);
+  clock.advanceMs(limits.MAX_CLOCK_SKEW_MICROS / 1000 - 1); // 1 ms short
+  assert.is(model.flushDeferred(), 0);
+  clock.advanceMs(1); // now + skew reaches it
+  assert.is(model.flushDeferred(), 1);
   assert.is(model.get('k'), 'from the future');
+});
+
+test('issue 7 item 6: a source timing updates into a 1 ms gap between two honest clocks cannot get the relay cut off', async () => {
+  // relay B's clock is 1 ms ahead of receiver C's; the source signs versions that B accepts and C finds 1 ms too new
+  const { model: c, clock } = await receiver();
+  const b = new Model({ identity: identity(77), now: () => clock.now() + 1_000 });
+  disposeAll.push(b);
+  await b.ready;
+  const due = T0 + limits.MAX_CLOCK_SKEW_MICROS + 1; // inside B's bound, 1 µs past C's
+  for (let i = 0; i < limits.FAULT_BUDGET + 5; i++) {
+    const u = signUpdate(S, { dataset: 'default', version: due + i, body: ['set', `k${i}`, i] });
+    assert.is((await b.ingest(u.bytes, fakeOrigin())).status, 'applied');
+  }
+  const s = connect(b, c, { a: {}, b: {} });
+  await s.synced;
+  assert.is(s.sb.faults, 0);
+  assert.is(s.sb.closeReason, null, 'the honest relay stays connected');
+  assert.is(c.deferredCount, limits.FAULT_BUDGET + 5);
+  clock.advanceMs(1);
+  assert.is(c.flushDeferred(), limits.FAULT_BUDGET + 5);
+  assert.is(c.clock.get(S.id), due + limits.FAULT_BUDGET + 4);
+  assert.is(c.stateHash(), b.stateHash());
+  s.sa.destroy();
+  s.sb.destroy();
 });
 
 test('an update claiming to come from the receiving node is verified like any other', async () => {
