@@ -562,7 +562,11 @@ export abstract class Scuttlebutt extends EventEmitter {
         this.latest.delete(source);
       }
     }
+    // What the model let go while replaying (Events compacted to a smaller maxHistory) leaves
+    // the store too; evidence stays.
+    const dropped = this.pendingDrops.filter((h) => !this.pinned.has(h));
     this.pendingDrops = [];
+    if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
     this.loaded = true;
   }
 

@@ -2,7 +2,7 @@
 // is signed and replayed to late joiners; history is bounded, shared fairly between sources.
 import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
-import type { Value } from '../envelope/cbor.ts';
+import { decodeScanned, readHead, type Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
@@ -40,6 +40,21 @@ function nameOf(body: Value): string | null {
   const name = body[1];
   if (typeof name !== 'string' || name.length === 0 || name.length > MAX_EVENT_NAME_LENGTH || RESERVED_EVENT_NAMES.has(name)) return null;
   return name;
+}
+
+/** CBOR of ['emit', ...: a 3-element array head and the text "emit". */
+const EMIT_PREFIX = Uint8Array.of(0x83, 0x64, 0x65, 0x6d, 0x69, 0x74);
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+
+/** Reads an event body's name from its CBOR bytes (already accepted by the guard) without
+ *  decoding the data: [name, where the data starts], or null if the shape is wrong. */
+function readName(bytes: Uint8Array): [string, number] | null {
+  if (!EMIT_PREFIX.every((b, i) => bytes[i] === b)) return null;
+  const h = readHead(bytes, EMIT_PREFIX.length);
+  if (h === null || h[0] !== 3) return null;
+  const start = EMIT_PREFIX.length + h[2];
+  const name = utf8.decode(bytes.subarray(start, start + h[1]));
+  return nameOf(['emit', name, null]) === null ? null : [name, start + h[1]];
 }
 
 /** A binary heap: `before(a, b)` is true when `a` must come out first. `moved` is told every
@@ -165,6 +180,10 @@ export class Events extends Scuttlebutt {
     return nameOf(body);
   }
 
+  protected override keyOfUpdate(update: Update): string | null {
+    return readName(update.bodyBytes)?.[0] ?? null;
+  }
+
   /**
    * Emits a replicated event. Internal names (`update`, `invalid`, ... {@link RESERVED_EVENT_NAMES})
    * and symbols are emitted locally only, never signed or replicated.
@@ -194,7 +213,7 @@ export class Events extends Scuttlebutt {
 
   /** Keeps the event; past maxHistory, evicts the fullest source's oldest (see the class). */
   applyUpdate(update: Update): boolean {
-    if (nameOf(update.body) === null) return false;
+    if (readName(update.bodyBytes) === null) return false;
     let log = this.logs.get(update.source);
     if (log) {
       log.events.push(update);
@@ -229,7 +248,7 @@ export class Events extends Scuttlebutt {
   }
 
   protected override announced(update: Update): void {
-    const [, name, data] = update.body as [string, string, Value];
-    emitLocal.call(this, name, data, update);
+    const [name, dataStart] = readName(update.bodyBytes)!;
+    emitLocal.call(this, name, decodeScanned(update.bodyBytes.subarray(dataStart)), update);
   }
 }

@@ -219,4 +219,19 @@ test('restart from a store keeps the same events after compaction', async () => 
   assert.equal(labels(compacted), ['c1'], 'B and C hold 2 each; C has the older oldest');
 });
 
+test('restart with a smaller maxHistory: what load compacts leaves the store too', async () => {
+  const clock = testClock();
+  const store = new MemoryStore();
+  const hub = await events(A, { now: clock.now, store, maxHistory: 5 });
+  const all = [signed(B, T0 + 1, 'b1'), signed(C, T0 + 2, 'c1'), signed(B, T0 + 3, 'b2'), signed(D, T0 + 4, 'd1'), signed(B, T0 + 5, 'b3')];
+  const applied = updates(hub, all.length);
+  await feed(hub, ...all);
+  await applied;
+  assert.is(store.size('default'), 5);
+  hub.dispose();
+  const smaller = await events(A, { now: clock.now, store, maxHistory: 3 });
+  assert.equal(labels(smaller.history()), ['c1', 'd1', 'b3']);
+  assert.is(store.size('default'), 3, 'the two compacted on load are gone from the store');
+});
+
 test.run();
