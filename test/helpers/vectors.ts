@@ -1,15 +1,14 @@
-// Reads published test vectors from ../shared/vectors (never copied into this repo).
+// Reads the published test vectors kept in test/vectors/ (sources named in its READMEs).
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const inRepo = fileURLToPath(new URL('../vectors', import.meta.url));
 
-/** The shared vectors directory: $SIGNET_VECTORS, else ../shared/vectors beside the repo. */
+/** The vectors directory: $SIGNET_VECTORS if set, else test/vectors in this checkout. */
 export function vectorsDir(): string {
-  const candidates = [process.env.SIGNET_VECTORS, join(repoRoot, '../shared/vectors')].filter(Boolean) as string[];
-  const dir = candidates.find((d) => existsSync(d));
-  if (!dir) throw new Error(`shared test vectors not found; looked in ${candidates.join(', ')}`);
+  const dir = process.env.SIGNET_VECTORS || inRepo;
+  if (!existsSync(dir)) throw new Error(`test vectors not found in ${dir}`);
   return dir;
 }
 
