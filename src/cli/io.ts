@@ -16,7 +16,11 @@ export const EXIT_USAGE = 2;
 export class UsageError extends Error {}
 
 /** Strict parseArgs that turns its errors into UsageError. */
-export function parse<T extends NonNullable<ParseArgsConfig['options']>>(args: string[], options: T, allowPositionals = false) {
+type Options = NonNullable<ParseArgsConfig['options']>;
+/** What {@link parse} returns for `options` (named, so declarations can be emitted). */
+export type Parsed<T extends Options> = ReturnType<typeof parseArgs<{ args: string[]; options: T; strict: true; allowPositionals: boolean }>>;
+
+export function parse<T extends Options>(args: string[], options: T, allowPositionals = false): Parsed<T> {
   try {
     return parseArgs({ args, options, strict: true, allowPositionals });
   } catch (err) {
