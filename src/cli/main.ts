@@ -1,5 +1,6 @@
 // The signet command: run(argv, io) -> exit code. Dispatches to one module per command;
 // usage errors exit 2, failures exit 1 with a message on stderr and never a secret.
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { type CliIo, processIo, UsageError, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './io.ts';
@@ -20,33 +21,42 @@ export const mainHelp = `usage: signet <command> [options]   (signet <command> -
 commands:
 ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`).join('\n')}
 
-Exit codes: 0 success, 1 failure, 2 usage error.`;
+  --version  print the version
+
+Exit codes: 0 success, 1 failure, 2 usage error. With --json, errors are JSON on stderr:
+{"error": {"code", "message"}}.`;
+
+/** The package version (package.json sits two levels up from src/cli and dist/cli alike). */
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
 
 /** Runs the CLI. Never throws: every failure becomes an exit code and a line on stderr. */
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {
   const [name, ...args] = argv;
+  const json = argv.includes('--json');
+  // Under --json an error is one JSON line on stderr; otherwise a sentence (and usage).
+  const fail = (code: string, message: string, usage: string | null, exit: number): number => {
+    io.err(json ? JSON.stringify({ error: { code, message } }) : usage ? `${message}\n\n${usage}` : message);
+    return exit;
+  };
+  if (name === '--version' || name === '-V') {
+    io.out(json ? JSON.stringify({ version: version() }) : version());
+    return EXIT_OK;
+  }
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
     io.out(mainHelp);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
   const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (!command) {
-    io.err(`signet: unknown command ${JSON.stringify(name)}\n\n${mainHelp}`);
-    return EXIT_USAGE;
-  }
+  if (!command) return fail('ERR_USAGE', `signet: unknown command ${JSON.stringify(name)}`, mainHelp, EXIT_USAGE);
   try {
     return await command.run(args, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`signet ${name}: ${err.message}\n\n${command.help}`);
-      return EXIT_USAGE;
-    }
-    if (err instanceof SignetError) {
-      io.err(`signet ${name}: ${err.message}`);
-      return EXIT_FAILURE;
-    }
-    io.err(`signet ${name}: ${(err as Error)?.message ?? String(err)}`);
-    return EXIT_FAILURE;
+    if (err instanceof UsageError) return fail('ERR_USAGE', `signet ${name}: ${err.message}`, command.help, EXIT_USAGE);
+    const code = err instanceof SignetError ? err.code : 'ERR_SIGNET';
+    return fail(code, `signet ${name}: ${(err as Error)?.message ?? String(err)}`, null, EXIT_FAILURE);
   }
 }
 

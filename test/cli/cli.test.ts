@@ -25,6 +25,30 @@ test('--help lists the commands on stdout, exit 0; no command is a usage error',
   assert.is(signet().code, 2);
 });
 
+test('--version prints the package version on stdout, exit 0 (with --json, as JSON)', () => {
+  const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version: string };
+  const r = signet('--version');
+  assert.is(r.code, 0);
+  assert.is(r.out.trim(), pkg.version);
+  assert.is(r.err, '');
+  assert.equal(JSON.parse(signet('--version', '--json').out), { version: pkg.version });
+});
+
+test('with --json, failures are one JSON object on stderr with a code; stdout stays empty', () => {
+  const missing = signet('id', '--keys', join(dir, 'nowhere'), '--json');
+  assert.is(missing.code, 1);
+  assert.is(missing.out, '');
+  const e = JSON.parse(missing.err) as { error: { code: string; message: string } };
+  assert.is(e.error.code, 'ERR_KEY_FILE');
+  assert.match(e.error.message, /nowhere/);
+  const usage = signet('id', '--bogus', '--json');
+  assert.is(usage.code, 2);
+  assert.equal(JSON.parse(usage.err).error.code, 'ERR_USAGE');
+  const unknown = signet('frobnicate', '--json');
+  assert.is(unknown.code, 2);
+  assert.equal(JSON.parse(unknown.err).error.code, 'ERR_USAGE');
+});
+
 test('every command has --help (exit 0, usage on stdout)', () => {
   for (const c of ['keygen', 'netkey', 'id', 'demo']) {
     const r = signet(c, '--help');
