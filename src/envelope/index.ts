@@ -3,3 +3,4 @@ export { parseUpdate, openUpdate, verifyUpdate, signUpdate, isDatasetName, UPDAT
 export type { Update, UpdateReason, UpdateResult, UpdateOptions, UpdateFields } from './update.ts';
 export { nextVersion, wallClockMicros } from './version.ts';
 export { decodeCbor, encodeCbor, FORBIDDEN_KEYS, type Value, type CborResult } from './cbor.ts';
+export { assertValue, SUPPORTED_VALUE_TYPES } from './value.ts';

@@ -6,6 +6,7 @@ import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
 import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
+import { assertValue } from './value.ts';
 import { cborHead, checkCbor, decodeScanned, encodeCbor, readHead, scanCbor, type Value } from './cbor.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
@@ -211,6 +212,7 @@ export function signUpdate(identity: Identity, fields: UpdateFields, options?: U
   assertString(fields.dataset, 'dataset', MAX_DATASET_LENGTH);
   if (!isDatasetName(fields.dataset)) throw new RangeError('"dataset" must not contain control characters');
   assertInteger(fields.version, 'version', 1, Number.MAX_SAFE_INTEGER);
+  assertValue(fields.body, 'body');
   let body: Uint8Array;
   try {
     body = encodeCbor(fields.body);

@@ -7,6 +7,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
+import { assertValue } from '../envelope/value.ts';
 
 /** Default number of events kept for late joiners. Past it: the fullest source's oldest are compacted away. */
 export const DEFAULT_MAX_HISTORY = 10_000;
@@ -197,6 +198,7 @@ export class Events extends Scuttlebutt {
       throw new RangeError(`"name" expected 1..${MAX_EVENT_NAME_LENGTH} characters`);
     }
     const data = args[0] === undefined ? null : args[0];
+    assertValue(data, 'data');
     this.localUpdate(['emit', name, data]);
     return true;
   }

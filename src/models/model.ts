@@ -8,6 +8,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates, hashKey } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
+import { assertValue } from '../envelope/value.ts';
 
 /** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
 export const MAX_KEY_LENGTH = 1024;
@@ -115,6 +116,7 @@ export class Model extends Scuttlebutt {
   set(key: string, value: unknown, options?: SetOptions): Update {
     checkKey(key);
     if (value === undefined) throw new TypeError('"value" must not be undefined; use delete(key)');
+    assertValue(value, 'value');
     if (options?.ttl !== undefined) {
       assertInteger(options.ttl, 'ttl', 1, Number.MAX_SAFE_INTEGER / 1000);
       return this.localUpdate(['set', key, value, options.ttl]);

@@ -1,0 +1,58 @@
+// What a replicated value may be, checked where it enters (set, emit, signUpdate): plain data
+// that comes back from every node exactly as it was written, or a TypeError naming what is not.
+import { MAX_BODY_DEPTH } from '../limits.ts';
+
+/** The value types signet replicates, as `typeof`-style names for messages and docs. */
+export const SUPPORTED_VALUE_TYPES = 'null, boolean, finite number, string, Uint8Array (Buffer), array, plain object';
+
+/**
+ * Throws unless `value` is plain data that round-trips unchanged: null, booleans, finite
+ * numbers, strings, Uint8Array (a Buffer reads back as a Uint8Array), dense arrays and plain
+ * objects (prototype Object.prototype or null) of those, at most MAX_BODY_DEPTH deep.
+ * Everything else would be refused by peers or come back changed (a Date as a tag, a bigint
+ * as a number, undefined as nothing), so it is refused here, with its path.
+ * @throws TypeError naming the argument, the path and the type: `"value.a[2]" is a Date; supported: ...`.
+ */
+export function assertValue(value: unknown, name: string): void {
+  const stack: Array<[unknown, string, number]> = [[value, name, 0]];
+  while (stack.length > 0) {
+    const [v, path, depth] = stack.pop()!;
+    const problem = unsupported(v);
+    if (problem !== null) throw new TypeError(`"${path}" is ${problem}; supported: ${SUPPORTED_VALUE_TYPES}`);
+    if (v === null || typeof v !== 'object' || v instanceof Uint8Array) continue;
+    if (depth >= MAX_BODY_DEPTH) throw new RangeError(`"${name}" is nested deeper than ${MAX_BODY_DEPTH}`);
+    if (Array.isArray(v)) {
+      for (let i = 0; i < v.length; i++) {
+        if (!(i in v)) throw new TypeError(`"${path}[${i}]" is a hole in a sparse array; supported: ${SUPPORTED_VALUE_TYPES}`);
+        stack.push([v[i], `${path}[${i}]`, depth + 1]);
+      }
+    } else {
+      for (const key of Object.keys(v)) stack.push([(v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1]);
+    }
+  }
+}
+
+/** Why `v` itself (not its contents) cannot be replicated, or null. */
+function unsupported(v: unknown): string | null {
+  switch (typeof v) {
+    case 'boolean':
+    case 'string':
+      return null;
+    case 'number':
+      return Number.isFinite(v) ? null : `${v} (not a finite number)`;
+    case 'undefined':
+      return 'undefined';
+    case 'bigint':
+      return 'a bigint (use a number up to 2^53 or a string)';
+    case 'function':
+      return 'a function';
+    case 'symbol':
+      return 'a symbol';
+  }
+  if (v === null || Array.isArray(v)) return null;
+  if (v instanceof Uint8Array) return v.constructor === Uint8Array || Buffer.isBuffer(v) ? null : `a ${v.constructor.name}`;
+  const proto = Object.getPrototypeOf(v);
+  if (proto === Object.prototype || proto === null) return null;
+  const ctor = (proto as { constructor?: { name?: string } }).constructor?.name;
+  return ctor ? `a ${ctor}` : 'an object that is not plain';
+}
