@@ -27,14 +27,25 @@ export { Scuttlebutt, type ScuttlebuttOptions, type ScuttlebuttEvents } from './
 export { open, owner, writers, policies, type WritePolicy } from './core/policy.ts';
 export { compareUpdates } from './core/order.ts';
 export type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './core/types.ts';
-export { Model, Events, type ModelOptions, type SetOptions, type Change, type EventsOptions } from './models/index.ts';
+export {
+  Model, Events, type ModelOptions, type ModelEvents, type SetOptions, type Change, type EventsOptions, type EventsEvents,
+} from './models/index.ts';
 
 // replication/
-export { ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, type Header, type StreamStats } from './replication/index.ts';
+export {
+  ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, type Header, type StreamStats, type Progress,
+  type ReplicationStreamEvents,
+} from './replication/index.ts';
 
 // store/
 export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';
 
 // channel/
-export { secureChannel, SecureChannel, HandshakeLimiter } from './channel/index.ts';
-export type { SecureChannelOptions, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake } from './channel/index.ts';
+export {
+  secureChannel, SecureChannel, HandshakeLimiter, listen, SecureListener, dial,
+  HandshakeLimitError, ListenError, ConnectError, CLOSE_TIMEOUT_MS,
+} from './channel/index.ts';
+export type {
+  SecureChannelOptions, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
+  ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions,
+} from './channel/index.ts';

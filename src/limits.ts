@@ -51,6 +51,9 @@ export const MAX_DEFERRED_BYTES = 1024 * 1024;
 export const MAX_DEFER_MICROS = 10 * 60_000_000;
 /** Signature verifications in flight per stream. Past it: the stream stops reading (backpressure). */
 export const MAX_PENDING_VERIFICATIONS = 1024;
+/** How long a replication stream waits for the peer's hello. Past it: the stream is cut
+ *  `hello-timeout` (instead of hanging on a peer that never speaks). */
+export const HELLO_TIMEOUT_MS = 30_000;
 /** Rejections a connection may cause. Past it: the connection is closed. */
 export const FAULT_BUDGET = 64;
 /** Gossip round interval. */

@@ -5,3 +5,7 @@ export type { SecureChannelOptions, ChannelLimits } from './options.ts';
 export type { RemoteIdentity } from './identity-payload.ts';
 export { HandshakeLimiter } from './handshake-limiter.ts';
 export type { HandshakeLimiterOptions, ReleaseHandshake } from './handshake-limiter.ts';
+export { listen, SecureListener, HandshakeLimitError, ListenError, CLOSE_TIMEOUT_MS } from './listen.ts';
+export type { ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions } from './listen.ts';
+export { dial, ConnectError } from './dial.ts';
+export type { DialOptions } from './dial.ts';

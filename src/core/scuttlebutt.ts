@@ -18,7 +18,10 @@ import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin 
 // Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
 import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
 
-type StreamFactory = (sb: Scuttlebutt, options?: StreamOptions) => ReplicationStream;
+/** Any Scuttlebutt, whatever its event map (internal plumbing that emits by name). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyScuttlebutt = Scuttlebutt<any>;
+type StreamFactory = (sb: AnyScuttlebutt, options?: StreamOptions) => ReplicationStream;
 let streamFactory: StreamFactory | null = null;
 
 /** @internal replication/ registers how streams are made, so core never imports upward. */
@@ -64,6 +67,8 @@ export interface ScuttlebuttEvents {
   dispose: [];
   /** A stream closed; the number still open. */
   unstream: [open: number];
+  /** An operational failure (store I/O); without a listener it becomes a process warning. */
+  error: [error: Error];
 }
 
 /** An ingested update waiting for its verdict and its turn. */
@@ -91,7 +96,13 @@ export const FORWARD = Symbol('signet.forward');
  * The scuttlebutt base. Subclasses implement {@link history}, {@link applyUpdate} and
  * {@link keyOf}; everything a peer sends goes through {@link ingest}.
  */
-export abstract class Scuttlebutt extends EventEmitter {
+/** Emits without the subclass's typed event map (the base emits its own events by name). */
+const emitUntyped = EventEmitter.prototype.emit as (this: unknown, name: string | symbol, ...args: unknown[]) => boolean;
+
+/** The scuttlebutt base, generic over its event map `E` (subclasses pass theirs, so their
+ *  listeners are typed; a bare `Scuttlebutt` accepts any subclass). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node's EventMap constraint; any for a bare Scuttlebutt
+export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, any[]> = any> extends EventEmitter<E> {
   readonly id: NodeId;
   readonly identity: Identity;
   readonly dataset: string;
@@ -128,7 +139,7 @@ export abstract class Scuttlebutt extends EventEmitter {
   private ingested = 0;
   private pendingDrops: string[] = [];
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
-  private siblings: Set<Scuttlebutt> | null = null;
+  private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
   private disposed = false;
   /** Number of streams attached. */
@@ -365,7 +376,7 @@ export abstract class Scuttlebutt extends EventEmitter {
     this.pinned.add(hashKey(a));
     this.pinned.add(hashKey(b));
     if (this.options.quarantine || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
-    if (announce) super.emit('equivocation', ev);
+    if (announce) emitUntyped.call(this, 'equivocation', ev);
   }
 
   /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
@@ -384,7 +395,7 @@ export abstract class Scuttlebutt extends EventEmitter {
     queue.splice(i, 0, d);
     this.deferredBytes += update.bytes.length;
     this.scheduleDeferred();
-    super.emit('deferred', update);
+    emitUntyped.call(this, 'deferred', update);
     return { status: 'deferred' };
   }
 
@@ -465,8 +476,8 @@ export abstract class Scuttlebutt extends EventEmitter {
   private announce(update: Update, origin: UpdateOrigin | null, changed: boolean, evidence: boolean): void {
     if (this.disposed) return; // durable, but nobody is told after dispose()
     this.announced(update, changed);
-    super.emit('update', update, origin);
-    super.emit(FORWARD, update, origin, evidence);
+    emitUntyped.call(this, 'update', update, origin);
+    emitUntyped.call(this, FORWARD, update, origin, evidence);
   }
 
   /** Called once on load with the named numbers subclasses stored (see {@link dropStored}). */
@@ -498,12 +509,12 @@ export abstract class Scuttlebutt extends EventEmitter {
   /** An operational failure (store I/O, a bug): `'error'` if someone listens, else a process
    *  warning. Never thrown into the pipeline, which must go on for every other update. */
   private fail(err: unknown): void {
-    if (this.listenerCount('error') > 0) super.emit('error', err);
+    if (EventEmitter.prototype.listenerCount.call(this, 'error') > 0) emitUntyped.call(this, 'error', err);
     else process.emitWarning(`signet dataset ${this.dataset}: ${(err as Error)?.message ?? String(err)}`, { code: 'SIGNET_STORE' });
   }
 
   private old(update: Update): IngestResult {
-    super.emit('old_data', update);
+    emitUntyped.call(this, 'old_data', update);
     return { status: 'old' };
   }
 
@@ -524,7 +535,7 @@ export abstract class Scuttlebutt extends EventEmitter {
       else if (!b.sources.has(update.source)) b.sources.set(update.source, seq);
     }
     const rejection: Rejection = { reason, detail, update, origin };
-    super.emit('invalid', rejection);
+    emitUntyped.call(this, 'invalid', rejection);
     if (!blameless) origin?.fault(rejection);
     return { status: 'rejected', reason };
   }
@@ -638,6 +649,6 @@ export abstract class Scuttlebutt extends EventEmitter {
     if (this.deferTimer) clearTimeout(this.deferTimer);
     this.deferTimer = null;
     this.siblings?.delete(this);
-    super.emit('dispose');
+    emitUntyped.call(this, 'dispose');
   }
 }

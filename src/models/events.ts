@@ -4,7 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
 import { decodeScanned, readHead, type Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
+import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue } from '../envelope/value.ts';
@@ -163,7 +163,16 @@ const fullerFirst = (a: SourceLog, b: SourceLog): boolean =>
  * mint identities, and a Sybil writing from many of them takes many shares and can still
  * evict other sources' events; restrict writers (`writers([...])`) where that matters.
  */
-export class Events extends Scuttlebutt {
+/** The events an Events emitter emits: its own (typed), and every replicated event name with
+ *  `(data, update)`. Replicated names are free-form, so they are not checked at compile time. */
+export interface EventsEvents extends ScuttlebuttEvents {
+  /** Events removed from the retained history (see `maxHistory`). */
+  compaction: [removed: Update[]];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- replicated data is typed by the listener
+  [name: string]: any[];
+}
+
+export class Events extends Scuttlebutt<EventsEvents> {
   private readonly logs = new Map<NodeId, SourceLog>();
   private readonly fullest = new Heap<SourceLog>(fullerFirst, (log, index) => {
     log.index = index;
@@ -191,8 +200,10 @@ export class Events extends Scuttlebutt {
    * @throws RangeError for an empty or over-long name; TypeError for data CBOR cannot carry;
    * WriteError if disposed, still loading, or the policy refuses this node.
    */
-  override emit(name: string | symbol, ...args: unknown[]): boolean {
+  override emit<K>(eventName: keyof EventsEvents | K, ...args: unknown[]): boolean {
+    const name = eventName as unknown;
     if (typeof name === 'symbol') return emitLocal.call(this, name, ...args);
+    if (typeof name !== 'string') throw new TypeError(`"name" expected a string, got ${typeof name}`);
     if (RESERVED_EVENT_NAMES.has(name)) return emitLocal.call(this, name, ...args);
     if (name.length === 0 || name.length > MAX_EVENT_NAME_LENGTH) {
       throw new RangeError(`"name" expected 1..${MAX_EVENT_NAME_LENGTH} characters`);

@@ -1,3 +1,3 @@
 // models/: the replicated data types.
-export { Model, MAX_KEY_LENGTH, DEFAULT_TOMBSTONE_HORIZON_MS, type ModelOptions, type SetOptions, type Change } from './model.ts';
-export { Events, DEFAULT_MAX_HISTORY, RESERVED_EVENT_NAMES, type EventsOptions } from './events.ts';
+export { Model, MAX_KEY_LENGTH, DEFAULT_TOMBSTONE_HORIZON_MS, type ModelOptions, type ModelEvents, type SetOptions, type Change } from './model.ts';
+export { Events, DEFAULT_MAX_HISTORY, RESERVED_EVENT_NAMES, type EventsOptions, type EventsEvents } from './events.ts';

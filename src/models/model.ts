@@ -5,7 +5,7 @@ import { on } from 'node:events';
 import type { Update } from '../envelope/update.ts';
 import { decodeScanned, encodeCbor, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { Scuttlebutt, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
+import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates, hashKey } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue } from '../envelope/value.ts';
@@ -81,8 +81,16 @@ function readBody(bytes: Uint8Array): Body | null {
   return { op, key, ttl: ttl[1], valueStart, valueEnd };
 }
 
+/** The events a Model emits, typed: a misspelt name does not compile. */
+export interface ModelEvents extends ScuttlebuttEvents {
+  /** A key changed (set, delete), reported once durable. */
+  change: [change: Change];
+  /** `change:<key>`: the key's new value (undefined for a delete) and the update. */
+  [key: `change:${string}`]: [value: Value | undefined, update: Update];
+}
+
 /** A last-writer-wins map: `set`, `get`, `delete` (a signed tombstone), TTL keys. */
-export class Model extends Scuttlebutt {
+export class Model extends Scuttlebutt<ModelEvents> {
   private readonly entries_ = new Map<string, Entry>();
   private readonly tombstoneHorizonMicros: number;
   /** The newest version this model has purged (see {@link purge}); persisted with the store. */

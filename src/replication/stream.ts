@@ -1,13 +1,13 @@
 // The replication stream: one peer, any Duplex transport. Hello with digest, history in
 // MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
-import { Duplex } from 'node:stream';
+import { Duplex, type Readable } from 'node:stream';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { FAULT_BUDGET, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
+import { FAULT_BUDGET, HELLO_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
 import { ProtocolError } from '../errors.ts';
-import { FORWARD, type Scuttlebutt } from '../core/scuttlebutt.ts';
+import { FORWARD, type AnyScuttlebutt } from '../core/scuttlebutt.ts';
 import { hashPrefix } from '../core/order.ts';
 import type { Rejection, UpdateOrigin } from '../core/types.ts';
 import { bytesEqual } from '../util/bytes.ts';
@@ -42,6 +42,9 @@ export interface StreamOptions {
   maxPending?: number;
   /** Bytes of envelopes held for verification before the stream stops reading. Default 8 MiB. */
   maxPendingBytes?: number;
+  /** How long (ms) to wait for the peer's hello before cutting the stream `hello-timeout`
+   *  (a write-only peer without `sendClock` never sends one). Default 30 s; 0 waits forever. */
+  helloTimeoutMs?: number;
   /** The peer's node id as proven by the transport (a secure channel's `remote.id`): a hello
    *  that claims another id cuts the stream off `wrong-peer`. Default: not checked. */
   expectedPeer?: NodeId;
@@ -77,6 +80,45 @@ export interface StreamStats {
   deferred: number;
 }
 
+/** Progress of the history a peer owes us, from its digest: sources it is ahead on, and how
+ *  many of them have caught up; updates received from it so far. */
+export interface Progress {
+  sourcesDone: number;
+  sourcesTotal: number;
+  received: number;
+}
+
+/** Every event a replication stream emits, typed (a misspelt name does not compile). */
+export interface ReplicationStreamEvents {
+  /** The peer's hello. */
+  header: [header: Header];
+  /** History sent (SYNC written). */
+  syncSent: [];
+  /** The peer's history received and applied. */
+  syncReceived: [];
+  /** Both directions caught up (once). */
+  sync: [];
+  /** While the peer's history arrives: how far along it is. */
+  progress: [progress: Progress];
+  /** An update from the peer was refused (counted in `faults`). */
+  invalid: [rejection: Rejection];
+  /** The peer broke the protocol: the stream is destroyed, without an 'error' event. */
+  cut: [reason: ProtocolError];
+  data: [chunk: Buffer];
+  end: [];
+  finish: [];
+  close: [];
+  drain: [];
+  readable: [];
+  pause: [];
+  resume: [];
+  error: [error: Error];
+  pipe: [source: Readable];
+  unpipe: [source: Readable];
+}
+
+type StreamListener<K extends keyof ReplicationStreamEvents> = (...args: ReplicationStreamEvents[K]) => void;
+
 /** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
 export class ReplicationStream extends Duplex implements UpdateOrigin {
   readonly name: string | undefined;
@@ -90,8 +132,12 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   syncSent: boolean;
   syncReceived: boolean;
 
-  private readonly sb: Scuttlebutt;
+  private readonly sb: AnyScuttlebutt;
   private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta' | 'expectedPeer'>> & { meta: Value; expectedPeer: NodeId | undefined };
+  private helloTimer: NodeJS.Timeout | null = null;
+  /** Sources the peer's digest is ahead on, with its version: shrinks as their history arrives. */
+  private behind = new Map<NodeId, number>();
+  private progress: Progress = { sourcesDone: 0, sourcesTotal: 0, received: 0 };
   private readonly decoder: FrameDecoder;
   /** What the peer holds, as far as we know: its digest, plus what we sent and it sent us. */
   private readonly known = new Map<NodeId, number>();
@@ -117,7 +163,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   private readonly onForward = (update: Update, origin: UpdateOrigin | null, evidence: boolean) => this.forward(update, origin, evidence);
   private readonly onDispose = () => this.disposeStream();
 
-  constructor(sb: Scuttlebutt, options: StreamOptions = {}) {
+  constructor(sb: AnyScuttlebutt, options: StreamOptions = {}) {
     super({ readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024, allowHalfOpen: true });
     this.sb = sb;
     this.name = options.name;
@@ -133,12 +179,16 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       maxPending: options.maxPending ?? MAX_PENDING_VERIFICATIONS,
       maxPendingBytes: options.maxPendingBytes ?? MAX_PENDING_BYTES,
       expectedPeer: options.expectedPeer,
+      helloTimeoutMs: options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,
       faultBudget: options.faultBudget ?? FAULT_BUDGET,
       maxLiveBytes: options.maxLiveBytes ?? DEFAULT_MAX_LIVE_BYTES,
     };
     for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'maxPendingBytes', 'faultBudget', 'maxLiveBytes'] as const) {
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`"${k}" expected a positive integer, got ${v}`);
+    }
+    if (!Number.isSafeInteger(this.opts.helloTimeoutMs) || this.opts.helloTimeoutMs < 0) {
+      throw new RangeError(`"helloTimeoutMs" expected a non-negative integer, got ${this.opts.helloTimeoutMs}`);
     }
     checkMeta(this.opts.meta);
     this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
@@ -148,6 +198,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     sb.on(FORWARD, this.onForward);
     sb.once('dispose', this.onDispose);
     this.once('close', () => {
+      this.clearHelloTimer();
       sb.off(FORWARD, this.onForward);
       sb.off('dispose', this.onDispose);
       sb.streams--;
@@ -159,7 +210,31 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       return;
     }
     if (this.opts.readable || this.opts.sendClock) this.control.push(encodeHello(this.hello()));
+    // Every stream waits for the peer's hello except a read-only one that sends all history at once.
+    const needsHello = !(this.opts.readable && !this.opts.writable && !this.opts.awaitClock);
+    if (needsHello && this.opts.helloTimeoutMs > 0) {
+      this.helloTimer = setTimeout(() => {
+        this.cut('hello-timeout', `no hello from the peer within ${this.opts.helloTimeoutMs} ms (a write-only peer sends one only with sendClock)`);
+      }, this.opts.helloTimeoutMs);
+      this.helloTimer.unref();
+    }
     if (this.opts.readable && !this.opts.writable && !this.opts.awaitClock) this.startHistory(new Map());
+  }
+
+  override on<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
+  }
+
+  override once<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
+  }
+
+  override off<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+
+  override emit<K extends keyof ReplicationStreamEvents>(event: K, ...args: ReplicationStreamEvents[K]): boolean {
+    return super.emit(event, ...args);
   }
 
   private hello(): Hello {
@@ -339,6 +414,11 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
         const clock = new Map<NodeId, number>();
         for (const [s, e] of m.hello.digest) clock.set(s, e.version);
         this.remote = { id: m.hello.id, dataset: m.hello.dataset, clock, meta: m.hello.meta };
+        this.clearHelloTimer();
+        if (this.opts.writable && m.hello.readable) {
+          for (const [source, v] of clock) if (v > (this.sb.clock.get(source) ?? 0)) this.behind.set(source, v);
+          this.progress.sourcesTotal = this.behind.size;
+        }
         this.emit('header', this.remote);
         if (this.opts.readable && !this.ending) this.startHistory(m.hello.digest);
       } else if (!this.remote) {
@@ -353,12 +433,14 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
           if (this.destroyed) return;
           this.ingest(envelope);
         }
+        if (!this.gotSync && this.progress.sourcesTotal > 0) this.emit('progress', { ...this.progress });
       } else if (m.type === 'sync') {
         if (this.gotSync) return this.cut('second-sync', 'the peer sent SYNC twice');
         this.gotSync = true;
         await this.drained(); // history applied before we say so
         if (this.destroyed) return; // closed while we waited: nothing more to say
         this.syncReceived = true;
+        if (this.progress.sourcesTotal > 0) this.emit('progress', { ...this.progress });
         this.emit('syncReceived');
         this.checkSync();
       }
@@ -374,9 +456,11 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
     this.pending++;
     this.pendingBytes += envelope.length;
     this.stats.received++;
+    const history = !this.gotSync;
     this.sb.ingest(envelope, this).then((r) => {
       if (r.status === 'applied') {
         this.stats.applied++;
+        if (history) this.caughtUp(r.update);
         if (r.update.version > (this.known.get(r.update.source) ?? 0)) this.known.set(r.update.source, r.update.version);
       } else if (r.status === 'old') this.stats.old++;
       else if (r.status === 'deferred') this.stats.deferred++;
@@ -385,6 +469,21 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       this.pendingBytes -= envelope.length;
       this.release();
     });
+  }
+
+  /** History progress: one more update received, and its source done once at the peer's version. */
+  private caughtUp(update: Update): void {
+    this.progress.received++;
+    const target = this.behind.get(update.source);
+    if (target !== undefined && update.version >= target) {
+      this.behind.delete(update.source);
+      this.progress.sourcesDone++;
+    }
+  }
+
+  private clearHelloTimer(): void {
+    if (this.helloTimer) clearTimeout(this.helloTimer);
+    this.helloTimer = null;
   }
 
   /** Counts a rejection; a bad signature or an exhausted budget cuts the peer off. */
@@ -477,6 +576,6 @@ function checkMeta(meta: Value): void {
 }
 
 /** Creates a replication stream for `sb`. */
-export function createStream(sb: Scuttlebutt, options?: StreamOptions): ReplicationStream {
+export function createStream(sb: AnyScuttlebutt, options?: StreamOptions): ReplicationStream {
   return new ReplicationStream(sb, options);
 }

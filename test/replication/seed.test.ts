@@ -395,7 +395,7 @@ test("sync.js: 'syncSent' and 'syncReceived' precede a single 'sync', after whic
   const bs = b.createStream({ name: 'b' });
   const log: string[] = [];
   for (const [name, s] of [['a', as], ['b', bs]] as const) {
-    for (const e of ['syncSent', 'syncReceived', 'sync']) s.on(e, () => log.push(`${name}:${e}`));
+    for (const e of ['syncSent', 'syncReceived', 'sync'] as const) s.on(e, () => log.push(`${name}:${e}`));
   }
   const all = sortedHashes([...a.history(), ...b.history()]);
   let aAtSync: string[] | null = null;
