@@ -144,7 +144,11 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     this.bound = this.server.address() as AddressInfo;
     // Once listening, the server's errors are failed accepts (EMFILE, say): reported, never thrown.
     this.server.on('error', (error) => this.refuse(new ListenError(`accept failed: ${codeOf(error)}`, { cause: error }), undefined));
-    signal?.addEventListener('abort', () => void this.close(), { once: true });
+    if (signal) {
+      const onAbort = (): void => void this.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.once('close', () => signal.removeEventListener('abort', onAbort));
+    }
   }
 
   /** The address and port the server is bound to (kept after close). */
@@ -268,7 +272,8 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
  * const listener = await listen({ identity, networkKey, port: 7420, onConnection(channel) {
  *   const stream = model.createStream({ expectedPeer: channel.remote.id });
  *   stream.pipe(channel).pipe(stream);
- *   channel.on('close', () => stream.destroy());
+ *   channel.on('close', () => stream.destroy()); // a dead peer's stream goes with its channel
+ *   stream.on('cut', () => channel.destroy()); // a peer that breaks the protocol loses its channel
  * } });
  * ```
  * @throws TypeError / RangeError for bad options; ListenError (ERR_LISTEN, `cause` EADDRINUSE or
