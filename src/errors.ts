@@ -58,6 +58,21 @@ export class TruncationError extends SignetError {
   override readonly code = 'ERR_TRUNCATED';
 }
 
+/** A connection was refused because the HandshakeLimiter was full (per address or in total). */
+export class HandshakeLimitError extends SignetError {
+  override readonly code = 'ERR_HANDSHAKE_LIMIT';
+}
+
+/** The listening socket failed: binding (EADDRINUSE, EACCES; `cause` is the system error) or accepting (EMFILE). */
+export class ListenError extends SignetError {
+  override readonly code = 'ERR_LISTEN';
+}
+
+/** The TCP connection could not be made (ECONNREFUSED, EHOSTUNREACH, ENOTFOUND...: see `cause`). */
+export class ConnectError extends SignetError {
+  override readonly code = 'ERR_CONNECT';
+}
+
 /** A deadline passed (handshake, idle). */
 export class TimeoutError extends SignetError {
   override readonly code = 'ERR_TIMEOUT';

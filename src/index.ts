@@ -3,7 +3,7 @@
 export {
   SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
   PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
-  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError,
+  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError,
 } from './errors.ts';
 export * as limits from './limits.ts';
 
@@ -42,8 +42,8 @@ export { MemoryStore, type Store, type StoreBatch, type StoredState } from './st
 
 // channel/
 export {
-  secureChannel, SecureChannel, HandshakeLimiter, listen, SecureListener, dial,
-  HandshakeLimitError, ListenError, ConnectError, CLOSE_TIMEOUT_MS,
+  secureChannel, SecureChannel, HandshakeLimiter, listen, SecureListener, dial, replicate,
+  CLOSE_TIMEOUT_MS,
 } from './channel/index.ts';
 export type {
   SecureChannelOptions, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,

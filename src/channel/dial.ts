@@ -2,17 +2,12 @@
 // handshake is done, one deadline over connect and handshake, the caller's signal, and teardown.
 import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { AbortError, SignetError, TimeoutError } from '../errors.ts';
+import { AbortError, ConnectError, SignetError, TimeoutError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
 import { resolveOptions, type ChannelLimits } from './options.ts';
 import { secureChannel, type SecureChannel } from './secure-channel.ts';
-
-/** The TCP connection could not be made (ECONNREFUSED, EHOSTUNREACH, ENOTFOUND...: see `cause`). */
-export class ConnectError extends SignetError {
-  override readonly code = 'ERR_CONNECT';
-}
 
 /** Options of {@link dial}. */
 export interface DialOptions {

@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { AbortError, HandshakeError, SignetError } from '../errors.ts';
+import { AbortError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
 import { HandshakeLimiter } from './handshake-limiter.ts';
@@ -12,16 +12,6 @@ import { secureChannel, type SecureChannel } from './secure-channel.ts';
 
 /** How long {@link SecureListener.close} waits for open channels to exchange close frames before destroying them. */
 export const CLOSE_TIMEOUT_MS = 2_000;
-
-/** A connection was refused because the {@link HandshakeLimiter} was full (per address or in total). */
-export class HandshakeLimitError extends SignetError {
-  override readonly code = 'ERR_HANDSHAKE_LIMIT';
-}
-
-/** The listening socket failed: binding (EADDRINUSE, EACCES; `cause` is the system error) or accepting (EMFILE). */
-export class ListenError extends SignetError {
-  override readonly code = 'ERR_LISTEN';
-}
 
 /** Options of {@link listen}. */
 export interface ListenOptions {
