@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 
@@ -25,17 +25,20 @@ test('"Use it": the examples run, replicate in memory and over the secure channe
   try {
     const index = join(root, 'src', 'index.ts');
     // one module: imports first, then the code; the package name points at this checkout
-    const imports = [...code.matchAll(/^import .*$/gm)].map((m) => m[0].replace(/'signet-sync'/, JSON.stringify(index)));
+    const imports = [...new Set([...code.matchAll(/^import .*$/gm)].map((m) => m[0].replace(/'signet-sync'/, JSON.stringify(index))))];
     const body = code.replace(/^import .*$/gm, '').replaceAll('port: 7420,', 'port: PORT,');
     const port = "const PORT_OF = (l: { address(): { port: number } }) => l.address().port;\nlet PORT = 0;\n";
     const wired = body.replace(/(const listener = await listen\(\{[\s\S]*?\}\);)/, '$1\nPORT = PORT_OF(listener);');
     writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
     writeFileSync(join(dir, 'example.ts'), `${imports.join('\n')}\n${port}${wired}`);
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(dir, 'example.ts')], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    // run from the temporary directory, so the example writes nothing into this checkout
+    const tsx = pathToFileURL(join(root, 'node_modules', 'tsx', 'dist', 'loader.mjs')).href;
+    const r = spawnSync(process.execPath, ['--import', tsx, join(dir, 'example.ts')], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stdout, /^3$/m, 'bob reads 3 in memory');
     assert.match(r.stdout, /over the network, bob sees replicas = 3/);
     assert.match(r.stdout, /closed: cleanly/);
+    assert.match(r.stdout, /same node after a restart: true 32/);
     assert.is(r.stderr.trim(), '', 'no warnings, nothing refused');
   } finally {
     rmSync(dir, { recursive: true, force: true });
