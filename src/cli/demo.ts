@@ -1,7 +1,7 @@
 // signet demo: the main job on embedded defaults, in one process. Two nodes replicate a
 // signed dataset through the Noise secure channel over loopback TCP; an outsider without the
 // network key gets nothing, and forged or clock-poisoning updates are refused and counted.
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { once } from 'node:events';
 import { Identity } from '../identity/identity.ts';
 import { generateNetworkKey } from '../identity/key-files.ts';
@@ -9,8 +9,7 @@ import { shortId } from '../identity/node-id.ts';
 import { signUpdate } from '../envelope/update.ts';
 import { Model } from '../models/model.ts';
 import '../replication/index.ts';
-import type { ReplicationStream } from '../replication/stream.ts';
-import { secureChannel, type SecureChannel } from '../channel/index.ts';
+import { dial, listen, replicate, secureChannel, type Refusal, type SecureListener } from '../channel/index.ts';
 import { type CliIo, parse, EXIT_OK, EXIT_FAILURE } from './io.ts';
 
 export const demoHelp = `usage: signet demo [--json]
@@ -33,36 +32,22 @@ export async function demo(args: string[], io: CliIo): Promise<number> {
   const alice = new Model({ identity: Identity.generate(), dataset: 'demo' });
   const bob = new Model({ identity: Identity.generate(), dataset: 'demo' });
   const mallory = Identity.generate();
-  const closers: Array<() => void> = [];
-  const outsider = { bytesFromAlice: -1, error: '' };
-  let refused: (bytesWritten: number) => void = () => {};
-  const refusal = new Promise<number>((resolve) => (refused = resolve));
-  let server: Server | undefined;
+  const outsider = { bytesFromAlice: -1, error: '', aliceSaw: '' };
+  let listener: SecureListener | undefined;
   try {
     say(`alice ${shortId(alice.id)}…  bob ${shortId(bob.id)}…  (node id = base32(sha256(public key)))`);
     alice.set('greeting', 'hello from alice');
     alice.set('config/replicas', 3);
     bob.set('status', { ok: true });
 
-    // Alice listens; every connection must complete the Noise XXpsk0 handshake first.
-    const serverSockets: Socket[] = [];
-    server = createServer((socket) => {
-      serverSockets.push(socket);
-      socket.on('error', () => {});
-      secureChannel(socket, { identity: alice.identity, networkKey, initiator: false }).then(
-        (channel) => attach(alice, channel, closers),
-        () => (socket.destroyed ? refused(socket.bytesWritten) : socket.once('close', () => refused(socket.bytesWritten))),
-      );
-    });
-    server.listen(0, '127.0.0.1');
-    await within(server, 'listening');
-    const port = (server.address() as { port: number }).port;
+    // Alice listens; every connection must complete the Noise XXpsk0 handshake first, and each
+    // one replicates alice's dataset (README's "Use it" wiring).
+    listener = await listen({ identity: alice.identity, networkKey, host: '127.0.0.1', port: 0, onConnection: (ch) => replicate(alice, ch) });
+    const port = listener.address().port;
 
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => {});
-    const channel = await secureChannel(socket, { identity: bob.identity, networkKey, initiator: true, expectedPeer: alice.id });
+    const channel = await dial({ identity: bob.identity, networkKey, host: '127.0.0.1', port, expectedPeer: alice.id });
     say(`bob dialed 127.0.0.1:${port}: Noise XXpsk0 handshake done, alice proved ${shortId(channel.remote.id)}…`);
-    const bobStream = attach(bob, channel, closers);
+    const bobStream = replicate(bob, channel);
     await within(bobStream, 'sync');
     say(`synced: bob sees greeting=${JSON.stringify(bob.get('greeting'))}, replicas=${bob.get('config/replicas')}`);
 
@@ -72,6 +57,7 @@ export async function demo(args: string[], io: CliIo): Promise<number> {
     say(`live: bob sees greeting=${JSON.stringify(bob.get('greeting'))} (signed by alice, verified by bob)`);
 
     // An outsider without the network key: alice answers nothing and does no Diffie-Hellman.
+    const refused = within<[Refusal]>(listener, 'refused');
     const probe = connect(port, '127.0.0.1');
     probe.on('error', () => {});
     try {
@@ -79,8 +65,9 @@ export async function demo(args: string[], io: CliIo): Promise<number> {
     } catch (err) {
       outsider.error = (err as { code?: string }).code ?? String(err);
     }
-    outsider.bytesFromAlice = await refusal;
-    say(`outsider without the network key: no answer, it gave up after 1 s (${outsider.error}); alice sent it ${outsider.bytesFromAlice} bytes`);
+    outsider.bytesFromAlice = probe.bytesRead;
+    outsider.aliceSaw = (await refused)[0].code;
+    say(`outsider without the network key: no answer, it gave up after 1 s (${outsider.error}); it read ${outsider.bytesFromAlice} bytes; alice logged a refusal (${outsider.aliceSaw})`);
 
     // Mallory signs updates that name alice as their source: the signatures cannot verify.
     const rejections: string[] = [];
@@ -109,22 +96,10 @@ export async function demo(args: string[], io: CliIo): Promise<number> {
     } else {
       say(ok ? `converged: state hash ${bob.stateHash().slice(0, 16)}… on both nodes` : 'demo FAILED: a check did not hold');
     }
-    for (const s of serverSockets) s.destroy();
     return ok ? EXIT_OK : EXIT_FAILURE;
   } finally {
-    for (const close of closers) close();
-    server?.close();
+    await listener?.close(); // close frames to bob, every socket closed
     alice.dispose();
     bob.dispose();
   }
-}
-
-/** Runs a replication stream for `model` over an established secure channel. */
-function attach(model: Model, channel: SecureChannel, closers: Array<() => void>): ReplicationStream {
-  const stream = model.createStream();
-  channel.on('error', () => stream.destroy());
-  stream.on('close', () => channel.destroy());
-  stream.pipe(channel).pipe(stream);
-  closers.push(() => stream.destroy());
-  return stream;
 }
