@@ -52,7 +52,7 @@ async function channelRate(size: number, totalBytes: number): Promise<number> {
   const done = new Promise<void>((resolve) => b.on('data', () => ++received === count && resolve()));
   const start = performance.now();
   for (let i = 0; i < count; i++) {
-    if (!a.write(message)) await new Promise((r) => a.once('drain', r));
+    if (!a.write(message)) await new Promise<void>((r) => a.once('drain', () => r()));
   }
   await done;
   const seconds = (performance.now() - start) / 1000;

@@ -46,6 +46,6 @@ export {
   CLOSE_TIMEOUT_MS,
 } from './channel/index.ts';
 export type {
-  SecureChannelOptions, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
+  SecureChannelOptions, SecureChannelEvents, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
   ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions,
 } from './channel/index.ts';

@@ -1,6 +1,6 @@
 // The secure channel's front door: the names other layers and users may import. Everything
 // else in src/channel (Noise states, framing, test hooks) is internal.
-export { secureChannel, SecureChannel } from './secure-channel.ts';
+export { secureChannel, SecureChannel, type SecureChannelEvents } from './secure-channel.ts';
 export type { SecureChannelOptions, ChannelLimits } from './options.ts';
 export type { RemoteIdentity } from './identity-payload.ts';
 export { HandshakeLimiter } from './handshake-limiter.ts';

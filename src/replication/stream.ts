@@ -1,7 +1,8 @@
 // The replication stream: one peer, any Duplex transport. Hello with digest, history in
 // MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
-import { Duplex, type Readable } from 'node:stream';
+import { Duplex } from 'node:stream';
+import type { DuplexEvents } from '../util/duplex-events.ts';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
@@ -89,7 +90,7 @@ export interface Progress {
 }
 
 /** Every event a replication stream emits, typed (a misspelt name does not compile). */
-export interface ReplicationStreamEvents {
+export interface ReplicationStreamEvents extends DuplexEvents {
   /** The peer's hello. */
   header: [header: Header];
   /** History sent (SYNC written). */
@@ -104,17 +105,6 @@ export interface ReplicationStreamEvents {
   invalid: [rejection: Rejection];
   /** The peer broke the protocol: the stream is destroyed, without an 'error' event. */
   cut: [reason: ProtocolError];
-  data: [chunk: Buffer];
-  end: [];
-  finish: [];
-  close: [];
-  drain: [];
-  readable: [];
-  pause: [];
-  resume: [];
-  error: [error: Error];
-  pipe: [source: Readable];
-  unpipe: [source: Readable];
 }
 
 type StreamListener<K extends keyof ReplicationStreamEvents> = (...args: ReplicationStreamEvents[K]) => void;

@@ -51,3 +51,10 @@ stream.on('header', (h: number) => void h);
 const events = new Events({ identity });
 events.on('alert', (data: unknown, update: Update) => void [data, update]);
 events.on('compaction', (removed: Update[]) => void removed);
+
+// Secure channels: a Duplex's events, typed
+declare const channel: import('../../src/index.ts').SecureChannel;
+channel.on('close', () => {});
+channel.on('error', (e: Error) => void e.message);
+// @ts-expect-error a misspelt channel event does not compile
+channel.on('closed', () => {});
