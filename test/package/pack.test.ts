@@ -56,6 +56,9 @@ import { Identity, Model, secureChannel, type Update } from '${pkg.name}';
 const m = new Model({ identity: Identity.generate() });
 const u: Update = m.set('k', 1);
 const n: number = u.version;
+m.on('invalid', (r) => void r.reason);
+// @ts-expect-error a misspelt event name does not compile through the published types
+m.on('chnage', () => {});
 void secureChannel;
 console.log(n);
 `);
