@@ -228,10 +228,14 @@ export class Model extends Scuttlebutt<ModelEvents> {
   protected override announced(update: Update, changed: boolean): void {
     if (!changed) return;
     const body = readBody(update.bodyBytes)!;
+    const perKey = `change:${body.key}` as const;
+    // The value is decoded only for someone who listens (a replica applying a large sync
+    // with no change listeners decodes nothing).
+    if (this.listenerCount('change') === 0 && this.listenerCount(perKey) === 0) return;
     const value = body.op === 'set' ? decodeScanned(update.bodyBytes.subarray(body.valueStart, body.valueEnd)) : undefined;
     const change: Change = { key: body.key, value, update };
     this.emit('change', change);
-    this.emit(`change:${change.key}`, change.value, update);
+    this.emit(perKey, change.value, update);
   }
 
   /**
