@@ -34,7 +34,7 @@ export {
 // replication/
 export {
   ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, type Header, type StreamStats, type Progress,
-  type ReplicationStreamEvents,
+  type ReplicationStreamEvents, type CutReason,
 } from './replication/index.ts';
 
 // store/

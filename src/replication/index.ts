@@ -6,5 +6,5 @@ import { createStream } from './stream.ts';
 registerStreamFactory(createStream);
 
 export { ReplicationStream, createStream, DEFAULT_MTU, DEFAULT_MAX_LIVE_BYTES } from './stream.ts';
-export type { StreamOptions, Header, StreamStats, Progress, ReplicationStreamEvents } from './stream.ts';
+export type { StreamOptions, Header, StreamStats, Progress, ReplicationStreamEvents, CutReason } from './stream.ts';
 export { PROTOCOL_VERSION } from './messages.ts';

@@ -189,7 +189,8 @@ function decodeHello(bytes: Uint8Array, start: number, fields: number): MessageR
     const cut = scan.detail === 'truncated' || scan.detail.startsWith('string length') || scan.detail.startsWith('container');
     return malformed(cut && bytes.length > pos + MAX_META_BYTES ? `hello meta larger than ${MAX_META_BYTES} bytes` : `hello meta: ${scan.detail}`);
   }
-  const meta = decodeScanned(bytes.subarray(pos, scan.end));
+  // decoded from a copy: cbor-x keeps its last input alive, which would pin the whole message
+  const meta = decodeScanned(bytes.slice(pos, scan.end));
   const flags = readUint(bytes, scan.end);
   if (flags === null || flags[0] > 3) return malformed('hello flags');
   let end = flags[1];

@@ -81,6 +81,11 @@ export interface StreamStats {
   deferred: number;
 }
 
+/** Why a stream cut its peer off (`stream.closeReason.reason`, the `'cut'` event). */
+export type CutReason =
+  | 'bad-signature' | 'fault-budget' | 'too-large' | 'malformed' | 'unknown-message' | 'unsupported-version'
+  | 'second-hello' | 'second-sync' | 'no-hello' | 'hello-timeout' | 'wrong-dataset' | 'wrong-peer' | 'internal-error';
+
 /** Progress of the history a peer owes us, from its digest: sources it is ahead on, and how
  *  many of them have caught up; updates received from it so far. */
 export interface Progress {
@@ -390,7 +395,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       if (!this.remote && messageType(bytes) === MSG_UPDATES) return this.cut('no-hello', 'the peer sent data before its hello');
       const r = decodeMessage(bytes);
       if (!r.ok) {
-        const reason = r.reason.startsWith('unknown') ? 'unknown-message' : r.reason.startsWith('unsupported') ? 'unsupported-version' : 'malformed';
+        const reason: CutReason = r.reason.startsWith('unknown') ? 'unknown-message' : r.reason.startsWith('unsupported') ? 'unsupported-version' : 'malformed';
         return this.cut(reason, r.reason);
       }
       const m = r.message;
@@ -485,7 +490,7 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
   }
 
   /** Cuts the peer off: records why, emits `'cut'`, and destroys the stream without an error event. */
-  cut(reason: string, detail: string): void {
+  cut(reason: CutReason, detail: string): void {
     if (this.closeReason || this.destroyed) return;
     this.closeReason = new ProtocolError(reason, `replication stream cut off: ${reason}: ${detail}`);
     this.emit('cut', this.closeReason);

@@ -5,6 +5,7 @@
 // builder (build.ts), and the verdict each entry point owes. entry-points.test.ts runs every
 // entry through parseUpdate, openUpdate, FrameDecoder, decodeMessage and a Model's replication
 // stream. Large inputs are built on demand by `build()` and dropped after use.
+import type { CutReason as SrcCutReason } from '../../src/index.ts';
 import type { UpdateReason } from '../../src/index.ts';
 import { cborHead } from '../../src/envelope/cbor.ts';
 import { MIN_ENVELOPE_BYTES } from '../../src/envelope/update.ts';
@@ -30,8 +31,11 @@ export type Layer = 'envelope' | 'message' | 'wire';
 export const CUT_REASONS = [
   'too-large', 'no-hello', 'malformed', 'unknown-message', 'unsupported-version', 'second-hello',
   'wrong-dataset', 'wrong-peer', 'second-sync', 'bad-signature', 'fault-budget', 'hello-timeout',
-] as const;
+] as const satisfies ReadonlyArray<Exclude<SrcCutReason, 'internal-error'>>;
 export type CutReason = (typeof CUT_REASONS)[number];
+/** Compile-time: every reason the stream can cut with (but its own bug) is in the list above. */
+const everyReasonListed: [Exclude<SrcCutReason, 'internal-error' | CutReason>] extends [never] ? true : never = true;
+void everyReasonListed;
 /** What decodeMessage's reason maps to (as the stream maps it). */
 export type MessageVerdict = 'ok' | 'malformed' | 'unknown-message' | 'unsupported-version';
 
