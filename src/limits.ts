@@ -49,6 +49,10 @@ export const MAX_DEFERRED_BYTES = 1024 * 1024;
 /** How far beyond maxClockSkew (µs) a verified update may be and still be held. Past it:
  *  refused `future`, charged to nobody. */
 export const MAX_DEFER_MICROS = 10 * 60_000_000;
+/** How far (µs) ahead of its newest local write a node reserves own versions in its store.
+ *  After a restart its next version is above the reservation, so a write signed but killed
+ *  before it was stored is never reused (unless more than this was signed in that window). */
+export const OWN_VERSION_RESERVE_MICROS = 1_000_000;
 /** Signature verifications in flight per stream. Past it: the stream stops reading (backpressure). */
 export const MAX_PENDING_VERIFICATIONS = 1024;
 /** How long a replication stream waits for the peer's hello. Past it: the stream is cut

@@ -8,9 +8,9 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
-import { WriteError } from '../errors.ts';
+import { StoreError, WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
 import { compareUpdates, hashKey } from './order.ts';
@@ -43,6 +43,9 @@ export interface ScuttlebuttOptions {
   maxUpdateBytes?: number;
   /** How far in the future (µs) an update's version may be before it is deferred. Default 60 s. */
   maxClockSkew?: number;
+  /** Re-verify every stored envelope's signature when loading from the store (the store is
+   *  local and trusted, so by default they are only parsed). A bad one refuses the store. Default false. */
+  verifyOnOpen?: boolean;
   /** Refuse further updates from a source once it has equivocated. Default false (a source is
    *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
   quarantine?: boolean;
@@ -133,6 +136,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly deferred = new Map<NodeId, Deferred[]>();
   private deferredBytes = 0;
   private deferTimer: NodeJS.Timeout | null = null;
+  /** Every version this node may have signed in this dataset is at most this (from the store). */
+  private ownFloor = 0;
+  /** The highest own-version reservation written to the store (see localUpdate). */
+  private ownReserved = 0;
   /** Per origin, the ingest number of its first rejection: for all its sources (the source was
    *  unreadable) or per source. What that origin sent afterwards is not applied (see ingest). */
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
@@ -218,12 +225,20 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   protected localUpdate(body: unknown): Update {
     if (this.disposed) throw new WriteError(`dataset ${this.dataset} is disposed`);
     if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
-    const version = nextVersion(this.sources.get(this.id) ?? 0, this.now());
+    const version = nextVersion(Math.max(this.sources.get(this.id) ?? 0, this.ownFloor), this.now());
     const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });
     const key = this.keyOfUpdate(update);
     if (key === null) throw new TypeError('"body" does not have the shape this model expects');
     if (!this.policy(this.id, key)) throw new WriteError(`policy ${this.policy.policyName ?? 'custom'} forbids ${this.id.slice(0, 8)}… to write ${JSON.stringify(key)}`);
-    this.commitApplied(update, null);
+    // Own versions are never reused after a restart: the update's own batch (announced only once
+    // it committed) raises a stored high-water mark OWN_VERSION_RESERVE_MICROS ahead of it, so a
+    // write signed but killed before its batch committed is still below the mark on reopen.
+    let reserve: Array<[string, number]> | undefined;
+    if (this.store && version > this.ownReserved - OWN_VERSION_RESERVE_MICROS / 2) {
+      this.ownReserved = version + OWN_VERSION_RESERVE_MICROS;
+      reserve = [['ownVersion', this.ownReserved]];
+    }
+    this.commitApplied(update, null, reserve);
     // A model and its clones are one source: each applies the others' writes at once, so the
     // source's versions reach every instance in order (as npm scuttlebutt's synchronous clone did).
     for (const sibling of this.siblings ?? []) {
@@ -439,7 +454,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   }
 
   /** Apply, advance the clock, store, then announce and forward. */
-  private commitApplied(update: Update, origin: UpdateOrigin | null): void {
+  private commitApplied(update: Update, origin: UpdateOrigin | null, meta?: Array<[string, number]>): void {
     this.pendingDrops = [];
     const changed = this.applyUpdate(update);
     const have = this.sources.get(update.source) ?? 0;
@@ -449,7 +464,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pendingDrops = [];
     if (this.store) {
       // Durable before it is announced or forwarded.
-      const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]] };
+      const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]], meta };
       this.store.commit(this.dataset, batch).then(
         () => this.announce(update, origin, changed, evidence),
         (err) => this.fail(err),
@@ -549,11 +564,16 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     const state = await this.store.load(this.dataset);
     const updates: Update[] = [];
-    for (const bytes of state.updates) {
-      // Stored envelopes were verified before they were stored; parse, do not trust blindly.
-      const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
-      if (parsed.ok) updates.push(parsed.update);
+    for (const [i, bytes] of state.updates.entries()) {
+      // Stored envelopes were verified before they were stored: parsed (under the largest limit
+      // any configuration allows), not trusted blindly. One that does not parse means damage.
+      const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: MAX_UPDATE_BYTES_CEILING });
+      if (!parsed.ok) throw new StoreError(`dataset ${this.dataset}: stored record ${i} is not a valid update (${parsed.reason}: ${parsed.detail}); the store is damaged: restore it from a backup`);
+      updates.push(parsed.update);
     }
+    if (this.options.verifyOnOpen) await this.verifyStored(updates);
+    const meta = new Map(state.meta ?? []);
+    this.ownFloor = this.ownReserved = meta.get('ownVersion') ?? 0;
     updates.sort(compareUpdates);
     const first = new Map<string, Update>(); // source and version -> the first update seen there
     for (const update of updates) {
@@ -564,7 +584,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       else first.set(at, update);
       this.hold(update, this.sources.get(update.source) ?? 0);
     }
-    this.loadedMeta(new Map(state.meta ?? []));
+    this.loadedMeta(meta);
     for (const [source, version] of state.clock) {
       if (version > (this.sources.get(source) ?? 0)) {
         this.sources.set(source, version);
@@ -579,6 +599,21 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pendingDrops = [];
     if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
     this.loaded = true;
+  }
+
+  /** verifyOnOpen: every stored signature, checked in chunks on the signature pool.
+   *  @throws StoreError naming the first record whose signature does not verify. */
+  private async verifyStored(updates: Update[]): Promise<void> {
+    const CHUNK = 1024;
+    for (let i = 0; i < updates.length; i += CHUNK) {
+      const chunk = updates.slice(i, i + CHUNK);
+      const verdicts = await Promise.all(chunk.map((u) => verifyUpdate(u, { backend: this.backend })));
+      const bad = verdicts.indexOf(false);
+      if (bad >= 0) {
+        const u = chunk[bad]!;
+        throw new StoreError(`dataset ${this.dataset}: stored update ${u.hashHex} (source ${u.source}, version ${u.version}) does not verify; the store was altered: restore it from a backup`);
+      }
+    }
   }
 
   // ---- streams ---------------------------------------------------------------------------------
