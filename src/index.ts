@@ -39,6 +39,7 @@ export {
 
 // store/
 export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';
+export { LmdbStore, LMDB_STORE_FORMAT, type LmdbStoreOptions } from './store/lmdb.ts';
 
 // channel/
 export {

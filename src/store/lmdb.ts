@@ -1,0 +1,371 @@
+// LmdbStore: the embedded default Store on disk (npm lmdb). One LMDB environment per directory
+// holds every dataset; a lock file, a format record and a close-time seal guard the directory.
+import { join, resolve } from 'node:path';
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
+import { StoreError } from '../errors.ts';
+import { isDatasetName } from '../envelope/update.ts';
+import type { NodeId } from '../identity/node-id.ts';
+import { assertBytes, assertString } from '../util/bytes.ts';
+import type { Store, StoreBatch, StoredState } from './store.ts';
+import {
+  DATA_FILE, LMDB_STORE_FORMAT, acquireLock, checkFormat, checkHeader, checkSeal, damaged, digestFile, inspectDirectory, notSignet, packageVersion,
+  prepareDirectory, releaseLock, writeSeal,
+} from './lmdb-directory.ts';
+
+export { LMDB_STORE_FORMAT };
+
+/** Longest source id and meta name, in UTF-16 code units: past it `commit` rejects with RangeError.
+ *  Keeps every key within 1 + 2·128 + 1 + 2·128 = 514 bytes (lmdb-js allows 1978 with 4 KiB pages). */
+export const MAX_STORE_NAME_LENGTH = 128;
+
+/** Options for {@link LmdbStore}. */
+export interface LmdbStoreOptions {
+  /**
+   * When `commit()` resolves. Default `'process'`.
+   * - `'process'`: once the LMDB write transaction holding the batch has committed: its pages and
+   *   meta page are in the kernel. Survives the process being killed at any instant (SIGKILL, OOM):
+   *   on reopen in the same boot LMDB takes the latest committed meta page. A power loss or kernel
+   *   crash may roll the store back to its last flushed transaction (consistent, never torn).
+   * - `'flush'`: also once that transaction is flushed to the disk (lmdb-js `flushed`: fdatasync of
+   *   the data file, then the flushed meta slot written through the O_DSYNC descriptor). Survives
+   *   power loss as far as the disk honours flushes.
+   */
+  durability?: 'process' | 'flush';
+}
+
+const FORMAT_KEY = Buffer.from('format');
+/** A sub-database with binary keys and values (lmdb-js returns copies of values). */
+type Db = Database<Uint8Array, Buffer>;
+
+/**
+ * The embedded default {@link Store}: signed envelopes, clocks and named numbers of every dataset
+ * in one LMDB environment (one directory). See DESIGN.md, Store.
+ *
+ * Layout: four named sub-databases, binary keys, every key starting with the dataset's prefix
+ * `[n: 1 byte][n UTF-16 code units, big-endian]` (injective for every string, lone surrogates
+ * included, and self-delimiting, so no two datasets share a key and a dataset's keys are one range):
+ * - `signet`: `format` → JSON `{ format: 1, created, signet }` (package version);
+ * - `envelopes`: prefix + the update hash (32 bytes) → envelope bytes;
+ * - `clock`: prefix + text(source) → version; `meta`: prefix + text(name) → value
+ *   (text = the same length-prefixed UTF-16 encoding; numbers are 8-byte big-endian float64).
+ *
+ * Group commit: `commit()` validates its batch, then issues every write synchronously, so all of
+ * them fall into one lmdb-js event-turn batch, which its write thread keeps inside one write
+ * transaction; every commit issued in the same event turn shares that transaction (and later
+ * turns join it while it is still open). A batch is therefore atomic, and the promise resolves
+ * only once lmdb-js reports that transaction committed (and, for `'flush'`, flushed).
+ * The clock keeps the maximum: values issued but not yet committed are tracked in memory; after
+ * any failed write transaction the store refuses further commits (reopen it).
+ *
+ * Durability (lmdb-js 3.5.6 on Linux, `overlappingSync` on): see {@link LmdbStoreOptions.durability}.
+ * Today lmdb-js resolves a write promise only after `mdb_txn_commit` returns, and in
+ * overlapping-sync mode that call itself runs the fdatasync (after releasing the writer lock), so
+ * both modes currently wait for the flush (measured: with fdatasync delayed 300 ms the write
+ * promise resolved after 300 ms). lmdb-js documents the promise as "committed, not yet flushed",
+ * so `'flush'` waits for `flushed` explicitly and `'process'` promises only what it needs.
+ * `safeRestore` is forced off (it would ignore the same-boot rule that `'process'` relies on,
+ * also when set through the LMDB_RESTORE environment variable).
+ *
+ * lmdb-js rules this class keeps (3.5.6): no synchronous write (`putSync`, `transactionSync`,
+ * `openDB`) while asynchronous writes are in flight: it interrupts the write thread, which then
+ * commits a half-written event-turn batch. Sub-databases are therefore all opened in the
+ * constructor. Nothing may throw between a batch's first and last write (a batch is checked
+ * whole first). `mdb_env_open` must not fail: lmdb-js then frees its environment twice and the
+ * process dies (SIGSEGV), and a page past the end of the data file kills it with SIGBUS; so the
+ * header is checked in JavaScript before LMDB sees the file.
+ *
+ * Opening: a missing or empty directory becomes a new store; an existing store opens; anything
+ * else is refused with a {@link StoreError} naming the path and what to do, and nothing is ever
+ * deleted or reset. Refused: a newer format; a damaged data file (not LMDB, truncated, or, after a
+ * clean close, changed at all: `signet.seal` holds the size and SHA-256 of `data.mdb` as closed,
+ * compared on open; a store that was not closed cleanly gets the header checks only: magic,
+ * version, page size, and a file long enough for every meta page's last page); an LMDB
+ * environment without the signet format record; a directory of other files and no `data.mdb`.
+ * Extra files beside `data.mdb` are left alone. LMDB itself may add `lock.mdb`.
+ *
+ * Lock: `signet.lock` (created exclusively, holds the pid) while open; a second LmdbStore or
+ * process gets a StoreError. A lock left by a dead process (`kill(pid, 0)` fails with ESRCH) is
+ * taken over; pids are only meaningful on one host and pid namespace, and two processes taking over
+ * the same stale lock at the same instant are not excluded from each other.
+ */
+export class LmdbStore implements Store {
+  /** Absolute path of the store's directory. */
+  readonly path: string;
+  readonly durability: 'process' | 'flush';
+  private readonly root: RootDatabase;
+  private readonly envelopes: Db;
+  private readonly clock: Db;
+  private readonly meta: Db;
+  private readonly lockToken: string;
+  /** Highest clock value issued per key (hex of the clock key), committed or not. */
+  private readonly clockIssued = new Map<string, number>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private failure: unknown = null;
+  private closing: Promise<void> | null = null;
+
+  /**
+   * Opens (or creates) the store in directory `path`.
+   * @throws TypeError/RangeError for bad arguments; StoreError if the directory is in use, is not
+   * a signet store, holds a newer format or is damaged (the message names the path and the fix).
+   */
+  constructor(path: string, options: LmdbStoreOptions = {}) {
+    assertString(path, 'path');
+    const durability = options.durability ?? 'process';
+    if (durability !== 'process' && durability !== 'flush') throw new RangeError(`"durability" expected 'process' or 'flush', got ${String(durability)}`);
+    this.durability = durability;
+    this.path = resolve(path);
+    prepareDirectory(this.path);
+    this.lockToken = acquireLock(this.path);
+    let root: RootDatabase | undefined;
+    try {
+      const existing = inspectDirectory(this.path);
+      if (existing) {
+        checkSeal(this.path);
+        checkHeader(this.path);
+      }
+      try {
+        // safeRestore off: after a process crash LMDB must take the latest committed meta page.
+        const lmdbOptions = { path: this.path, maxDbs: 8, separateFlushed: true, safeRestore: false };
+        root = openLmdb(lmdbOptions);
+      } catch (err) {
+        throw damaged(this.path, `LMDB cannot open ${DATA_FILE} (${(err as Error).message})`, err);
+      }
+      this.root = root;
+      // An empty environment (new, or its creation was cut short) holds nothing to lose.
+      if ((root.getStats() as { entryCount: number }).entryCount === 0) {
+        writeSeal(this.path, { state: 'open' });
+        [this.envelopes, this.clock, this.meta] = root.transactionSync(() => {
+          const record = { format: LMDB_STORE_FORMAT, created: new Date().toISOString(), signet: packageVersion() };
+          this.openDb('signet', true).put(FORMAT_KEY, Buffer.from(JSON.stringify(record)));
+          return this.openDbs(true);
+        });
+      } else {
+        checkFormat(this.path, this.readFormat());
+        [this.envelopes, this.clock, this.meta] = this.openDbs(false);
+        // From here on the data file changes: the seal of the last clean close no longer applies.
+        writeSeal(this.path, { state: 'open' });
+      }
+    } catch (err) {
+      try {
+        root?.close();
+      } catch {}
+      releaseLock(this.path, this.lockToken);
+      throw err;
+    }
+  }
+
+  /** LMDB's id of its last committed write transaction: the difference over a span counts the
+   *  write transactions in it (tests of group commit, bench, status). */
+  get lastTransactionId(): number {
+    this.assertOpen();
+    return (this.root.getStats() as { lastTxnId: number }).lastTxnId;
+  }
+
+  async load(dataset: string): Promise<StoredState> {
+    this.assertOpen();
+    checkDataset(dataset);
+    await Promise.allSettled([...this.inflight]); // see every commit issued before
+    this.assertOpen();
+    const prefix = text(dataset);
+    const range = { start: prefix, end: successor(prefix) };
+    const updates: Uint8Array[] = [];
+    const clock: Array<[NodeId, number]> = [];
+    const meta: Array<[string, number]> = [];
+    // Read synchronously: one snapshot, no commit lands in between.
+    for (const { value } of this.envelopes.getRange(range)) updates.push(new Uint8Array(value.buffer, value.byteOffset, value.length));
+    for (const { key, value } of this.clock.getRange(range)) clock.push([this.readText(key, prefix.length) as NodeId, this.readNumber(value)]);
+    for (const { key, value } of this.meta.getRange(range)) meta.push([this.readText(key, prefix.length), this.readNumber(value)]);
+    return { updates, clock, meta };
+  }
+
+  /**
+   * Applies `batch` atomically (put, drop, clock as a maximum, meta) in a write transaction shared
+   * with every commit issued in the same event turn; resolves once durable (see `durability`).
+   * @throws (rejects) TypeError/RangeError for a malformed batch; StoreError after close or after
+   * a failed write transaction.
+   */
+  async commit(dataset: string, batch: StoreBatch): Promise<void> {
+    this.assertOpen();
+    checkDataset(dataset);
+    const writes = this.plan(dataset, batch);
+    // Everything below runs in this turn, after all checks: nothing can throw half-way.
+    const prefix = text(dataset);
+    const pending = new Set<Promise<boolean>>();
+    for (const w of writes) {
+      const key = Buffer.concat([prefix, w.suffix]);
+      pending.add(w.value === null ? w.db.remove(key) : w.db.put(key, w.value));
+    }
+    if (pending.size === 0) return;
+    const done = this.settle([...pending]);
+    this.inflight.add(done);
+    try {
+      await done;
+    } finally {
+      this.inflight.delete(done);
+    }
+  }
+
+  /** Waits for the store's writes, closes LMDB, seals the data file, releases the lock. Later
+   *  `load`/`commit` calls reject with StoreError; closing again returns the same promise. */
+  close(): Promise<void> {
+    this.closing ??= this.closeNow();
+    return this.closing;
+  }
+
+  private async closeNow(): Promise<void> {
+    try {
+      await Promise.allSettled([...this.inflight]);
+      await this.root.close(); // lmdb-js waits for its outstanding writes and flushes
+      if (this.failure === null) writeSeal(this.path, { state: 'closed', ...(await digestFile(join(this.path, DATA_FILE))) });
+    } finally {
+      releaseLock(this.path, this.lockToken);
+    }
+  }
+
+  /** Checks a batch and turns it into writes, in order; updates the issued clock maxima. */
+  private plan(dataset: string, batch: StoreBatch): Array<{ db: Db; suffix: Buffer; value: Uint8Array | null }> {
+    if (typeof batch !== 'object' || batch === null) throw new TypeError('"batch" expected an object');
+    const writes: Array<{ db: Db; suffix: Buffer; value: Uint8Array | null }> = [];
+    for (const [hash, bytes] of entries(batch.put, 'batch.put')) {
+      assertBytes(bytes, 'batch.put envelope');
+      writes.push({ db: this.envelopes, suffix: hashBytes(hash), value: bytes });
+    }
+    for (const hash of list(batch.drop, 'batch.drop')) writes.push({ db: this.envelopes, suffix: hashBytes(hash), value: null });
+    const clock: Array<[string, number]> = [];
+    for (const [source, version] of entries(batch.clock, 'batch.clock')) {
+      assertName(source, 'batch.clock source');
+      if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new RangeError(`"batch.clock version" expected a safe integer >= 0, got ${String(version)}`);
+      clock.push([source, version]);
+    }
+    for (const [name, value] of entries(batch.meta ?? [], 'batch.meta')) {
+      assertName(name, 'batch.meta name');
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`"batch.meta value" expected a finite number, got ${String(value)}`);
+      writes.push({ db: this.meta, suffix: text(name), value: number(value) });
+    }
+    const prefix = text(dataset);
+    const issued = new Map<string, number>(); // applied to clockIssued once nothing can throw
+    for (const [source, version] of clock) {
+      const suffix = text(source);
+      const id = Buffer.concat([prefix, suffix]).toString('hex');
+      let have = issued.get(id) ?? this.clockIssued.get(id);
+      if (have === undefined) {
+        const stored = this.clock.get(Buffer.concat([prefix, suffix]));
+        have = stored === undefined ? -1 : this.readNumber(stored);
+      }
+      if (version > have) writes.push({ db: this.clock, suffix, value: number(version) });
+      issued.set(id, Math.max(have, version));
+    }
+    for (const [id, version] of issued) this.clockIssued.set(id, version);
+    return writes;
+  }
+
+  /** Resolves once every write promise resolved (and flushed in 'flush' mode); a failed
+   *  transaction poisons the store. */
+  private async settle(pending: Array<Promise<boolean> & { flushed?: Promise<unknown> }>): Promise<void> {
+    try {
+      await Promise.all(pending);
+      if (this.durability === 'flush') await Promise.all(pending.map((p) => p.flushed ?? this.root.flushed));
+    } catch (err) {
+      this.failure ??= err;
+      throw new StoreError(`signet store ${this.path}: a write transaction failed (${(err as Error).message}); nothing of this batch was stored. Close and reopen the store`, { cause: err });
+    }
+  }
+
+  private openDbs(create: boolean): [Db, Db, Db] {
+    return [this.openDb('envelopes', create), this.openDb('clock', create), this.openDb('meta', create)];
+  }
+
+  private openDb(name: string, create: boolean): Db {
+    let db: Db | undefined;
+    let cause: unknown;
+    try {
+      const dbOptions = { name, create, encoding: 'binary' as const, keyEncoding: 'binary' as const };
+      db = this.root.openDB<Uint8Array, Buffer>(dbOptions); // undefined when not found
+    } catch (err) {
+      cause = err;
+    }
+    if (db) return db;
+    const why = cause ? ` (${(cause as Error).message})` : '';
+    if (name === 'signet') throw notSignet(this.path, `an LMDB environment without the signet format record${why}`, cause);
+    throw damaged(this.path, `its sub-database ${name} is missing${why}`, cause);
+  }
+
+  private readFormat(): unknown {
+    const raw = this.openDb('signet', false).get(FORMAT_KEY);
+    if (raw === undefined) throw notSignet(this.path, 'an LMDB environment without the signet format record');
+    try {
+      return JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(raw));
+    } catch (err) {
+      throw damaged(this.path, 'its format record is not JSON', err);
+    }
+  }
+
+  private readText(key: Uint8Array, at: number): string {
+    const n = key[at];
+    if (n === undefined || key.length !== at + 1 + 2 * n) throw damaged(this.path, `a key of ${key.length} bytes does not decode`);
+    let s = '';
+    for (let i = 0; i < n; i++) s += String.fromCharCode((key[at + 1 + 2 * i]! << 8) | key[at + 2 + 2 * i]!);
+    return s;
+  }
+
+  private readNumber(value: Uint8Array): number {
+    if (value.length !== 8) throw damaged(this.path, `a number record is ${value.length} bytes, not 8`);
+    return new DataView(value.buffer, value.byteOffset, 8).getFloat64(0);
+  }
+
+  private assertOpen(): void {
+    if (this.closing) throw new StoreError(`signet store ${this.path} is closed`);
+    if (this.failure !== null) throw new StoreError(`signet store ${this.path}: an earlier write transaction failed; close and reopen the store`, { cause: this.failure });
+  }
+}
+
+// ---- keys and values ---------------------------------------------------------------------------
+
+/** `[n: 1 byte][n UTF-16 code units, big-endian]`: injective and self-delimiting. */
+function text(s: string): Buffer {
+  const out = Buffer.allocUnsafe(1 + 2 * s.length);
+  out[0] = s.length;
+  for (let i = 0; i < s.length; i++) out.writeUInt16BE(s.charCodeAt(i), 1 + 2 * i);
+  return out;
+}
+
+/** The smallest key above every key that starts with `prefix` (its first byte is < 0xff). */
+function successor(prefix: Buffer): Buffer {
+  const out = Buffer.from(prefix);
+  let i = out.length - 1;
+  while (out[i] === 0xff) i--;
+  out[i]!++;
+  return out.subarray(0, i + 1);
+}
+
+function number(value: number): Buffer {
+  const out = Buffer.allocUnsafe(8);
+  out.writeDoubleBE(value, 0);
+  return out;
+}
+
+function hashBytes(hash: unknown): Buffer {
+  if (typeof hash !== 'string') throw new TypeError(`update hash expected a hex string, got ${typeof hash}`);
+  if (!/^[0-9a-f]{64}$/.test(hash)) throw new RangeError(`update hash expected 64 lowercase hex digits, got length=${hash.length}`);
+  return Buffer.from(hash, 'hex');
+}
+
+function checkDataset(dataset: unknown): asserts dataset is string {
+  if (typeof dataset !== 'string') throw new TypeError(`"dataset" expected string, got ${typeof dataset}`);
+  if (!isDatasetName(dataset)) throw new RangeError('"dataset" expected 1..128 characters without control characters');
+}
+
+function assertName(value: unknown, name: string): asserts value is string {
+  assertString(value, name, MAX_STORE_NAME_LENGTH);
+}
+
+function list(value: unknown, name: string): unknown[] {
+  if (!Array.isArray(value)) throw new TypeError(`"${name}" expected an array`);
+  return value;
+}
+
+function entries(value: unknown, name: string): Array<[unknown, unknown]> {
+  const items = list(value, name);
+  for (const item of items) if (!Array.isArray(item) || item.length !== 2) throw new TypeError(`"${name}" expected [key, value] pairs`);
+  return items as Array<[unknown, unknown]>;
+}
