@@ -138,8 +138,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private deferTimer: NodeJS.Timeout | null = null;
   /** Every version this node may have signed in this dataset is at most this (from the store). */
   private ownFloor = 0;
-  /** The highest own-version reservation written to the store (see localUpdate). */
-  private ownReserved = 0;
+  /** The own-version reservation known to be durable in the store (see localUpdate). */
+  private ownDurable = 0;
+  /** A reservation written and not yet committed, or 0. */
+  private ownPending = 0;
   /** Per origin, the ingest number of its first rejection: for all its sources (the source was
    *  unreadable) or per source. What that origin sent afterwards is not applied (see ingest). */
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
@@ -230,13 +232,15 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     const key = this.keyOfUpdate(update);
     if (key === null) throw new TypeError('"body" does not have the shape this model expects');
     if (!this.policy(this.id, key)) throw new WriteError(`policy ${this.policy.policyName ?? 'custom'} forbids ${this.id.slice(0, 8)}… to write ${JSON.stringify(key)}`);
-    // Own versions are never reused after a restart: the update's own batch (announced only once
-    // it committed) raises a stored high-water mark OWN_VERSION_RESERVE_MICROS ahead of it, so a
-    // write signed but killed before its batch committed is still below the mark on reopen.
+    // Own versions are never reused after a restart: a durable high-water mark stays ahead of
+    // every version signed (written on open, and renewed in a write's own batch once versions
+    // come within half of OWN_VERSION_RESERVE_MICROS of it), so a write signed but killed before
+    // its batch committed is still below the mark on reopen. (Only a wall clock jumping forward
+    // by more than half the reservation, then a kill within one commit, could outrun it.)
     let reserve: Array<[string, number]> | undefined;
-    if (this.store && version > this.ownReserved - OWN_VERSION_RESERVE_MICROS / 2) {
-      this.ownReserved = version + OWN_VERSION_RESERVE_MICROS;
-      reserve = [['ownVersion', this.ownReserved]];
+    if (this.store && this.ownPending === 0 && version > this.ownDurable - OWN_VERSION_RESERVE_MICROS / 2) {
+      this.ownPending = version + OWN_VERSION_RESERVE_MICROS;
+      reserve = [['ownVersion', this.ownPending]];
     }
     this.commitApplied(update, null, reserve);
     // A model and its clones are one source: each applies the others' writes at once, so the
@@ -466,8 +470,17 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       // Durable before it is announced or forwarded.
       const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]], meta };
       this.store.commit(this.dataset, batch).then(
-        () => this.announce(update, origin, changed, evidence),
-        (err) => this.fail(err),
+        () => {
+          if (meta && this.ownPending !== 0 && meta.some(([name, v]) => name === 'ownVersion' && v === this.ownPending)) {
+            this.ownDurable = this.ownPending;
+            this.ownPending = 0;
+          }
+          this.announce(update, origin, changed, evidence);
+        },
+        (err) => {
+          if (meta) this.ownPending = 0; // the reservation did not land: the next write renews it
+          this.fail(err);
+        },
       );
     } else {
       this.announce(update, origin, changed, evidence);
@@ -573,7 +586,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     if (this.options.verifyOnOpen) await this.verifyStored(updates);
     const meta = new Map(state.meta ?? []);
-    this.ownFloor = this.ownReserved = meta.get('ownVersion') ?? 0;
+    this.ownFloor = meta.get('ownVersion') ?? 0;
+    // Reserve ahead before the first local write can be signed (ready waits for it).
+    this.ownDurable = Math.max(this.ownFloor, this.now()) + OWN_VERSION_RESERVE_MICROS;
+    await this.store.commit(this.dataset, { put: [], drop: [], clock: [], meta: [['ownVersion', this.ownDurable]] });
     updates.sort(compareUpdates);
     const first = new Map<string, Update>(); // source and version -> the first update seen there
     for (const update of updates) {
