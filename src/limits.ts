@@ -91,3 +91,7 @@ export const MESSAGE_1_REPLAY_MEMORY = 16_384;
  * that key's timestamp leaves this window.
  */
 export const HANDSHAKE_FRESHNESS_MS = 120_000;
+/** LmdbStore: longest source id and meta name, in UTF-16 code units. Past it `commit` rejects
+ *  with RangeError. Keeps every key within 1 + 2·128 + 1 + 2·128 = 514 bytes (lmdb-js allows
+ *  1978 with 4 KiB pages). */
+export const MAX_STORE_NAME_LENGTH = 128;

@@ -3,6 +3,7 @@
 import { join, resolve } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { StoreError } from '../errors.ts';
+import { MAX_STORE_NAME_LENGTH } from '../limits.ts';
 import { isDatasetName } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { assertBytes, assertString } from '../util/bytes.ts';
@@ -14,9 +15,7 @@ import {
 
 export { LMDB_STORE_FORMAT };
 
-/** Longest source id and meta name, in UTF-16 code units: past it `commit` rejects with RangeError.
- *  Keeps every key within 1 + 2·128 + 1 + 2·128 = 514 bytes (lmdb-js allows 1978 with 4 KiB pages). */
-export const MAX_STORE_NAME_LENGTH = 128;
+export { MAX_STORE_NAME_LENGTH };
 
 /** Options for {@link LmdbStore}. */
 export interface LmdbStoreOptions {
