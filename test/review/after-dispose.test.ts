@@ -14,13 +14,13 @@ test('no update or change event after dispose (store commit still in flight)', a
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   const store = new MemoryStore();
+  const m = new Model({ identity: X, now: clock.now, store });
+  await m.ready; // opening commits an own-version reservation: gate only what follows
   const commit = store.commit.bind(store);
   store.commit = async (d, b) => {
     await gate;
     return commit(d, b);
   };
-  const m = new Model({ identity: X, now: clock.now, store });
-  await m.ready;
   const events: string[] = [];
   m.on('update', () => events.push('update'));
   m.on('change', () => events.push('change'));
