@@ -1,7 +1,7 @@
 // SecureChannel: the encrypted transport after the handshake, as a Duplex of whole messages;
 // secureChannel() runs the handshake and returns it. Close is authenticated, EOF is truncation.
 import { Duplex } from 'node:stream';
-import type { DuplexEvents } from '../util/duplex-events.ts';
+import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { DecryptError, TimeoutError, TruncationError } from '../errors.ts';
 import { NOISE_MAX_FRAME } from '../limits.ts';
 import type { CipherState } from './cipher-state.ts';
@@ -21,8 +21,6 @@ const WRITE_BATCH_BYTES = 256 * 1024;
  *  ERR_DECRYPT, ERR_TRUNCATED or ERR_TIMEOUT, or the socket's own error). */
 export type SecureChannelEvents = DuplexEvents;
 
-type ChannelListener<K extends keyof SecureChannelEvents> = (...args: SecureChannelEvents[K]) => void;
-
 /**
  * An established secure channel: a Duplex where one write is one application message and
  * each message is read back as one Buffer. Created by {@link secureChannel} only.
@@ -32,19 +30,7 @@ type ChannelListener<K extends keyof SecureChannelEvents> = (...args: SecureChan
  * TruncationError (EOF without the close frame), TimeoutError (idle), NonceExhaustedError,
  * or the underlying stream's own error.
  */
-export class SecureChannel extends Duplex {
-  override on<K extends keyof SecureChannelEvents>(event: K, listener: ChannelListener<K>): this {
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  override once<K extends keyof SecureChannelEvents>(event: K, listener: ChannelListener<K>): this {
-    return super.once(event, listener as (...args: unknown[]) => void);
-  }
-
-  override off<K extends keyof SecureChannelEvents>(event: K, listener: ChannelListener<K>): this {
-    return super.off(event, listener as (...args: unknown[]) => void);
-  }
-
+export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   /** The peer's verified identity: `id` is derived from `publicKey`, never claimed. */
   readonly remote: RemoteIdentity;
   /** The Noise handshake hash h: equal on both ends; usable for channel binding. */

@@ -1,8 +1,7 @@
 // The replication stream: one peer, any Duplex transport. Hello with digest, history in
 // MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
-import { Duplex } from 'node:stream';
-import type { DuplexEvents } from '../util/duplex-events.ts';
+import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
@@ -112,10 +111,8 @@ export interface ReplicationStreamEvents extends DuplexEvents {
   cut: [reason: ProtocolError];
 }
 
-type StreamListener<K extends keyof ReplicationStreamEvents> = (...args: ReplicationStreamEvents[K]) => void;
-
 /** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
-export class ReplicationStream extends Duplex implements UpdateOrigin {
+export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> implements UpdateOrigin {
   readonly name: string | undefined;
   /** The peer's hello, once received. */
   remote: Header | null = null;
@@ -214,22 +211,6 @@ export class ReplicationStream extends Duplex implements UpdateOrigin {
       this.helloTimer.unref();
     }
     if (this.opts.readable && !this.opts.writable && !this.opts.awaitClock) this.startHistory(new Map());
-  }
-
-  override on<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
-    return super.on(event, listener as (...args: unknown[]) => void);
-  }
-
-  override once<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
-    return super.once(event, listener as (...args: unknown[]) => void);
-  }
-
-  override off<K extends keyof ReplicationStreamEvents>(event: K, listener: StreamListener<K>): this {
-    return super.off(event, listener as (...args: unknown[]) => void);
-  }
-
-  override emit<K extends keyof ReplicationStreamEvents>(event: K, ...args: ReplicationStreamEvents[K]): boolean {
-    return super.emit(event, ...args);
   }
 
   private hello(): Hello {
