@@ -95,3 +95,20 @@ export const HANDSHAKE_FRESHNESS_MS = 120_000;
  *  with RangeError. Keeps every key within 1 + 2·128 + 1 + 2·128 = 514 bytes (lmdb-js allows
  *  1978 with 4 KiB pages). */
 export const MAX_STORE_NAME_LENGTH = 128;
+/** Phi-accrual detector (src/mesh/phi-accrual.ts): heartbeat intervals kept per member, in a
+ *  buffer allocated once (8 bytes each). Past it the oldest interval is forgotten, so memory
+ *  stays fixed however often a member sends heartbeats. */
+export const PHI_MAX_SAMPLE_SIZE = 200;
+/** Highest value `maxSampleSize` may be configured to (80 KB per member). Past it the detector's
+ *  constructor throws RangeError. */
+export const PHI_MAX_SAMPLE_SIZE_CEILING = 10_000;
+/** Phi-accrual detector: floor on the standard deviation of heartbeat intervals (ms). Below it
+ *  the floor is used, so that perfectly regular heartbeats do not make phi leap to the threshold
+ *  at the first sign of lateness. */
+export const PHI_MIN_STD_DEVIATION_MS = 100;
+/** Phi-accrual detector: lateness (ms) added to the mean interval before phi rises in earnest,
+ *  so one lost round or a GC pause does not convict a member. Akka's cluster default. */
+export const PHI_ACCEPTABLE_HEARTBEAT_PAUSE_MS = 3000;
+/** Phi-accrual detector: heartbeat interval (ms) assumed until one is measured; the first
+ *  heartbeat seeds the window with this ± a quarter of it. Set it to the liveness rate. */
+export const PHI_FIRST_HEARTBEAT_ESTIMATE_MS = 1000;
