@@ -112,3 +112,9 @@ export const PHI_ACCEPTABLE_HEARTBEAT_PAUSE_MS = 3000;
 /** Phi-accrual detector: heartbeat interval (ms) assumed until one is measured; the first
  *  heartbeat seeds the window with this ± a quarter of it. Set it to the liveness rate. */
 export const PHI_FIRST_HEARTBEAT_ESTIMATE_MS = 1000;
+/** Reconnect backoff (src/mesh/backoff.ts): ceiling of the first retry's random delay (ms); the
+ *  ceiling doubles with each failed attempt. */
+export const RECONNECT_BASE_MS = 500;
+/** Reconnect backoff: highest ceiling of the random delay (ms). Past it the ceiling stops
+ *  doubling: a dead peer is retried after 0-30 s, 15 s on average. */
+export const RECONNECT_MAX_MS = 30_000;
