@@ -85,10 +85,11 @@ interface Pending {
   resolve: (result: IngestResult) => void;
 }
 
-/** A verified update held until its version is no longer in the future. */
+/** A verified update held until its version is no longer in the future. Its origin is held
+ *  weakly: a closed stream (with its buffers) must not live on for the minutes a deferral lasts. */
 interface Deferred {
   update: Update;
-  origin: UpdateOrigin | null;
+  origin: WeakRef<UpdateOrigin> | null;
   seq: number;
 }
 
@@ -371,7 +372,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // held until its time, charged to nobody (a relay whose clock is ahead is not at fault).
     const queue = this.deferred.get(update.source);
     if (update.version > this.now() + this.maxClockSkew || (queue && queue[0]!.update.version < update.version)) {
-      return this.defer({ update, origin, seq });
+      return this.defer(update, origin, seq);
     }
     const have = this.sources.get(update.source) ?? 0;
     if (update.version === have) {
@@ -401,11 +402,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
    *  refused `future`, blamelessly, and its origin's later updates from that source are left for
    *  another connection (no gap). */
-  private defer(d: Deferred): IngestResult {
-    const { update } = d;
+  private defer(update: Update, origin: UpdateOrigin | null, seq: number): IngestResult {
     if (this.deferredBytes + update.bytes.length > MAX_DEFERRED_BYTES) {
-      return this.reject(d.origin, 'future', 'the deferred-update budget is full', update, d.seq, true);
+      return this.reject(origin, 'future', 'the deferred-update budget is full', update, seq, true);
     }
+    const d: Deferred = { update, origin: origin ? new WeakRef(origin) : null, seq };
     let queue = this.deferred.get(update.source);
     if (!queue) this.deferred.set(update.source, (queue = []));
     if (queue.some((q) => q.update.hashHex === update.hashHex)) return this.old(update);
@@ -429,7 +430,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
         if (queue.length === 0) this.deferred.delete(source);
         taken++;
         try {
-          this.applyVerified(d.update, d.origin, d.seq);
+          this.applyVerified(d.update, d.origin?.deref() ?? null, d.seq);
         } catch (err) {
           this.fail(err);
         }
@@ -503,9 +504,20 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  (and so a clock that covers it) still gets the second. */
   private announce(update: Update, origin: UpdateOrigin | null, changed: boolean, evidence: boolean): void {
     if (this.disposed) return; // durable, but nobody is told after dispose()
-    this.announced(update, changed);
-    emitUntyped.call(this, 'update', update, origin);
-    emitUntyped.call(this, FORWARD, update, origin, evidence);
+    // A listener that throws (or a bug) must neither stop the update being forwarded nor, when
+    // this runs after a store commit, become an unhandled rejection: it goes to fail().
+    const steps = [
+      () => this.announced(update, changed),
+      () => emitUntyped.call(this, 'update', update, origin),
+      () => emitUntyped.call(this, FORWARD, update, origin, evidence),
+    ];
+    for (const step of steps) {
+      try {
+        step();
+      } catch (err) {
+        this.fail(err);
+      }
+    }
   }
 
   /** Called once on load with the named numbers subclasses stored (see {@link dropStored}). */

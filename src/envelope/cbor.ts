@@ -148,6 +148,9 @@ export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): 
       case 5: {
         const items = major === 4 ? arg : arg * 2;
         if (items > bytes.length - pos) return fail(`container of ${arg} items exceeds the ${bytes.length - pos} bytes left`);
+        // cbor-x refuses to build more (process-wide setSizeLimits): refuse here, or a value
+        // accepted now could never be read back.
+        if (arg > CBOR_MAX_ITEMS) return { ok: false, overBudget: true, detail: `container of ${arg} items; the limit is ${CBOR_MAX_ITEMS}` };
         if (stack.length >= maxDepth) return fail(`nesting deeper than ${maxDepth}`);
         cost += major === 4 ? DECODED_COST.array : DECODED_COST.map;
         if (items > 0) {

@@ -27,7 +27,10 @@ export function assertValue(value: unknown, name: string): void {
         stack.push([v[i], `${path}[${i}]`, depth + 1]);
       }
     } else {
-      for (const key of Object.keys(v)) stack.push([(v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1]);
+      for (const key of Object.keys(v)) {
+        if (hasLoneSurrogate(key)) throw new TypeError(`"${path}" has a key with a lone surrogate (not valid Unicode)`);
+        stack.push([(v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1]);
+      }
     }
   }
 }
@@ -36,8 +39,9 @@ export function assertValue(value: unknown, name: string): void {
 function unsupported(v: unknown): string | null {
   switch (typeof v) {
     case 'boolean':
-    case 'string':
       return null;
+    case 'string':
+      return hasLoneSurrogate(v) ? 'a string with a lone surrogate (not valid Unicode: it would not read back the same)' : null;
     case 'number':
       return Number.isFinite(v) ? null : `${v} (not a finite number)`;
     case 'undefined':
@@ -55,4 +59,11 @@ function unsupported(v: unknown): string | null {
   if (proto === Object.prototype || proto === null) return null;
   const ctor = (proto as { constructor?: { name?: string } }).constructor?.name;
   return ctor ? `a ${ctor}` : 'an object that is not plain';
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** True if `text` holds a UTF-16 surrogate without its pair: CBOR (UTF-8) cannot carry it as is. */
+export function hasLoneSurrogate(text: string): boolean {
+  return LONE_SURROGATE.test(text);
 }

@@ -7,7 +7,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
-import { assertValue } from '../envelope/value.ts';
+import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
 
 /** Default number of events kept for late joiners. Past it: the fullest source's oldest are compacted away. */
 export const DEFAULT_MAX_HISTORY = 10_000;
@@ -208,6 +208,7 @@ export class Events extends Scuttlebutt<EventsEvents> {
     if (name.length === 0 || name.length > MAX_EVENT_NAME_LENGTH) {
       throw new RangeError(`"name" expected 1..${MAX_EVENT_NAME_LENGTH} characters`);
     }
+    if (hasLoneSurrogate(name)) throw new TypeError('"name" has a lone surrogate (not valid Unicode)');
     const data = args[0] === undefined ? null : args[0];
     assertValue(data, 'data');
     this.localUpdate(['emit', name, data]);

@@ -8,7 +8,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates, hashKey } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
-import { assertValue } from '../envelope/value.ts';
+import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
 
 /** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
 export const MAX_KEY_LENGTH = 1024;
@@ -311,4 +311,5 @@ function valueOf(e: Entry): Value | undefined {
 function checkKey(key: unknown): asserts key is string {
   if (typeof key !== 'string') throw new TypeError(`"key" expected string, got ${typeof key}`);
   if (key.length > MAX_KEY_LENGTH) throw new RangeError(`"key" expected at most ${MAX_KEY_LENGTH} characters, got length=${key.length}`);
+  if (hasLoneSurrogate(key)) throw new TypeError('"key" has a lone surrogate (not valid Unicode: it would be stored under another key)');
 }

@@ -208,14 +208,26 @@ function decodeHello(bytes: Uint8Array, start: number, fields: number): MessageR
   return { ok: true, message: { type: 'hello', hello } };
 }
 
+/** Received chunks shorter than this are copied into a shared buffer instead of being kept as
+ *  they are: a peer sending one byte per chunk must not cost a Buffer object per byte. */
+const COALESCE_BELOW = 1024;
+/** Size of each shared buffer small chunks are copied into. */
+const COALESCE_BYTES = 16 * 1024;
+
 /**
  * Splits a byte stream into length-prefixed messages. A declared length over `maxBytes` is
- * refused from its 4-byte header alone, before any buffer is allocated for it.
+ * refused from its 4-byte header alone, before any buffer is allocated for it. Work is linear
+ * in the bytes received however they are chunked (a queue with a head index, small chunks
+ * coalesced), and memory is the bytes held plus at most one coalescing buffer.
  */
 export class FrameDecoder {
   private chunks: Buffer[] = [];
+  private head = 0;
   private buffered = 0;
   private need = -1;
+  /** The coalescing buffer: bytes [0, used) are queued (as the last chunk), the rest is free. */
+  private spare: Buffer | null = null;
+  private spareUsed = 0;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -226,14 +238,12 @@ export class FrameDecoder {
 
   /** Adds bytes; returns complete messages, or a string reason if a length breaks the limit. */
   push(chunk: Buffer): Buffer[] | string {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.enqueue(chunk);
     const out: Buffer[] = [];
     for (;;) {
       if (this.need < 0) {
         if (this.buffered < 4) break;
-        const head = this.take(4);
-        const length = head.readUInt32BE(0);
+        const length = this.take(4).readUInt32BE(0);
         if (length > this.maxBytes) return `message of ${length} bytes exceeds the ${this.maxBytes}-byte limit`;
         this.need = length;
       }
@@ -244,27 +254,66 @@ export class FrameDecoder {
     return out;
   }
 
+  private enqueue(chunk: Buffer): void {
+    this.buffered += chunk.length;
+    if (chunk.length >= COALESCE_BELOW) {
+      this.spare = null; // later small chunks start a new buffer, after this one in order
+      this.chunks.push(chunk);
+      return;
+    }
+    if (this.spare === null || this.spareUsed + chunk.length > this.spare.length) {
+      this.spare = Buffer.allocUnsafe(COALESCE_BYTES);
+      this.spareUsed = 0;
+      this.chunks.push(this.spare.subarray(0, 0));
+    }
+    chunk.copy(this.spare, this.spareUsed);
+    this.spareUsed += chunk.length;
+    // the last queued chunk is the spare's filled part (it may have been partly taken already)
+    const last = this.chunks.length - 1;
+    const queued = this.chunks[last]!;
+    const from = queued.byteOffset - this.spare.byteOffset;
+    this.chunks[last] = this.spare.subarray(from, this.spareUsed);
+  }
+
   private take(n: number): Buffer {
     if (n === 0) return Buffer.alloc(0); // an empty message may end the last chunk: no chunk to cut
-    const first = this.chunks[0]!;
+    const first = this.chunks[this.head]!;
     let out: Buffer;
     if (first.length >= n) {
       out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
+      if (first.length === n) this.shift();
+      else this.chunks[this.head] = first.subarray(n);
     } else {
       out = Buffer.allocUnsafe(n); // n was checked against the limit and is all present
       let off = 0;
       while (off < n) {
-        const c = this.chunks[0]!;
+        const c = this.chunks[this.head]!;
         const k = Math.min(c.length, n - off);
         c.copy(out, off, 0, k);
         off += k;
-        if (k === c.length) this.chunks.shift();
-        else this.chunks[0] = c.subarray(k);
+        if (k === c.length) this.shift();
+        else this.chunks[this.head] = c.subarray(k);
       }
     }
     this.buffered -= n;
     return out;
+  }
+
+  /** Drops the head chunk in O(1), compacting the array now and then. */
+  private shift(): void {
+    if (this.chunks[this.head] !== undefined && this.isSpareTail(this.head)) this.spare = null;
+    this.head++;
+    if (this.head === this.chunks.length) {
+      this.chunks = [];
+      this.head = 0;
+    } else if (this.head >= 1024 && this.head * 2 >= this.chunks.length) {
+      this.chunks = this.chunks.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** True if chunk `i` is the coalescing buffer's queued part (the last chunk, in the spare). */
+  private isSpareTail(i: number): boolean {
+    return this.spare !== null && i === this.chunks.length - 1 && this.chunks[i]!.buffer === this.spare.buffer;
   }
 }
