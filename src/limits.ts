@@ -118,3 +118,22 @@ export const RECONNECT_BASE_MS = 500;
 /** Reconnect backoff: highest ceiling of the random delay (ms). Past it the ceiling stops
  *  doubling: a dead peer is retried after 0-30 s, 15 s on average. */
 export const RECONNECT_MAX_MS = 30_000;
+/** Ban list (src/mesh/bans.ts): length of a peer's first ban (ms). Each further offence within
+ *  BAN_FORGET_MS of the previous one doubles it. */
+export const BAN_BASE_MS = 60_000;
+/** Ban list: longest ban (ms), 24 h. Past it the doubling stops: a peer that keeps offending is
+ *  banned for 24 h at a time. */
+export const BAN_MAX_MS = 86_400_000;
+/** Ban list: how long (ms) a peer's offences are remembered after its latest one, 48 h. Past it
+ *  they are forgotten and the next ban is BAN_BASE_MS again. Longer than BAN_MAX_MS so a peer
+ *  at the cap is still remembered when its ban ends. */
+export const BAN_FORGET_MS = 172_800_000;
+/** Ban list: peers (ids and addresses together) remembered at once, banned or with offences not
+ *  yet forgotten. Past it the entry whose ban ends soonest is evicted (see BanList). */
+export const MAX_BANS = 10_000;
+/** Highest value `maxBans` may be configured to; past it the BanList constructor throws
+ *  RangeError. Keeps the eviction scan of a full list under ~1 ms. */
+export const MAX_BANS_CEILING = 100_000;
+/** Ban list: longest address and reason, in UTF-16 code units. Past it `ban` throws RangeError
+ *  (a caller's bug: addresses and reasons are short), so MAX_BANS entries stay small. */
+export const MAX_BAN_TEXT_LENGTH = 256;
