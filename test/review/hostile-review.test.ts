@@ -14,7 +14,6 @@ import {
 import { heldBytes, mib, settledEscapes, takeEscapes } from '../hostile/measure.ts';
 
 const MiB = 1024 * 1024;
-const tick = (ms = 0) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // ---- 1. the guard admits what cbor-x's decoder refuses ----------------------------------------
 
@@ -113,14 +112,15 @@ test('deferral: closed streams are not kept alive by the future updates they del
     s.write(validHello());
     // verified, within MAX_DEFER_MICROS beyond the skew: held by the model (blameless)
     const u = signUpdate(writer, { dataset: DATASET, version: NOW + 120_000_000 + i, body: ['set', `k${i}`, i] });
+    const deferred = new Promise<void>((resolve) => m.once('deferred', () => resolve()));
     s.write(framed(updatesMessage([u.bytes])));
-    while (s.stats.deferred === 0) await tick(2);
-    s.write(Buffer.from(claimedFrame(16 * MiB, 8 * MiB))); // an unfinished message, then hang up
-    await tick(2);
+    await deferred;
+    // an unfinished message (taken in by the stream once the write callback runs), then hang up
+    await new Promise<void>((resolve) => s.write(Buffer.from(claimedFrame(16 * MiB, 8 * MiB)), () => resolve()));
     s.destroy();
     await new Promise<void>((resolve) => s.once('close', () => resolve())); // (the closed() helper's deadline timer would hold it)
   }
-  await tick(10);
+  await new Promise((resolve) => setImmediate(resolve)); // one loop turn: the last stream's close work ends
   assert.is(m.deferredCount, K);
   const held = heldBytes() - before;
   const alive = refs.filter((r) => r.deref() !== undefined).length;
