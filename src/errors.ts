@@ -97,3 +97,8 @@ export class StoreError extends SignetError {
 export class ChannelProtocolError extends SignetError {
   override readonly code = 'ERR_CHANNEL_PROTOCOL';
 }
+
+/** A connection from a banned peer or address was refused. */
+export class BannedError extends SignetError {
+  override readonly code = 'ERR_BANNED';
+}

@@ -3,7 +3,7 @@
 export {
   SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
   PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
-  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError,
+  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError, BannedError,
 } from './errors.ts';
 export * as limits from './limits.ts';
 
@@ -50,3 +50,12 @@ export type {
   SecureChannelOptions, SecureChannelEvents, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
   ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions,
 } from './channel/index.ts';
+
+// mesh/
+export {
+  Node, PUBLIC_NETWORK_KEY, type NodeOptions, type NodeEvents, type DatasetOptions, type DatasetClass, type PeerInfo, type BanInfo,
+} from './mesh/node.ts';
+export { MEMBERS_DATASET, type MemberInfo } from './mesh/membership.ts';
+export { PhiAccrualDetector, type PhiAccrualOptions } from './mesh/phi-accrual.ts';
+export { BanList, type BanListOptions, type BanEntry, type BanKey } from './mesh/bans.ts';
+export { Backoff, type BackoffOptions } from './mesh/backoff.ts';

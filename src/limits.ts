@@ -137,3 +137,33 @@ export const MAX_BANS_CEILING = 100_000;
 /** Ban list: longest address and reason, in UTF-16 code units. Past it `ban` throws RangeError
  *  (a caller's bug: addresses and reasons are short), so MAX_BANS entries stay small. */
 export const MAX_BAN_TEXT_LENGTH = 256;
+/** Mesh multiplexer (src/mesh/mux.ts): largest DATA payload, so each mux message fits in one
+ *  Noise transport frame. A peer's DATA beyond it cuts the connection. */
+export const MUX_MAX_DATA_BYTES = 60 * 1024;
+/** Mesh multiplexer: largest control message (hello, OPEN, REFUSE...). Past it the connection is cut. */
+export const MUX_MAX_CONTROL_BYTES = 1024;
+/** Largest secure-channel message on a mesh connection: a DATA message with its 3-byte header.
+ *  Past it the channel ends (ERR_FRAME_TOO_LARGE) before anything is allocated for it. */
+export const MUX_MAX_MESSAGE_BYTES = MUX_MAX_DATA_BYTES + 3;
+/** Mesh multiplexer: bytes a peer may send on one dataset before we grant more (its credit
+ *  window). What one slow dataset can hold is this, so it never stalls another. Past it: cut. */
+export const MUX_WINDOW_BYTES = 256 * 1024;
+/** Mesh multiplexer: datasets a peer may open on one connection (accepted or refused). Past it: cut. */
+export const MUX_MAX_OPENS = 256;
+/** Mesh: how often (ms) a Node signs its liveness record in the membership dataset. At 1,000
+ *  members each node verifies 1,000 / 5 s = 200 signatures/s for membership, about 2% of one
+ *  core at node:crypto's ~9,000 verifications/s. */
+export const HEARTBEAT_INTERVAL_MS = 5000;
+/** Mesh: established connections per remote IP (IPv4-mapped IPv6 counted as IPv4). Past it a
+ *  new one is closed after its handshake. */
+export const MAX_CONNECTIONS_PER_ADDRESS = 4;
+/** Mesh: inbound connections accepted beyond maxPeers; the surplus is trimmed (unprotected
+ *  inbound peers, chosen at random) at the next gossip round. Past it new ones are closed. */
+export const INBOUND_SURPLUS = 4;
+/** Mesh: outbound connections a Node dials even when inbound peers fill maxPeers, so that an
+ *  attacker opening maxPeers connections cannot cut it off from its seeds (eclipse). */
+export const RESERVED_OUTBOUND_SLOTS = 2;
+/** Mesh: members tracked (failure detector and dial candidates). Past it new members are not tracked. */
+export const MAX_MEMBERS = 10_000;
+/** Mesh: addresses one membership record may carry. Past it the extra ones are ignored. */
+export const MAX_MEMBER_ADDRESSES = 8;

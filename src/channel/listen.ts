@@ -3,7 +3,7 @@
 import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { AbortError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
+import { AbortError, BannedError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
 import { HandshakeLimiter } from './handshake-limiter.ts';
@@ -31,12 +31,18 @@ export interface ListenOptions {
   signal?: AbortSignal;
   /** Added as a `'connection'` listener before the first connection can arrive. */
   onConnection?: (channel: SecureChannel) => void;
+  /** Called with each connection's remote IP before anything is read. False (a banned address):
+   *  the connection is held unread until the handshake deadline, then closed and reported as
+   *  refused ERR_BANNED, exactly as a connection without the network key would see it (no
+   *  reply, no early close to tell it apart). Default: every address is admitted. */
+  admit?: (address: string) => boolean;
 }
 
 /** A connection that never became a channel. */
 export interface Refusal {
   /** ERR_HANDSHAKE (anything a prober or a wrong network key sends, a reset, an EOF), ERR_TIMEOUT,
-   *  ERR_FRAME_TOO_LARGE, ERR_HANDSHAKE_LIMIT, ERR_ABORTED (the listener closed) or ERR_LISTEN (accept failed). */
+   *  ERR_FRAME_TOO_LARGE, ERR_HANDSHAKE_LIMIT, ERR_BANNED (`admit` said no), ERR_ABORTED (the listener
+   *  closed) or ERR_LISTEN (accept failed). */
   code: string;
   /** The remote address and port, when the socket still had them. */
   address: string | undefined;
@@ -98,6 +104,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
   private bound: AddressInfo | undefined;
   private closed: Promise<void> | undefined;
   private force: () => void = ignore;
+  private readonly handshakeTimeoutMs: number;
 
   /** @internal Use {@link listen}. */
   constructor(options: ListenOptions) {
@@ -105,6 +112,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     this.options = options;
     this.limits = options.limits;
     this.limiter = options.limiter ?? new HandshakeLimiter();
+    this.handshakeTimeoutMs = resolveOptions(new Duplex(), { ...options, initiator: false }).handshakeTimeoutMs;
     if (options.onConnection) this.on('connection', options.onConnection);
     this.server = createServer((socket) => this.accept(socket));
   }
@@ -171,6 +179,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
       socket.destroy(); // closed unread: a flood costs no handshake state
       return this.refuse(new HandshakeLimitError(`too many handshakes in progress (from ${address} or in total)`), socket, address, port);
     }
+    if (this.options.admit && !this.admitted(address)) return this.hold(socket, release, address, port);
     const { identity, networkKey } = this.options;
     secureChannel(socket, { identity, networkKey, initiator: false, limits: this.limits, signal: this.closing.signal }).then(
       (channel) => {
@@ -183,6 +192,31 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
         this.refuse(coded, socket, address, port);
       },
     );
+  }
+
+  private admitted(address: string): boolean {
+    try {
+      return this.options.admit!(address) !== false;
+    } catch (error) {
+      process.nextTick(() => {
+        throw error; // a programmer's mistake in admit(): surfaced, and the connection is not admitted
+      });
+      return false;
+    }
+  }
+
+  /** Keeps a connection from a refused address open and unread until the handshake deadline. */
+  private hold(socket: Socket, release: () => void, address: string, port: number | undefined): void {
+    socket.pause();
+    const done = (): void => {
+      clearTimeout(timer);
+      this.closing.signal.removeEventListener('abort', done);
+      release();
+      this.refuse(new BannedError(`connection from banned address ${address} closed unread`), socket, address, port);
+    };
+    const timer = setTimeout(done, this.handshakeTimeoutMs);
+    socket.once('close', done);
+    this.closing.signal.addEventListener('abort', done, { once: true });
   }
 
   private refuse(error: SignetError, socket: Socket | undefined, address?: string, port?: number): void {
@@ -278,6 +312,7 @@ export async function listen(options: ListenOptions): Promise<SecureListener> {
   if (options.port !== undefined) assertInteger(options.port, 'port', 0, 65535);
   if (options.limiter !== undefined && !(options.limiter instanceof HandshakeLimiter)) throw new TypeError('"limiter" expected a HandshakeLimiter');
   if (options.onConnection !== undefined && typeof options.onConnection !== 'function') throw new TypeError('"onConnection" expected a function');
+  if (options.admit !== undefined && typeof options.admit !== 'function') throw new TypeError('"admit" expected a function');
   if (options.signal?.aborted) throw new AbortError('listen aborted by the caller', { cause: options.signal.reason });
   const listener = new SecureListener(options);
   await listener.start();

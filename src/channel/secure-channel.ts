@@ -52,6 +52,16 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   /** True while our reader is full and the stream is paused: the peer's silence is then ours. */
   private backpressured = false;
 
+  /** The remote IP of the underlying socket (undefined over a transport that is not a socket). */
+  get remoteAddress(): string | undefined {
+    return (this.stream as { remoteAddress?: string }).remoteAddress;
+  }
+
+  /** The remote port of the underlying socket (undefined over a transport that is not a socket). */
+  get remotePort(): number | undefined {
+    return (this.stream as { remotePort?: number }).remotePort;
+  }
+
   /** @internal Use {@link secureChannel}. */
   constructor(stream: Duplex, outcome: HandshakeOutcome, limits: ChannelLimits, allowHalfOpen: boolean, testing?: ChannelTestHooks) {
     super({ readableObjectMode: true, readableHighWaterMark: 16, writableHighWaterMark: 64 * 1024, allowHalfOpen });

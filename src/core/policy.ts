@@ -2,8 +2,9 @@
 // node reaches the same verdict on the same update.
 import { isNodeId, type NodeId } from '../identity/node-id.ts';
 
-/** A write policy: true if `source` may write `key`. Must be pure (same answer on every node). */
-export type WritePolicy = ((source: NodeId, key: string) => boolean) & { readonly policyName?: string };
+/** A write policy: true if `source` may write `key`. Must be pure (same answer on every node).
+ *  `policyName` names the built-in ones; `writerIds` is the list a `writers()` policy allows. */
+export type WritePolicy = ((source: NodeId, key: string) => boolean) & { readonly policyName?: string; readonly writerIds?: readonly NodeId[] };
 
 const named = (name: string, fn: (source: NodeId, key: string) => boolean): WritePolicy =>
   Object.assign(fn, { policyName: name });
@@ -27,7 +28,7 @@ export function writers(ids: readonly NodeId[]): WritePolicy {
   if (ids.length === 0) throw new RangeError('"ids" expected at least one node id');
   for (const id of ids) if (!isNodeId(id)) throw new RangeError(`"ids" contains something that is not a node id: ${String(id).slice(0, 60)}`);
   const allowed = new Set(ids);
-  return named('writers', (source) => allowed.has(source));
+  return Object.assign(named('writers', (source) => allowed.has(source)), { writerIds: Object.freeze([...allowed].sort()) });
 }
 
 /** The named policies, for configuration by name (CLI `--policy`). */

@@ -51,6 +51,9 @@ export interface ScuttlebuttOptions {
   quarantine?: boolean;
   /** Signature backend. Default `native`. */
   backend?: SignatureBackend;
+  /** Refuse every local write with a WriteError carrying this explanation (a replica that
+   *  follows a master, say). Updates from peers are still applied. Default: writable. */
+  readOnly?: string;
   /** The wall clock in µs (inject for tests). Default {@link wallClockMicros}. */
   now?: () => number;
 }
@@ -162,6 +165,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     const dataset = options.dataset ?? 'default';
     if (!isDatasetName(dataset)) throw new RangeError('"dataset" expected 1..128 characters without control characters');
     if (options.policy !== undefined && typeof options.policy !== 'function') throw new TypeError('"policy" expected a function');
+    if (options.readOnly !== undefined && typeof options.readOnly !== 'string') throw new TypeError('"readOnly" expected a string (why local writes are refused)');
     this.options = options;
     this.identity = options.identity;
     this.id = options.identity.id;
@@ -227,6 +231,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    */
   protected localUpdate(body: unknown): Update {
     if (this.disposed) throw new WriteError(`dataset ${this.dataset} is disposed`);
+    if (this.options.readOnly !== undefined) throw new WriteError(`dataset ${this.dataset} is read-only: ${this.options.readOnly}`);
     if (!this.loaded) throw new WriteError(`dataset ${this.dataset} is still loading; await ready first`);
     const version = nextVersion(Math.max(this.sources.get(this.id) ?? 0, this.ownFloor), this.now());
     const update = signUpdate(this.identity, { dataset: this.dataset, version, body }, { maxUpdateBytes: this.maxUpdateBytes });

@@ -52,6 +52,10 @@ export interface StreamOptions {
   faultBudget?: number;
   /** Bytes of live updates queued for a slow reader before falling back to catch-up. Default 4 MiB. */
   maxLiveBytes?: number;
+  /** Sends only the updates for which it returns true (the mesh sends a replica only its
+   *  master's). Filter whole sources: skipping some of a source's updates leaves the peer a
+   *  gap it cannot see. Default: every update. */
+  filter?: (update: Update) => boolean;
   /** A label for logs. */
   name?: string;
 }
@@ -125,7 +129,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   syncReceived: boolean;
 
   private readonly sb: AnyScuttlebutt;
-  private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta' | 'expectedPeer'>> & { meta: Value; expectedPeer: NodeId | undefined };
+  private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta' | 'expectedPeer' | 'filter'>> & { meta: Value; expectedPeer: NodeId | undefined };
+  private readonly sendFilter: ((update: Update) => boolean) | undefined;
   private helloTimer: NodeJS.Timeout | null = null;
   /** Sources the peer's digest is ahead on, with its version: shrinks as their history arrives. */
   private behind = new Map<NodeId, number>();
@@ -159,6 +164,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     super({ readableHighWaterMark: 64 * 1024, writableHighWaterMark: 64 * 1024, allowHalfOpen: true });
     this.sb = sb;
     this.name = options.name;
+    if (options.filter !== undefined && typeof options.filter !== 'function') throw new TypeError('"filter" expected a function');
+    this.sendFilter = options.filter;
     this.opts = {
       readable: options.readable !== false,
       writable: options.writable !== false,
@@ -268,6 +275,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   /** False (and counted) for an update larger than the peer's hello said it accepts: it
    *  would be refused there, and an honest sender does not send what will be refused. */
   private fitsPeer(update: Update): boolean {
+    if (this.sendFilter !== undefined && !this.sendFilter(update)) return false;
     if (update.bodyBytes.length <= this.peerMaxUpdateBytes) return true;
     this.stats.skipped++;
     return false;

@@ -1,0 +1,183 @@
+// Membership: who is in the mesh and whether they are alive, learned only from records each
+// member signed itself in a system dataset (owner policy), with a phi-accrual detector per member.
+import { EventEmitter } from 'node:events';
+import type { Value } from '../envelope/cbor.ts';
+import type { Update } from '../envelope/update.ts';
+import { isNodeId, type NodeId } from '../identity/node-id.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_MEMBER_ADDRESSES, MAX_MEMBERS } from '../limits.ts';
+import type { Model } from '../models/model.ts';
+import { parseHostPort } from '../util/address.ts';
+import { PhiAccrualDetector, type PhiAccrualOptions } from './phi-accrual.ts';
+
+/** Name of the system dataset. Names starting with `signet:` are reserved for the Node. */
+export const MEMBERS_DATASET = 'signet:members';
+/** Largest membership record (body bytes): room for MAX_MEMBER_ADDRESSES addresses. */
+export const MEMBER_RECORD_MAX_BYTES = 4096;
+/** A member's record of where it listens: key `<id>/node`, value `{ addresses: ['host:port', ...] }`. */
+export const NODE_KEY = 'node';
+/** A member's liveness record: key `<id>/alive`, value a counter. Each one replaces the last. */
+export const ALIVE_KEY = 'alive';
+
+/** What a Node knows about one member. */
+export interface MemberInfo {
+  id: NodeId;
+  /** Where it said it listens (its own signed record); empty if it does not accept connections. */
+  addresses: string[];
+  state: 'alive' | 'dead';
+  /** Suspicion now (0 right after a heartbeat; `PHI_THRESHOLD` convicts); Infinity before any. */
+  phi: number;
+  /** When its latest heartbeat arrived, in the Node's clock (ms), or null if none has. */
+  lastSeen: number | null;
+}
+
+/** Events of a {@link Membership}. */
+export interface MembershipEvents {
+  new: [member: MemberInfo];
+  dead: [member: MemberInfo];
+  alive: [member: MemberInfo];
+}
+
+/** Options of a {@link Membership}. */
+export interface MembershipOptions {
+  /** The system dataset (owner policy), already created for this node. */
+  model: Model;
+  /** The Node's monotonic clock, in ms. */
+  now: () => number;
+  /** The wall clock in µs (the clock update versions are signed with). */
+  wallMicros: () => number;
+  /** How often members sign a heartbeat (ms). */
+  heartbeatIntervalMs: number;
+  /** Phi-accrual parameters for every member. */
+  phi: PhiAccrualOptions;
+  /** Members tracked at most. Default MAX_MEMBERS. */
+  maxMembers?: number;
+}
+
+interface Member {
+  id: NodeId;
+  addresses: string[];
+  state: 'alive' | 'dead';
+  detector: PhiAccrualDetector;
+}
+
+/**
+ * The membership table. A member exists once it signed a record under its own id (the owner
+ * policy refuses anyone else's), so nobody can add, move or kill another member: addresses
+ * come from a member's own `node` record, liveness from the arrival of its own `alive` records
+ * (each newer than the last, or the core would not apply it). Death is each node's own
+ * judgement (phi over arrivals), never a claim someone sends.
+ */
+export class Membership extends EventEmitter<MembershipEvents> {
+  readonly model: Model;
+  private readonly options: MembershipOptions;
+  private readonly members = new Map<NodeId, Member>();
+  private readonly maxMembers: number;
+  private beats = 0;
+
+  constructor(options: MembershipOptions) {
+    super();
+    this.options = options;
+    this.model = options.model;
+    this.maxMembers = options.maxMembers ?? MAX_MEMBERS;
+    this.model.on('change', (change) => this.changed(change.key, change.value, change.update));
+  }
+
+  /** Reads the records already held (from a store), then signs ours: where we listen, and a heartbeat. */
+  start(addresses: readonly string[]): void {
+    for (const key of this.model.keys()) {
+      const update = this.model.updateOf(key);
+      if (update) this.changed(key, this.model.get(key), update);
+    }
+    const self = this.model.id;
+    const current = this.model.get(`${self}/${NODE_KEY}`);
+    const record = { addresses: [...addresses] };
+    if (JSON.stringify(current) !== JSON.stringify(record)) this.model.set(`${self}/${NODE_KEY}`, record);
+    this.heartbeat();
+  }
+
+  /** Signs a new liveness record. */
+  heartbeat(): void {
+    this.model.set(`${this.model.id}/${ALIVE_KEY}`, ++this.beats);
+  }
+
+  /** Convicts members whose phi reached the threshold (`'dead'` events). */
+  check(): void {
+    const now = this.options.now();
+    for (const m of this.members.values()) {
+      if (m.state === 'alive' && !m.detector.isAvailable(now)) {
+        m.state = 'dead';
+        this.emit('dead', this.info(m, now));
+      }
+    }
+  }
+
+  /** Every member but this node. */
+  list(): MemberInfo[] {
+    const now = this.options.now();
+    return [...this.members.values()].map((m) => this.info(m, now));
+  }
+
+  get(id: NodeId): MemberInfo | undefined {
+    const m = this.members.get(id);
+    return m && this.info(m, this.options.now());
+  }
+
+  get size(): number {
+    return this.members.size;
+  }
+
+  private info(m: Member, now: number): MemberInfo {
+    return { id: m.id, addresses: [...m.addresses], state: m.state, phi: m.detector.phi(now), lastSeen: m.detector.lastHeartbeat ?? null };
+  }
+
+  private changed(key: string, value: Value | undefined, update: Update): void {
+    const slash = key.indexOf('/');
+    const id = key.slice(0, slash);
+    const field = key.slice(slash + 1);
+    // The owner policy guarantees id === update.source; checked again, as this is where trust is decided.
+    if (id === this.model.id || id !== update.source || !isNodeId(id)) return;
+    if (field !== NODE_KEY && field !== ALIVE_KEY) return;
+    let m = this.members.get(id);
+    const isNew = !m;
+    if (!m) {
+      if (this.members.size >= this.maxMembers) return;
+      m = { id, addresses: [], state: 'dead', detector: new PhiAccrualDetector(this.options.phi) };
+      this.members.set(id, m);
+    }
+    if (field === NODE_KEY) m.addresses = addressesOf(value);
+    let revived = false;
+    if (field === ALIVE_KEY && this.fresh(update)) {
+      m.detector.heartbeat(this.options.now());
+      revived = m.state === 'dead';
+      m.state = 'alive';
+    }
+    const now = this.options.now();
+    if (isNew) this.emit('new', this.info(m, now));
+    else if (revived) this.emit('alive', this.info(m, now));
+  }
+
+  /** A heartbeat counts as an arrival only if it was signed recently (within the clock skew
+   *  members may have, plus two intervals): an old one learned from history says nothing
+   *  about whether its member is alive now. */
+  private fresh(update: Update): boolean {
+    const windowMicros = MAX_CLOCK_SKEW_MICROS + 2 * this.options.heartbeatIntervalMs * 1000;
+    return update.version >= this.options.wallMicros() - windowMicros;
+  }
+}
+
+/** The addresses in a member's `node` record that parse as `host:port` (at most MAX_MEMBER_ADDRESSES);
+ *  anything else in the record is ignored, as the member wrote it under its own id only. */
+function addressesOf(value: Value | undefined): string[] {
+  const list = (value as { addresses?: unknown } | undefined)?.addresses;
+  if (!Array.isArray(list)) return [];
+  const out: string[] = [];
+  for (const a of list.slice(0, MAX_MEMBER_ADDRESSES)) {
+    try {
+      parseHostPort(a, 'address');
+      out.push(a as string);
+    } catch {
+      // not an address: ignored
+    }
+  }
+  return out;
+}

@@ -1,0 +1,599 @@
+// Node: a member of a mesh. It listens and dials over TCP through the secure channel, keeps one
+// multiplexed connection per peer, learns members from their own signed records, detects
+// failures, gossips, bans misbehaving peers, and replicates every dataset it hosts.
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { dial } from '../channel/dial.ts';
+import { HandshakeLimiter } from '../channel/handshake-limiter.ts';
+import { listen, type SecureListener, CLOSE_TIMEOUT_MS } from '../channel/listen.ts';
+import type { ChannelLimits } from '../channel/options.ts';
+import type { SecureChannel } from '../channel/secure-channel.ts';
+import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
+import type { AnyScuttlebutt, ScuttlebuttOptions } from '../core/scuttlebutt.ts';
+import { wallClockMicros } from '../envelope/version.ts';
+import { isDatasetName } from '../envelope/update.ts';
+import { PeerMismatchError } from '../errors.ts';
+import type { Identity } from '../identity/identity.ts';
+import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
+import { isNodeId, shortId, type NodeId } from '../identity/node-id.ts';
+import {
+  GOSSIP_INTERVAL_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
+  PHI_MIN_STD_DEVIATION_MS, PHI_THRESHOLD, RESERVED_OUTBOUND_SLOTS,
+} from '../limits.ts';
+import { Model } from '../models/model.ts';
+import type { ProtocolError } from '../errors.ts';
+import type { Store } from '../store/store.ts';
+import { assertInteger } from '../util/bytes.ts';
+import { canonicalIp, formatHostPort, isWildcardHost, parseHostPort, parseSeed, type Seed } from '../util/address.ts';
+import { Backoff } from './backoff.ts';
+import { BanList, type BanListOptions } from './bans.ts';
+import { compatible, policyDescriptor, streamOptions, type Hosted } from './datasets.ts';
+import { chooseTarget, type DialTarget } from './gossip.ts';
+import { MEMBER_RECORD_MAX_BYTES, MEMBERS_DATASET, Membership, type MemberInfo } from './membership.ts';
+import type { OpenInfo } from './mux-messages.ts';
+import { Mux, type MuxSession } from './mux.ts';
+import { PeerTable, type Connection } from './peers.ts';
+import type { PhiAccrualOptions } from './phi-accrual.ts';
+
+/** The well-known network key of a public mesh (all zero): it still encrypts, but anyone may join. */
+export const PUBLIC_NETWORK_KEY: Uint8Array = new Uint8Array(NETWORK_KEY_LENGTH);
+
+/** Options of a {@link Node}. Every one but `identity` has a default. */
+export interface NodeOptions {
+  /** This node's identity: its id, and the key its updates and handshakes are signed with. */
+  identity: Identity;
+  /** The 32-byte pre-shared network key. Default: PUBLIC_NETWORK_KEY (a public mesh, in which
+   *  every dataset must be given a policy explicitly). */
+  networkKey?: Uint8Array;
+  /** `host:port` to accept connections on (`127.0.0.1:0` picks a free port; see address()).
+   *  Default: none, the node only dials. */
+  listen?: string;
+  /** Addresses written in this node's membership record, which peers dial. Default: the bound
+   *  listen address, unless it is a wildcard (`0.0.0.0`, `::`), which nobody can dial. */
+  advertise?: string[];
+  /** `host:port` or `host:port#nodeId` (the seed must then prove that id). Default none. */
+  seeds?: string[];
+  /** Where every dataset (and the membership dataset) keeps its updates. Default: memory only. */
+  store?: Store;
+  /** Connections kept (dialing stops there; inbound beyond it are trimmed). Default MAX_PEERS (8). */
+  maxPeers?: number;
+  /** Gossip round interval (ms): failure checks, trimming, one dial. Default GOSSIP_INTERVAL_MS (1 s). */
+  gossipIntervalMs?: number;
+  /** How often this node signs its liveness record (ms). Default HEARTBEAT_INTERVAL_MS (5 s). */
+  heartbeatIntervalMs?: number;
+  /** Failure detector parameters. Defaults follow the heartbeat interval: threshold
+   *  PHI_THRESHOLD (8), first estimate = heartbeatIntervalMs, acceptable pause = one interval,
+   *  minimum deviation = max(PHI_MIN_STD_DEVIATION_MS, interval / 10). */
+  phi?: PhiAccrualOptions;
+  /** Established connections per remote IP. Default MAX_CONNECTIONS_PER_ADDRESS (4). */
+  maxConnectionsPerAddress?: number;
+  /** Handshakes in progress per address and in total. Default: a new HandshakeLimiter. */
+  handshakeLimiter?: HandshakeLimiter;
+  /** Secure channel limits (handshake deadline, idle timeout...). `maxMessageBytes` is always
+   *  MUX_MAX_MESSAGE_BYTES on mesh connections. */
+  channelLimits?: Partial<Omit<ChannelLimits, 'maxMessageBytes'>>;
+  /** Ban lengths. Default: BanList defaults (1 min, doubling to 24 h). */
+  bans?: BanListOptions;
+  /** Reconnect backoff. Default RECONNECT_BASE_MS / RECONNECT_MAX_MS. */
+  backoff?: { baseMs?: number; maxMs?: number };
+  /** Uniform random numbers in [0, 1) (peer choice, jitter). Default Math.random. */
+  random?: () => number;
+  /** Monotonic clock in ms (failure detector, bans). Default performance.now. */
+  now?: () => number;
+  /** Wall clock in µs for the datasets this node creates. Default wallClockMicros. */
+  wallClock?: () => number;
+}
+
+/** Options of {@link Node.dataset}: a model's options, less what the node supplies. */
+export type DatasetOptions<O = ScuttlebuttOptions> = Omit<O, 'identity' | 'dataset' | 'store' | 'readOnly'> & {
+  /** Follow this master: accept only its signed updates, refuse local writes, never send upstream. */
+  replicaOf?: NodeId;
+};
+
+/** A peer as {@link Node.peers} reports it. */
+export interface PeerInfo {
+  id: NodeId | undefined;
+  /** The connection's remote `host:port`, or the banned address. */
+  address: string | undefined;
+  state: 'connected' | 'banned';
+  direction: 'in' | 'out' | undefined;
+  /** Failure detector suspicion for this node as a member (Infinity if never heard). */
+  phi: number;
+  /** When its latest heartbeat arrived (Node clock, ms), or null. */
+  lastSeen: number | null;
+  /** Connected since (Node clock, ms), or the ban's end for a banned peer. */
+  since: number;
+  /** Datasets replicating with it now. */
+  datasets: string[];
+  /** Why it is banned, for a banned peer. */
+  reason?: string;
+}
+
+/** A ban, as the `'peer:banned'` event reports it. */
+export interface BanInfo {
+  id: NodeId | undefined;
+  address: string | undefined;
+  reason: string;
+  /** When it ends (Node clock, ms). */
+  until: number;
+}
+
+/** Events of a Node, typed. There is no `'error'`: nothing a peer does can crash a node. */
+export interface NodeEvents {
+  'peer:up': [peer: PeerInfo];
+  'peer:down': [peer: PeerInfo];
+  'peer:banned': [ban: BanInfo];
+  'member:new': [member: MemberInfo];
+  'member:dead': [member: MemberInfo];
+  'member:alive': [member: MemberInfo];
+  /** A peer refused a dataset we offered (`not-hosted`, `policy-mismatch`, `master-mismatch`). */
+  'dataset:refused': [refusal: { peer: NodeId; dataset: string; reason: string }];
+}
+
+/** Replication cuts that only a misbehaving peer causes (an honest one never does): banned. */
+const BANNED_CUTS = new Set(['bad-signature', 'fault-budget', 'too-large', 'malformed', 'unknown-message', 'second-hello', 'second-sync', 'no-hello', 'wrong-dataset', 'wrong-peer']);
+/** Handshake failures that ban the address they came from, unless a peer proved itself from it. */
+const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TIMEOUT']);
+/** Bound on remembered addresses (proven, dial backoff). */
+const MAX_REMEMBERED = 10_000;
+
+/** Model, Events, or a subclass: what {@link Node.dataset} creates. */
+export type DatasetClass = new (options: never) => AnyScuttlebutt;
+
+/**
+ * A mesh node. Create it, add datasets, `await start()`; `await stop()` when done.
+ *
+ * ```ts
+ * const node = new Node({ identity, networkKey, listen: '127.0.0.1:0', seeds: ['10.0.0.1:7420'] });
+ * const chat = node.dataset('chat', Model);
+ * await node.start();
+ * chat.set('hello', 'world'); // replicated to every member hosting 'chat'
+ * ```
+ */
+export class Node extends EventEmitter<NodeEvents> {
+  readonly identity: Identity;
+  readonly id: NodeId;
+  private readonly networkKey: Uint8Array;
+  private readonly isPublic: boolean;
+  private readonly listenAt: { host: string; port: number } | undefined;
+  private readonly seeds: Seed[];
+  private readonly store: Store | undefined;
+  private readonly maxPeers: number;
+  private readonly gossipIntervalMs: number;
+  private readonly heartbeatIntervalMs: number;
+  private readonly maxPerAddress: number;
+  private readonly limiter: HandshakeLimiter;
+  private readonly channelLimits: Partial<ChannelLimits>;
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly wallClock: () => number;
+  private readonly options: NodeOptions;
+  private readonly bans: BanList;
+  private readonly peers_ = new PeerTable('');
+  private readonly hosted = new Map<string, Hosted>();
+  private readonly membership: Membership;
+  /** Addresses from which a peer completed a handshake: never banned by address. */
+  private readonly proven = new Map<string, number>();
+  /** Per dial address: its backoff and the earliest time to try it again. */
+  private readonly dialing = new Map<string, { backoff: Backoff; notBefore: number; inFlight: boolean }>();
+  /** Addresses that turned out to be this node. */
+  private readonly selfAddresses = new Set<string>();
+  private readonly connections = new Set<Connection>();
+  /** Channels being closed: stop() waits for them. */
+  private readonly closing = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+  private listener: SecureListener | undefined;
+  private gossipTimer: NodeJS.Timeout | undefined;
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
+  private stopped: Promise<void> | undefined;
+  private readonly dials = new Set<Promise<void>>();
+
+  /** @throws TypeError / RangeError for a bad option, naming it. */
+  constructor(options: NodeOptions) {
+    super();
+    if (typeof options !== 'object' || options === null) throw new TypeError('"options" expected an object');
+    if (!options.identity || typeof options.identity.sign !== 'function') throw new TypeError('"identity" expected an Identity');
+    this.options = options;
+    this.identity = options.identity;
+    this.id = options.identity.id;
+    this.peers_ = new PeerTable(this.id);
+    const key = options.networkKey ?? PUBLIC_NETWORK_KEY;
+    if (!(key instanceof Uint8Array) || key.length !== NETWORK_KEY_LENGTH) throw new RangeError(`"networkKey" expected ${NETWORK_KEY_LENGTH} bytes`);
+    this.networkKey = Uint8Array.from(key);
+    this.isPublic = this.networkKey.every((b) => b === 0);
+    this.listenAt = options.listen === undefined ? undefined : parseHostPort(options.listen, 'listen', true);
+    if (options.advertise !== undefined) {
+      if (!Array.isArray(options.advertise)) throw new TypeError('"advertise" expected an array of "host:port" strings');
+      options.advertise.forEach((a, i) => parseHostPort(a, `advertise[${i}]`));
+    }
+    if (options.seeds !== undefined && !Array.isArray(options.seeds)) throw new TypeError('"seeds" expected an array of "host:port[#nodeId]" strings');
+    this.seeds = (options.seeds ?? []).map((s, i) => parseSeed(s, `seeds[${i}]`));
+    this.store = options.store;
+    this.maxPeers = options.maxPeers ?? MAX_PEERS;
+    assertInteger(this.maxPeers, 'maxPeers', 1, 1024);
+    this.gossipIntervalMs = options.gossipIntervalMs ?? GOSSIP_INTERVAL_MS;
+    assertInteger(this.gossipIntervalMs, 'gossipIntervalMs', 1, 2 ** 31 - 1);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
+    assertInteger(this.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, 2 ** 31 - 1);
+    this.maxPerAddress = options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
+    assertInteger(this.maxPerAddress, 'maxConnectionsPerAddress', 1, 2 ** 31 - 1);
+    if (options.handshakeLimiter !== undefined && !(options.handshakeLimiter instanceof HandshakeLimiter)) throw new TypeError('"handshakeLimiter" expected a HandshakeLimiter');
+    this.limiter = options.handshakeLimiter ?? new HandshakeLimiter();
+    this.channelLimits = { ...options.channelLimits, maxMessageBytes: MUX_MAX_MESSAGE_BYTES };
+    for (const f of ['random', 'now', 'wallClock'] as const) {
+      if (options[f] !== undefined && typeof options[f] !== 'function') throw new TypeError(`"${f}" expected a function`);
+    }
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? (() => performance.now());
+    this.wallClock = options.wallClock ?? wallClockMicros;
+    this.bans = new BanList(options.bans);
+    const interval = this.heartbeatIntervalMs;
+    const model = new Model({
+      identity: this.identity, dataset: MEMBERS_DATASET, policy: owner(), store: this.store, now: this.wallClock,
+      maxUpdateBytes: MEMBER_RECORD_MAX_BYTES,
+    });
+    this.membership = new Membership({
+      model, now: this.now, wallMicros: this.wallClock, heartbeatIntervalMs: interval,
+      phi: {
+        threshold: PHI_THRESHOLD, firstHeartbeatEstimateMs: interval, acceptableHeartbeatPauseMs: interval,
+        minStdDeviationMs: Math.max(PHI_MIN_STD_DEVIATION_MS, Math.round(interval / 10)), ...options.phi,
+      },
+    });
+    this.membership.on('new', (m) => this.emit('member:new', m));
+    this.membership.on('dead', (m) => this.emit('member:dead', m));
+    this.membership.on('alive', (m) => this.emit('member:alive', m));
+    this.register(MEMBERS_DATASET, model, null);
+  }
+
+  // ---- datasets -------------------------------------------------------------------------------
+
+  /**
+   * Hosts a dataset: creates `Class` (Model, Events, or a subclass) with this node's identity
+   * and store, and replicates it with every peer that hosts the same name with a compatible
+   * policy. Calling it again with the same name and class returns the same instance.
+   *
+   * A public node (no network key) requires `policy` (or `replicaOf`): anyone can join a
+   * public mesh, so an `open()` default would let anyone write. With a private network key the
+   * default is `open()`: every member may write. `replicaOf: masterId` makes a read-only copy
+   * that accepts only the master's updates and never sends upstream.
+   * @throws RangeError for a bad or reserved name, a name hosted with another class, a
+   *   `replicaOf` that is not a node id or is this node; TypeError for `policy` with `replicaOf`,
+   *   or a public node without a policy.
+   */
+  dataset<C extends DatasetClass>(name: string, Class: C, options?: DatasetOptions<ConstructorParameters<C>[0]>): InstanceType<C> {
+    if (!isDatasetName(name)) throw new RangeError('"name" expected 1..128 characters without control characters');
+    if (name.startsWith('signet:')) throw new RangeError(`"name": dataset names starting with "signet:" are reserved for the node (got ${JSON.stringify(name)})`);
+    if (typeof Class !== 'function') throw new TypeError('"Class" expected Model, Events or a subclass');
+    const existing = this.hosted.get(name);
+    if (existing) {
+      if (existing.model.constructor !== Class) throw new RangeError(`dataset ${JSON.stringify(name)} is already hosted as ${existing.model.constructor.name}`);
+      return existing.model as InstanceType<C>;
+    }
+    if (this.state === 'stopped') throw new RangeError('the node is stopped');
+    const { replicaOf, ...rest } = (options ?? {}) as DatasetOptions<ScuttlebuttOptions>;
+    let policy: WritePolicy | undefined = (rest as { policy?: WritePolicy }).policy;
+    let readOnly: string | undefined;
+    if (replicaOf !== undefined) {
+      if (!isNodeId(replicaOf)) throw new RangeError('"replicaOf" expected a node id');
+      if (replicaOf === this.id) throw new RangeError('"replicaOf" names this node: a node cannot follow itself');
+      if (policy !== undefined) throw new TypeError('"policy" and "replicaOf" exclude each other: a replica accepts only its master\'s updates');
+      policy = writers([replicaOf]);
+      readOnly = `it is a replica of ${replicaOf}, which alone writes it`;
+    } else if (policy === undefined) {
+      if (this.isPublic) throw new TypeError(`dataset ${JSON.stringify(name)}: a node on the public network key must choose a policy explicitly (open(), owner() or writers([...]))`);
+      policy = open();
+    }
+    const model = new (Class as unknown as new (o: ScuttlebuttOptions) => InstanceType<C>)({
+      now: this.wallClock, ...rest, identity: this.identity, dataset: name, store: this.store, policy, readOnly,
+    });
+    this.register(name, model, replicaOf ?? null);
+    return model;
+  }
+
+  private register(name: string, model: AnyScuttlebutt, replicaOf: NodeId | null): void {
+    const hosted: Hosted = { model, info: { name, policy: policyDescriptor(model.policy), replicaOf }, ready: false };
+    this.hosted.set(name, hosted);
+    model.ready.then(
+      () => {
+        hosted.ready = true;
+        for (const c of this.connections) c.mux.open(hosted.info);
+      },
+      () => {}, // the model reports its own load failure through `ready`; it is never offered
+    );
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------------
+
+  /**
+   * Loads the membership dataset, binds the listener (if `listen`), signs this node's membership
+   * record, dials the seeds, and starts the gossip and heartbeat timers.
+   * @throws ListenError if the address cannot be bound; StoreError if the store cannot be read;
+   *   Error if called twice.
+   */
+  async start(): Promise<void> {
+    if (this.state !== 'new') throw new Error(`start() called on a node that is ${this.state}`);
+    this.state = 'starting';
+    try {
+      await this.membership.model.ready;
+      if (this.listenAt) {
+        this.listener = await listen({
+          identity: this.identity, networkKey: this.networkKey, host: this.listenAt.host, port: this.listenAt.port,
+          limiter: this.limiter, limits: this.channelLimits, signal: this.stopping.signal,
+          admit: (ip) => !this.bans.isBanned({ address: canonicalIp(ip) }, this.now()),
+          onConnection: (channel) => this.established(channel, 'in', undefined),
+        });
+        this.listener.on('refused', (r) => this.refused(r.code, r.address));
+      }
+    } catch (error) {
+      this.state = 'stopped';
+      this.stopping.abort();
+      throw error;
+    }
+    this.state = 'started';
+    this.membership.start(this.advertised());
+    for (const seed of this.seeds) this.dialTarget({ address: formatHostPort(seed.host, seed.port), host: seed.host, port: seed.port, id: seed.id, seed: true });
+    this.gossipTimer = setInterval(() => this.round(), this.gossipIntervalMs);
+    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatIntervalMs);
+  }
+
+  /**
+   * Stops: clears the timers, cancels dials, closes the listener and every connection (with the
+   * authenticated close frame, forced after CLOSE_TIMEOUT_MS), disposes the membership dataset,
+   * and resolves once every socket is closed. The datasets stay readable. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.shutdown();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    const wasStarting = this.state === 'starting';
+    this.state = 'stopped';
+    clearInterval(this.gossipTimer);
+    clearInterval(this.heartbeatTimer);
+    this.stopping.abort();
+    await Promise.all(this.dials);
+    for (const c of this.connections) this.close(c.channel);
+    await Promise.all([this.listener?.close(), ...this.closing]);
+    if (wasStarting) await Promise.resolve();
+    this.membership.model.dispose();
+  }
+
+  /** The bound `host:port`, or undefined if the node does not listen (or has not started). */
+  address(): string | undefined {
+    const bound = this.listener?.address();
+    return bound && bound.port !== undefined ? formatHostPort(bound.address, bound.port) : undefined;
+  }
+
+  private advertised(): string[] {
+    if (this.options.advertise) return [...this.options.advertise];
+    const bound = this.listener?.address();
+    if (!bound || isWildcardHost(bound.address)) return [];
+    return [formatHostPort(bound.address, bound.port)];
+  }
+
+  // ---- views ----------------------------------------------------------------------------------
+
+  /** Connected peers, then banned ones. */
+  peers(): PeerInfo[] {
+    const now = this.now();
+    const out: PeerInfo[] = this.peers_.all().map((c) => this.peerInfo(c));
+    for (const b of this.bans.entries(now)) {
+      if (b.until <= now) continue;
+      const id = 'id' in b.key ? b.key.id : undefined;
+      const m = id ? this.membership.get(id) : undefined;
+      out.push({
+        id, address: 'address' in b.key ? b.key.address : undefined, state: 'banned', direction: undefined,
+        phi: m?.phi ?? Infinity, lastSeen: m?.lastSeen ?? null, since: b.until, datasets: [], reason: b.reason,
+      });
+    }
+    return out;
+  }
+
+  /** Every member this node has learned of (not itself), with its liveness. */
+  members(): MemberInfo[] {
+    return this.membership.list();
+  }
+
+  private peerInfo(c: Connection): PeerInfo {
+    const m = this.membership.get(c.id);
+    return {
+      id: c.id, address: c.address, state: 'connected', direction: c.direction, phi: m?.phi ?? Infinity,
+      lastSeen: m?.lastSeen ?? null, since: c.since, datasets: c.mux.sessionNames(),
+    };
+  }
+
+  // ---- connections ----------------------------------------------------------------------------
+
+  /** A secure channel completed its handshake (either way). Decides whether to keep it. */
+  private established(channel: SecureChannel, direction: 'in' | 'out', target: DialTarget | undefined): void {
+    const id = channel.remote.id;
+    const ip = canonicalIp(channel.remoteAddress ?? target?.host ?? 'unknown');
+    const address = formatHostPort(ip, channel.remotePort ?? target?.port ?? 0);
+    const drop = (): void => this.close(channel);
+    if (this.state !== 'started') return drop();
+    if (id === this.id) {
+      if (target) this.selfAddresses.add(target.address);
+      return drop();
+    }
+    this.remember(this.proven, ip);
+    if (this.bans.isBanned({ id }, this.now())) return drop();
+    if (this.peers_.countIp(ip) >= this.maxPerAddress && this.peers_.get(id)?.ip !== ip) return drop();
+    if (direction === 'in' && this.peers_.size >= this.maxPeers + INBOUND_SURPLUS && !this.peers_.get(id)) return drop();
+    const mux = new Mux(channel, { localId: this.id, remoteId: id, decide: (info) => this.decide(info) });
+    const connection: Connection = {
+      id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeedAddress(address), replaced: false,
+    };
+    const added = this.peers_.add(connection);
+    if (added.result === 'rejected') {
+      mux.destroy();
+      return drop();
+    }
+    this.connections.add(connection);
+    if (target) this.dialing.delete(target.address);
+    channel.once('close', () => this.closed(connection));
+    mux.on('session', (session) => this.session(connection, session));
+    mux.on('violation', (reason) => this.punish(connection, `multiplexer: ${reason}`));
+    mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
+    for (const h of this.hosted.values()) if (h.ready) mux.open(h.info);
+    if (added.result === 'replaces') this.close(added.old.channel);
+    else this.emit('peer:up', this.peerInfo(connection));
+  }
+
+  private closed(connection: Connection): void {
+    connection.mux.destroy();
+    this.connections.delete(connection);
+    const current = this.peers_.remove(connection);
+    if (current && !connection.replaced) this.emit('peer:down', this.peerInfo(connection));
+  }
+
+  /** A peer's OPEN: accepted if we host the dataset with a compatible policy. */
+  private decide(info: OpenInfo): string | null {
+    const hosted = this.hosted.get(info.name);
+    if (!hosted) return 'not-hosted';
+    return compatible(hosted.info, info);
+  }
+
+  /** A dataset both sides accepted: one replication stream over the session. */
+  private session(connection: Connection, session: MuxSession): void {
+    const hosted = this.hosted.get(session.name);
+    if (!hosted) return;
+    const options = streamOptions(this.id, connection.id, session.local, session.remote);
+    const stream = hosted.model.createStream({
+      ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
+    });
+    stream.on('cut', (reason: ProtocolError) => {
+      if (BANNED_CUTS.has(reason.reason)) this.punish(connection, `${session.name}: ${reason.message}`);
+      else this.close(connection.channel);
+    });
+    session.attach(stream);
+  }
+
+  /** Bans a peer that broke the rules and closes its connection. */
+  private punish(connection: Connection, reason: string): void {
+    const entry = this.bans.ban({ id: connection.id }, reason.slice(0, 256), this.now());
+    connection.channel.destroy();
+    this.emit('peer:banned', { id: connection.id, address: connection.address, reason: entry.reason, until: entry.until });
+  }
+
+  /** A connection that never became a channel: bans its address if it looked hostile and no
+   *  peer ever proved itself from there (so a NAT shared with honest members is not banned). */
+  private refused(code: string, address: string | undefined): void {
+    if (address === undefined || !BANNED_REFUSALS.has(code) || this.state !== 'started') return;
+    const ip = canonicalIp(address);
+    if (this.proven.has(ip)) return;
+    const entry = this.bans.ban({ address: ip }, `handshake failed: ${code}`, this.now());
+    this.emit('peer:banned', { id: undefined, address: ip, reason: entry.reason, until: entry.until });
+  }
+
+  private isSeedAddress(address: string): boolean {
+    return this.seeds.some((s) => formatHostPort(s.host, s.port) === address);
+  }
+
+  // ---- gossip ---------------------------------------------------------------------------------
+
+  /** One gossip round: failure checks, trimming a surplus of inbound peers, and one dial. */
+  private round(): void {
+    if (this.state !== 'started') return;
+    this.membership.check();
+    for (const victim of this.peers_.surplus(this.maxPeers, this.random)) this.close(victim.channel);
+    const target = chooseTarget(this.roundView());
+    if (target) this.dialTarget(target);
+  }
+
+  private heartbeat(): void {
+    if (this.state !== 'started') return;
+    try {
+      this.membership.heartbeat();
+    } catch {
+      // the membership dataset failed (store I/O): reported on its own 'error'; the next beat retries
+    }
+  }
+
+  private roundView(): Parameters<typeof chooseTarget>[0] {
+    const now = this.now();
+    const usable = (t: DialTarget): boolean => {
+      if (this.selfAddresses.has(t.address) || (t.id !== undefined && (this.peers_.get(t.id) || this.bans.isBanned({ id: t.id }, now)))) return false;
+      const d = this.dialing.get(t.address);
+      return !d || (!d.inFlight && d.notBefore <= now);
+    };
+    const seeds = this.seeds.map((s) => ({ address: formatHostPort(s.host, s.port), host: s.host, port: s.port, id: s.id, seed: true }));
+    const live: DialTarget[] = [];
+    const dead: DialTarget[] = [];
+    for (const m of this.membership.list()) {
+      const first = m.addresses[0];
+      if (first === undefined) continue;
+      const { host, port } = parseHostPort(first, 'address');
+      const t: DialTarget = { address: first, host, port, id: m.id, seed: false };
+      if (usable(t)) (m.state === 'alive' ? live : dead).push(t);
+    }
+    const connections = this.peers_.all();
+    return {
+      seeds: seeds.filter(usable), live, dead, connected: connections.length, outbound: this.peers_.outbound,
+      seedConnected: connections.some((c) => c.seed), maxPeers: this.maxPeers, reservedOutbound: Math.min(RESERVED_OUTBOUND_SLOTS, this.maxPeers), random: this.random,
+    };
+  }
+
+  private dialTarget(target: DialTarget): void {
+    if (this.state !== 'started') return;
+    let d = this.dialing.get(target.address);
+    if (d?.inFlight) return;
+    if (!d) {
+      d = { backoff: new Backoff({ ...this.options.backoff, random: this.random }), notBefore: 0, inFlight: false };
+      this.remember(this.dialing, target.address, d);
+    }
+    const state = d;
+    state.inFlight = true;
+    const attempt = dial({
+      identity: this.identity, networkKey: this.networkKey, host: target.host, port: target.port, expectedPeer: target.id,
+      limits: this.channelLimits, signal: this.stopping.signal,
+    }).then(
+      (channel) => {
+        state.inFlight = false;
+        this.established(channel, 'out', target);
+      },
+      (error: unknown) => {
+        state.inFlight = false;
+        state.notBefore = this.now() + state.backoff.next();
+        if (error instanceof PeerMismatchError && target.seed) {
+          // A pinned seed that proves another id: refused, and retried only after the backoff.
+        }
+      },
+    );
+    const tracked = attempt.finally(() => this.dials.delete(tracked));
+    this.dials.add(tracked);
+  }
+
+  /** Ends a channel with its close frame; stop() waits for it. */
+  private close(channel: SecureChannel): void {
+    const done = closeChannel(channel);
+    this.closing.add(done);
+    void done.then(() => this.closing.delete(done));
+  }
+
+  /** Adds to a bounded map (oldest entries go first past MAX_REMEMBERED). */
+  private remember<V>(map: Map<string, V>, key: string, value?: V): void {
+    map.delete(key);
+    map.set(key, (value ?? this.now()) as V);
+    if (map.size > MAX_REMEMBERED) map.delete(map.keys().next().value!);
+  }
+
+  /** The membership dataset (read-only use: tests, status). */
+  get membersDataset(): Model {
+    return this.membership.model;
+  }
+}
+
+/** Ends a channel with its close frame and resolves once it closed (destroyed after CLOSE_TIMEOUT_MS). */
+function closeChannel(channel: SecureChannel): Promise<void> {
+  if (channel.closed) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(() => channel.destroy(), CLOSE_TIMEOUT_MS);
+    channel.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    channel.end();
+  });
+}
