@@ -147,6 +147,9 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (field === NODE_KEY) m.addresses = addressesOf(value);
     let revived = false;
     if (field === ALIVE_KEY && this.fresh(update)) {
+      // A member back from the dead starts a new window: the silence is not an interval of its
+      // heartbeat, and would inflate the mean so that its next death took far longer to see.
+      if (m.state === 'dead' && m.detector.lastHeartbeat !== undefined) m.detector = new PhiAccrualDetector(this.options.phi);
       m.detector.heartbeat(this.options.now());
       revived = m.state === 'dead';
       m.state = 'alive';
