@@ -134,6 +134,9 @@ export interface NodeEvents {
 const BANNED_CUTS = new Set(['bad-signature', 'fault-budget', 'too-large', 'malformed', 'unknown-message', 'second-hello', 'second-sync', 'no-hello', 'wrong-dataset', 'wrong-peer']);
 /** Handshake failures that ban the address they came from, unless a peer proved itself from it. */
 const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TIMEOUT']);
+/** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new
+ *  connection to it arrives first (the other end of a simultaneous dial closing its loser). */
+export const PEER_DOWN_GRACE_MS = 500;
 /** Bound on remembered addresses (proven, dial backoff). */
 const MAX_REMEMBERED = 10_000;
 
@@ -176,9 +179,13 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly proven = new Map<string, number>();
   /** Per dial address: its backoff and the earliest time to try it again. */
   private readonly dialing = new Map<string, { backoff: Backoff; notBefore: number; inFlight: boolean }>();
+  /** The node id each dialed address proved (an unpinned seed's, say). */
+  private readonly learnedIds = new Map<string, NodeId>();
   /** Addresses that turned out to be this node. */
   private readonly selfAddresses = new Set<string>();
   private readonly connections = new Set<Connection>();
+  /** Peers whose connection closed, by the timer that reports them down unless they reconnect. */
+  private readonly downPending = new Map<NodeId, NodeJS.Timeout>();
   /** Channels being closed: stop() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
@@ -321,7 +328,7 @@ export class Node extends EventEmitter<NodeEvents> {
           identity: this.identity, networkKey: this.networkKey, host: this.listenAt.host, port: this.listenAt.port,
           limiter: this.limiter, limits: this.channelLimits, signal: this.stopping.signal,
           admit: (ip) => !this.bans.isBanned({ address: canonicalIp(ip) }, this.now()),
-          onConnection: (channel) => this.established(channel, 'in', undefined),
+          onConnection: (channel) => void this.established(channel, 'in', undefined),
         });
         this.listener.on('refused', (r) => this.refused(r.code, r.address));
       }
@@ -352,6 +359,8 @@ export class Node extends EventEmitter<NodeEvents> {
     this.state = 'stopped';
     clearInterval(this.gossipTimer);
     clearInterval(this.heartbeatTimer);
+    for (const timer of this.downPending.values()) clearTimeout(timer);
+    this.downPending.clear();
     this.stopping.abort();
     await Promise.all(this.dials);
     for (const c of this.connections) this.close(c.channel);
@@ -406,13 +415,17 @@ export class Node extends EventEmitter<NodeEvents> {
 
   // ---- connections ----------------------------------------------------------------------------
 
-  /** A secure channel completed its handshake (either way). Decides whether to keep it. */
-  private established(channel: SecureChannel, direction: 'in' | 'out', target: DialTarget | undefined): void {
+  /** A secure channel completed its handshake (either way). Decides whether to keep it; false if dropped. */
+  private established(channel: SecureChannel, direction: 'in' | 'out', target: DialTarget | undefined): boolean {
     const id = channel.remote.id;
     const ip = canonicalIp(channel.remoteAddress ?? target?.host ?? 'unknown');
     const address = formatHostPort(ip, channel.remotePort ?? target?.port ?? 0);
-    const drop = (): void => this.close(channel);
+    const drop = (): false => {
+      this.close(channel);
+      return false;
+    };
     if (this.state !== 'started') return drop();
+    if (target) this.remember(this.learnedIds, target.address, id);
     if (id === this.id) {
       if (target) this.selfAddresses.add(target.address);
       return drop();
@@ -428,7 +441,8 @@ export class Node extends EventEmitter<NodeEvents> {
     const added = this.peers_.add(connection);
     if (added.result === 'rejected') {
       mux.destroy();
-      return drop();
+      this.close(channel);
+      return true; // we already hold a connection to this node: no backoff
     }
     this.connections.add(connection);
     if (target) this.dialing.delete(target.address);
@@ -437,15 +451,29 @@ export class Node extends EventEmitter<NodeEvents> {
     mux.on('violation', (reason) => this.punish(connection, `multiplexer: ${reason}`));
     mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
     for (const h of this.hosted.values()) if (h.ready) mux.open(h.info);
+    const pendingDown = this.downPending.get(id);
+    if (pendingDown) {
+      clearTimeout(pendingDown);
+      this.downPending.delete(id);
+    }
     if (added.result === 'replaces') this.close(added.old.channel);
-    else this.emit('peer:up', this.peerInfo(connection));
+    else if (!pendingDown) this.emit('peer:up', this.peerInfo(connection));
+    return true;
   }
 
   private closed(connection: Connection): void {
     connection.mux.destroy();
     this.connections.delete(connection);
     const current = this.peers_.remove(connection);
-    if (current && !connection.replaced) this.emit('peer:down', this.peerInfo(connection));
+    if (!current || connection.replaced || this.state !== 'started') return;
+    // Two nodes that dialed each other at once each close the connection they lose; one end
+    // may see its connection close before the winning one reaches it. A short grace keeps that
+    // from showing as the peer going down and coming back.
+    const info = this.peerInfo(connection);
+    this.downPending.set(connection.id, setTimeout(() => {
+      this.downPending.delete(connection.id);
+      this.emit('peer:down', info);
+    }, PEER_DOWN_GRACE_MS));
   }
 
   /** A peer's OPEN: accepted if we host the dataset with a compatible policy. */
@@ -472,9 +500,31 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** Bans a peer that broke the rules and closes its connection. */
   private punish(connection: Connection, reason: string): void {
-    const entry = this.bans.ban({ id: connection.id }, reason.slice(0, 256), this.now());
-    connection.channel.destroy();
-    this.emit('peer:banned', { id: connection.id, address: connection.address, reason: entry.reason, until: entry.until });
+    this.ban(connection.id, reason);
+  }
+
+  /**
+   * Bans a node: closes its connection and refuses it (both ways) until the ban ends. Bans
+   * escalate with repeat offences (see BanList). Operators use it; the node uses it on peers
+   * that send bad signatures, exhaust their fault budget or break the protocol.
+   * @throws RangeError unless `id` is a node id.
+   */
+  ban(id: NodeId, reason = 'banned by the operator'): BanInfo {
+    if (!isNodeId(id)) throw new RangeError('"id" expected a node id');
+    const entry = this.bans.ban({ id }, reason.slice(0, 256), this.now());
+    const connection = this.peers_.get(id);
+    connection?.channel.destroy();
+    const info: BanInfo = { id, address: connection?.address, reason: entry.reason, until: entry.until };
+    this.emit('peer:banned', info);
+    return info;
+  }
+
+  /** Lifts a node's ban (its offence count is forgotten too); true if it was banned. */
+  unban(id: NodeId): boolean {
+    if (!isNodeId(id)) throw new RangeError('"id" expected a node id');
+    const lifted = this.bans.unban({ id });
+    if (lifted) this.dialing.forEach((d) => (d.notBefore = 0));
+    return lifted;
   }
 
   /** A connection that never became a channel: bans its address if it looked hostile and no
@@ -514,7 +564,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private roundView(): Parameters<typeof chooseTarget>[0] {
     const now = this.now();
     const usable = (t: DialTarget): boolean => {
-      if (this.selfAddresses.has(t.address) || (t.id !== undefined && (this.peers_.get(t.id) || this.bans.isBanned({ id: t.id }, now)))) return false;
+      const id = t.id ?? this.learnedIds.get(t.address);
+      if (this.selfAddresses.has(t.address) || (id !== undefined && (this.peers_.get(id) || this.bans.isBanned({ id }, now)))) return false;
       const d = this.dialing.get(t.address);
       return !d || (!d.inFlight && d.notBefore <= now);
     };
@@ -551,7 +602,8 @@ export class Node extends EventEmitter<NodeEvents> {
     }).then(
       (channel) => {
         state.inFlight = false;
-        this.established(channel, 'out', target);
+        // Dropped (banned, ourselves, over a limit): not retried before the backoff.
+        if (!this.established(channel, 'out', target)) state.notBefore = this.now() + state.backoff.next();
       },
       (error: unknown) => {
         state.inFlight = false;

@@ -2,7 +2,10 @@
 // and wait for conditions re-checked on events, with a deadline (never a fixed sleep).
 import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { Identity, Model, Node, type NodeOptions } from '../../src/index.ts';
+import { dial, Identity, Model, Node, type NodeOptions, type SecureChannel } from '../../src/index.ts';
+import { Mux, type MuxSession } from '../../src/mesh/mux.ts';
+import type { OpenInfo } from '../../src/mesh/mux-messages.ts';
+import { parseHostPort } from '../../src/util/address.ts';
 import { deadline } from '../helpers/streams.ts';
 
 export const networkKey = randomBytes(32);
@@ -60,4 +63,20 @@ export function converged(models: Model[], key: string, value: unknown, ms?: num
 /** Waits until `node` has a connection to each of `ids`. */
 export function connectedTo(node: Node, ids: string[], ms?: number): Promise<void> {
   return until(`${node.id.slice(0, 8)} connected to ${ids.length} peers`, () => ids.every((id) => node.peers().some((p) => p.id === id && p.state === 'connected')), [[node, ['peer:up']]], ms);
+}
+
+/** A hand-driven peer: a real secure channel and multiplexer to `address`, offering `dataset`
+ *  with `info`, so a test controls every byte a hostile member sends. */
+export async function rawPeer(address: string, identity: Identity, info: Partial<OpenInfo> & { name: string }, key = networkKey): Promise<{ channel: SecureChannel; mux: Mux; session: Promise<MuxSession> }> {
+  const { host, port } = parseHostPort(address, 'address');
+  const channel = await dial({ identity, networkKey: key, host, port });
+  const mux = new Mux(channel, { localId: identity.id, remoteId: channel.remote.id, decide: () => null });
+  // Settles when the session opens, or rejects when the channel closes first (no timer left behind).
+  const session = new Promise<MuxSession>((resolve, reject) => {
+    mux.once('session', resolve);
+    channel.once('close', () => reject(new Error('the channel closed before a session opened')));
+  });
+  session.catch(() => {}); // a test that never awaits it must not see an unhandled rejection
+  mux.open({ policy: 'open', replicaOf: null, ...info });
+  return { channel, mux, session };
 }
