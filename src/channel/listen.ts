@@ -6,6 +6,7 @@ import { Duplex } from 'node:stream';
 import { AbortError, BannedError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
+import { canonicalIp } from '../util/address.ts';
 import { HandshakeLimiter } from './handshake-limiter.ts';
 import { resolveOptions, type ChannelLimits } from './options.ts';
 import { secureChannel, type SecureChannel } from './secure-channel.ts';
@@ -44,7 +45,7 @@ export interface Refusal {
    *  ERR_FRAME_TOO_LARGE, ERR_HANDSHAKE_LIMIT, ERR_BANNED (`admit` said no), ERR_ABORTED (the listener
    *  closed) or ERR_LISTEN (accept failed). */
   code: string;
-  /** The remote address and port, when the socket still had them. */
+  /** The remote address (canonical: IPv4-mapped IPv6 as IPv4) and port, when the socket still had them. */
   address: string | undefined;
   port: number | undefined;
   error: SignetError;
@@ -165,7 +166,8 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     socket.on('error', ignore);
     this.sockets.add(socket);
     socket.once('close', () => this.sockets.delete(socket));
-    const address = socket.remoteAddress;
+    // Canonical: an IPv4 client of a dual-stack server (::ffff:a.b.c.d) counts as a.b.c.d.
+    const address = socket.remoteAddress === undefined ? undefined : canonicalIp(socket.remoteAddress);
     const port = socket.remotePort;
     if (this.closing.signal.aborted || address === undefined) {
       socket.destroy();
