@@ -6,7 +6,7 @@ import type { Update } from '../envelope/update.ts';
 import { isNodeId, type NodeId } from '../identity/node-id.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_MEMBER_ADDRESSES, MAX_MEMBERS } from '../limits.ts';
 import type { Model } from '../models/model.ts';
-import { parseHostPort } from '../util/address.ts';
+import { isWildcardHost, parseHostPort } from '../util/address.ts';
 import { PhiAccrualDetector, type PhiAccrualOptions } from './phi-accrual.ts';
 
 /** Name of the system dataset. Names starting with `signet:` are reserved for the Node. */
@@ -127,7 +127,10 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 
   private info(m: Member, now: number): MemberInfo {
-    return { id: m.id, addresses: [...m.addresses], state: m.state, phi: m.detector.phi(now), lastSeen: m.detector.lastHeartbeat ?? null };
+    // The detector answers 0 before its first heartbeat (not yet suspected); a member known only
+    // from its address record has never been heard alive, which MemberInfo reports as Infinity.
+    const last = m.detector.lastHeartbeat;
+    return { id: m.id, addresses: [...m.addresses], state: m.state, phi: last === undefined ? Infinity : m.detector.phi(now), lastSeen: last ?? null };
   }
 
   private changed(key: string, value: Value | undefined, update: Update): void {
@@ -168,16 +171,16 @@ export class Membership extends EventEmitter<MembershipEvents> {
   }
 }
 
-/** The addresses in a member's `node` record that parse as `host:port` (at most MAX_MEMBER_ADDRESSES);
- *  anything else in the record is ignored, as the member wrote it under its own id only. */
+/** The addresses in a member's `node` record that parse as a dialable `host:port`, from its first
+ *  MAX_MEMBER_ADDRESSES entries; anything else in the record (other types, garbage, a wildcard
+ *  host, which nobody can dial) is ignored, as the member wrote it under its own id only. */
 function addressesOf(value: Value | undefined): string[] {
   const list = (value as { addresses?: unknown } | undefined)?.addresses;
   if (!Array.isArray(list)) return [];
   const out: string[] = [];
   for (const a of list.slice(0, MAX_MEMBER_ADDRESSES)) {
     try {
-      parseHostPort(a, 'address');
-      out.push(a as string);
+      if (!isWildcardHost(parseHostPort(a, 'address').host)) out.push(a as string);
     } catch {
       // not an address: ignored
     }
