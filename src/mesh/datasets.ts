@@ -15,11 +15,19 @@ export interface Hosted {
   ready: boolean;
 }
 
+/** Longest custom policy name carried in a descriptor, in UTF-16 code units (a peer refuses an
+ *  OPEN whose policy is longer than 128); past it the name is cut. */
+const MAX_CUSTOM_NAME = 100;
+/** A surrogate without its other half: what UTF-8 cannot carry (TextEncoder writes U+FFFD). */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
+
 /**
  * How a policy is named to peers, so that two nodes whose copies of a dataset would judge the
  * same update differently never replicate it (each would count the other's updates as faults).
  * `writers` carries a digest of its sorted ids; a custom policy its name, which the user keeps
- * meaningful (the function itself cannot be compared).
+ * meaningful (the function itself cannot be compared). The descriptor is well-formed UTF-16
+ * (lone surrogates replaced by U+FFFD, a cut never splitting a pair), so it reads the same after
+ * the UTF-8 round trip of an OPEN as it does here.
  */
 export function policyDescriptor(policy: WritePolicy): string {
   const name = policy.policyName;
@@ -28,7 +36,12 @@ export function policyDescriptor(policy: WritePolicy): string {
     const digest = createHash('sha256').update([...policy.writerIds].sort().join(',')).digest('hex').slice(0, 32);
     return `writers:${digest}`;
   }
-  return `custom:${(name ?? 'anonymous').slice(0, 100)}`;
+  let custom = (name ?? 'anonymous').replace(LONE_SURROGATE, '\uFFFD');
+  if (custom.length > MAX_CUSTOM_NAME) {
+    custom = custom.slice(0, MAX_CUSTOM_NAME);
+    if (/[\uD800-\uDBFF]$/.test(custom)) custom = custom.slice(0, -1);
+  }
+  return `custom:${custom}`;
 }
 
 /**
