@@ -6,6 +6,7 @@ import { SignetError } from '../errors.ts';
 import { type CliIo, processIo, UsageError, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './io.ts';
 import { keygen, netkey, id, keygenHelp, netkeyHelp, idHelp } from './keys.ts';
 import { demo, demoHelp } from './demo.ts';
+import { node, nodeHelp } from './node.ts';
 
 type Command = { run: (args: string[], io: CliIo) => Promise<number>; help: string; summary: string };
 
@@ -13,6 +14,7 @@ const commands: Record<string, Command> = {
   keygen: { run: keygen, help: keygenHelp, summary: 'create an identity key file and print its node id' },
   netkey: { run: netkey, help: netkeyHelp, summary: 'create a random network key file' },
   id: { run: id, help: idHelp, summary: "print this node's id" },
+  node: { run: node, help: nodeHelp, summary: 'run a mesh node (the daemon) until SIGINT/SIGTERM' },
   demo: { run: demo, help: demoHelp, summary: 'run two in-process nodes and show signed replication' },
 };
 
