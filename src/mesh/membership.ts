@@ -32,8 +32,11 @@ export interface MemberInfo {
 
 /** Events of a {@link Membership}. */
 export interface MembershipEvents {
+  /** A member heard alive for the first time (by this process). */
   new: [member: MemberInfo];
+  /** A live member's phi reached the threshold. */
   dead: [member: MemberInfo];
+  /** A member convicted dead was heard again. */
   alive: [member: MemberInfo];
 }
 
@@ -58,6 +61,8 @@ interface Member {
   addresses: string[];
   state: 'alive' | 'dead';
   detector: PhiAccrualDetector;
+  /** 'new' was emitted: it has been heard alive in this process. */
+  announced: boolean;
 }
 
 /**
@@ -141,25 +146,44 @@ export class Membership extends EventEmitter<MembershipEvents> {
     if (id === this.model.id || id !== update.source || !isNodeId(id)) return;
     if (field !== NODE_KEY && field !== ALIVE_KEY) return;
     let m = this.members.get(id);
-    const isNew = !m;
     if (!m) {
-      if (this.members.size >= this.maxMembers) return;
-      m = { id, addresses: [], state: 'dead', detector: new PhiAccrualDetector(this.options.phi) };
+      if (this.members.size >= this.maxMembers && !this.evictOneDead()) return;
+      m = { id, addresses: [], state: 'dead', detector: new PhiAccrualDetector(this.options.phi), announced: false };
       this.members.set(id, m);
     }
     if (field === NODE_KEY) m.addresses = addressesOf(value);
-    let revived = false;
-    if (field === ALIVE_KEY && this.fresh(update)) {
-      // A member back from the dead starts a new window: the silence is not an interval of its
-      // heartbeat, and would inflate the mean so that its next death took far longer to see.
-      if (m.state === 'dead' && m.detector.lastHeartbeat !== undefined) m.detector = new PhiAccrualDetector(this.options.phi);
-      m.detector.heartbeat(this.options.now());
-      revived = m.state === 'dead';
-      m.state = 'alive';
-    }
+    if (field !== ALIVE_KEY || !this.fresh(update)) return;
+    // A member back from the dead starts a new window: the silence is not an interval of its
+    // heartbeat, and would inflate the mean so that its next death took far longer to see.
+    const revived = m.state === 'dead';
+    if (revived && m.detector.lastHeartbeat !== undefined) m.detector = new PhiAccrualDetector(this.options.phi);
+    m.detector.heartbeat(this.options.now());
+    m.state = 'alive';
     const now = this.options.now();
-    if (isNew) this.emit('new', this.info(m, now));
-    else if (revived) this.emit('alive', this.info(m, now));
+    // 'new' the first time a member is heard alive (one known only from old records is listed,
+    // dead, but not announced); 'alive' when a member convicted dead is heard again.
+    if (!m.announced) {
+      m.announced = true;
+      this.emit('new', this.info(m, now));
+    } else if (revived) this.emit('alive', this.info(m, now));
+  }
+
+  /**
+   * Makes room in a full table by forgetting the dead member heard from least recently (one
+   * never heard first). Policy: identities cost nothing to mint, so a flood of them must not
+   * fill the table for good; to hold a place a member has to keep signing heartbeats. Live
+   * members are never evicted: when all are alive, the newcomer is not tracked.
+   */
+  private evictOneDead(): boolean {
+    let victim: Member | undefined;
+    for (const m of this.members.values()) {
+      if (m.state !== 'dead') continue;
+      if (!victim || (m.detector.lastHeartbeat ?? -Infinity) < (victim.detector.lastHeartbeat ?? -Infinity)) victim = m;
+      if (victim.detector.lastHeartbeat === undefined) break;
+    }
+    if (!victim) return false;
+    this.members.delete(victim.id);
+    return true;
   }
 
   /** A heartbeat counts as an arrival only if it was signed recently (within the clock skew

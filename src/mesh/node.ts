@@ -436,7 +436,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (direction === 'in' && this.peers_.size >= this.maxPeers + INBOUND_SURPLUS && !this.peers_.get(id)) return drop();
     const mux = new Mux(channel, { localId: this.id, remoteId: id, decide: (info) => this.decide(info) });
     const connection: Connection = {
-      id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeedAddress(address), replaced: false,
+      id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeed(id), replaced: false,
     };
     const added = this.peers_.add(connection);
     if (added.result === 'rejected') {
@@ -537,8 +537,10 @@ export class Node extends EventEmitter<NodeEvents> {
     this.emit('peer:banned', { id: undefined, address: ip, reason: entry.reason, until: entry.until });
   }
 
-  private isSeedAddress(address: string): boolean {
-    return this.seeds.some((s) => formatHostPort(s.host, s.port) === address);
+  /** True if `id` is a seed's: pinned, or proved when we dialed the seed's address. (A seed
+   *  that dials us comes from an ephemeral port, so its address cannot tell.) */
+  private isSeed(id: NodeId): boolean {
+    return this.seeds.some((s) => s.id === id || this.learnedIds.get(formatHostPort(s.host, s.port)) === id);
   }
 
   // ---- gossip ---------------------------------------------------------------------------------
@@ -573,11 +575,14 @@ export class Node extends EventEmitter<NodeEvents> {
     const live: DialTarget[] = [];
     const dead: DialTarget[] = [];
     for (const m of this.membership.list()) {
-      const first = m.addresses[0];
-      if (first === undefined) continue;
-      const { host, port } = parseHostPort(first, 'address');
-      const t: DialTarget = { address: first, host, port, id: m.id, seed: false };
-      if (usable(t)) (m.state === 'alive' ? live : dead).push(t);
+      // The first of its addresses that is not backing off (a member may advertise several).
+      for (const address of m.addresses) {
+        const { host, port } = parseHostPort(address, 'address');
+        const t: DialTarget = { address, host, port, id: m.id, seed: false };
+        if (!usable(t)) continue;
+        (m.state === 'alive' ? live : dead).push(t);
+        break;
+      }
     }
     const connections = this.peers_.all();
     return {

@@ -103,16 +103,16 @@ function reference(times: number[]): PhiAccrualDetector {
 
 // ---- who is a member -----------------------------------------------------------------------------
 
-test('a member appears from its own node record (dead, never heard: phi Infinity), then comes alive with a fresh heartbeat', async () => {
+test('a member is listed from its own node record (dead, never heard: phi Infinity) and is new when first heard alive', async () => {
   const l = await local();
   const x = await remote(l, 'x');
   assert.is(await ingest(l, x.node({ addresses: ['10.0.0.1:7420'] })), 'applied');
-  assert.equal(l.take(), ['new:x']);
+  assert.equal(l.take(), [], 'not announced before it is heard');
   const first = l.membership.get(x.id)!;
   assert.equal(first, { id: x.id, addresses: ['10.0.0.1:7420'], state: 'dead', phi: Infinity, lastSeen: null });
   l.clock.advance(10);
   assert.is(await ingest(l, x.alive()), 'applied');
-  assert.equal(l.take(), ['alive:x']);
+  assert.equal(l.take(), ['new:x']);
   const now = l.membership.get(x.id)!;
   assert.is(now.state, 'alive');
   assert.is(now.lastSeen, l.clock.ms);
@@ -181,7 +181,7 @@ test('records relayed by a third node count as their signer\'s, never the relay\
   const [zl, lz] = await syncPair(z.model, l.model);
   await until(l.membership, 'new', () => l.membership.size > 0);
   assert.equal(l.membership.list().map((m) => [m.id, m.addresses, m.state]), [[x.id, ['10.0.0.1:7420'], 'alive']]);
-  assert.equal(l.take(), ['new:x', 'alive:x']);
+  assert.equal(l.take(), ['new:x']);
   assert.not.ok(l.membership.get(z.id));
   // Live updates flow on: X moves, and we see it from X's own record.
   x.node({ addresses: ['10.0.0.9:7421'] });
@@ -251,7 +251,7 @@ test('a heartbeat signed at the edge of the freshness window counts; one microse
   const old = await remote(l, 'old', -FRESH_WINDOW_MICROS - 1);
   await ingest(l, edge.alive());
   await ingest(l, old.alive());
-  assert.equal(l.take(), ['new:edge', 'new:old']);
+  assert.equal(l.take(), ['new:edge'], 'only the fresh one is heard');
   assert.is(l.membership.get(edge.id)!.state, 'alive');
   const info = l.membership.get(old.id)!;
   assert.is(info.state, 'dead', 'an old heartbeat does not make a member alive');
@@ -382,7 +382,7 @@ test('start() reads records already held, then signs our node record and a heart
   const seen: string[] = [];
   for (const kind of ['new', 'dead', 'alive'] as const) membership.on(kind, (m) => seen.push(`${kind}:${nameOf(m.id)}:${m.state}`));
   membership.start(['192.0.2.1:7420']);
-  assert.equal(seen, ['new:x:dead', 'alive:x:alive'], 'its node record (new, not yet heard), then its fresh heartbeat');
+  assert.equal(seen, ['new:x:alive'], 'announced once, when its fresh heartbeat is read');
   assert.equal(membership.list().map((m) => [m.id, m.addresses]), [[x.id, ['10.0.0.1:7420']]]);
   assert.equal(model.get(`${model.id}/node`), { addresses: ['192.0.2.1:7420'] });
   const firstBeat = model.updateOf(`${model.id}/alive`)!.version;
@@ -397,20 +397,31 @@ test('start() reads records already held, then signs our node record and a heart
   assert.is(model.updateOf(`${model.id}/node`)!.version, nodeVersion);
 });
 
-test('maxMembers: members past it are not tracked; those tracked still update', async () => {
+test('maxMembers: a full table forgets a dead member for a newcomer, never a live one', async () => {
   const l = await local({ maxMembers: 2 });
-  const [a, b, c] = [await remote(l, 'a'), await remote(l, 'b'), await remote(l, 'c')];
-  for (const r of [a, b, c]) await ingest(l, r.node({ addresses: ['10.0.0.1:7420'] }));
+  const [a, b, c, d] = [await remote(l, 'a'), await remote(l, 'b'), await remote(l, 'c'), await remote(l, 'd')];
+  await ingest(l, a.alive());
+  await ingest(l, b.alive());
   assert.equal(l.take(), ['new:a', 'new:b']);
-  assert.is(l.membership.size, 2);
-  assert.not.ok(l.membership.get(c.id));
+  // Both alive: the newcomer is not tracked.
   await ingest(l, c.alive());
   assert.not.ok(l.membership.get(c.id));
   assert.is(l.membership.size, 2);
-  await ingest(l, a.alive());
-  await ingest(l, b.node({ addresses: ['10.0.0.2:7420'] }));
-  assert.equal(l.take(), ['alive:a']);
-  assert.equal(l.membership.get(b.id)!.addresses, ['10.0.0.2:7420']);
+  // A falls silent and is convicted while B keeps beating: C now takes A's place.
+  for (let t = 0; t < 20; t++) {
+    l.clock.advance(HB);
+    await ingest(l, b.alive());
+    l.membership.check();
+  }
+  assert.equal(l.take(), ['dead:a']);
+  await ingest(l, c.alive());
+  assert.equal(l.take(), ['new:c']);
+  assert.not.ok(l.membership.get(a.id), 'the dead member was forgotten');
+  assert.ok(l.membership.get(b.id), 'the live one kept its place');
+  // A record that is not a heartbeat (an address record) never displaces a live member.
+  await ingest(l, d.node({ addresses: ['10.0.0.4:7420'] }));
+  assert.not.ok(l.membership.get(d.id));
+  assert.is(l.membership.size, 2);
 });
 
 test.run();
