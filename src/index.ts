@@ -44,11 +44,11 @@ export { LmdbStore, LMDB_STORE_FORMAT, type LmdbStoreOptions } from './store/lmd
 // channel/
 export {
   secureChannel, SecureChannel, HandshakeLimiter, listen, SecureListener, dial, replicate,
-  CLOSE_TIMEOUT_MS,
+  CLOSE_TIMEOUT_MS, tcpTransport, MemoryNetwork,
 } from './channel/index.ts';
 export type {
   SecureChannelOptions, SecureChannelEvents, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
-  ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions,
+  ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions, Transport, TransportServer, TransportStream,
 } from './channel/index.ts';
 
 // mesh/

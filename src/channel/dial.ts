@@ -1,13 +1,13 @@
 // dial(): the one way to open a secure channel to a listener. It owns the socket until the
 // handshake is done, one deadline over connect and handshake, the caller's signal, and teardown.
-import { Socket } from 'node:net';
 import { Duplex } from 'node:stream';
-import { AbortError, ConnectError, SignetError, TimeoutError } from '../errors.ts';
+import { AbortError, TimeoutError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
 import { resolveOptions, type ChannelLimits } from './options.ts';
 import { secureChannel, type SecureChannel } from './secure-channel.ts';
+import { assertTransport, tcpTransport, type Transport, type TransportStream } from './transport.ts';
 
 /** Options of {@link dial}. */
 export interface DialOptions {
@@ -23,6 +23,8 @@ export interface DialOptions {
   signal?: AbortSignal;
   /** Overrides of {@link ChannelLimits}; `handshakeTimeoutMs` (default 10 s) is the deadline of connect and handshake together. */
   limits?: Partial<ChannelLimits>;
+  /** What to connect over. Default {@link tcpTransport}. */
+  transport?: Transport;
 }
 
 const ignore = (): void => {};
@@ -49,6 +51,7 @@ export async function dial(options: DialOptions): Promise<SecureChannel> {
   const limits = resolveOptions(new Duplex(), { identity, networkKey, initiator: true, expectedPeer, signal, limits: options.limits });
   assertString(host, 'host', 1024);
   assertInteger(port, 'port', 1, 65535);
+  if (options.transport !== undefined) assertTransport(options.transport, 'transport');
   if (signal?.aborted) throw new AbortError('dial aborted by the caller', { cause: signal.reason });
 
   const where = `${host}:${port}`;
@@ -60,18 +63,19 @@ export async function dial(options: DialOptions): Promise<SecureChannel> {
   }, limits.handshakeTimeoutMs);
   const onAbort = (): void => deadline.abort(signal?.reason);
   signal?.addEventListener('abort', onAbort, { once: true });
-  const socket = new Socket();
-  // The handshake and then the channel listen to the socket; this keeps an error outside them from escaping.
-  socket.on('error', ignore);
+  const transport = options.transport ?? tcpTransport;
+  let socket: TransportStream | undefined;
   try {
-    await connect(socket, host, port, deadline.signal);
+    socket = await transport.connect(host, port, deadline.signal);
+    // The handshake and then the channel listen to the stream; this keeps an error outside them from escaping.
+    socket.on('error', ignore);
     const channel = await secureChannel(socket, {
       identity, networkKey, initiator: true, expectedPeer, limits: options.limits, signal: deadline.signal,
     });
     channel.on('error', ignore); // the reason stays in channel.errored, seen on 'close'
     return channel;
   } catch (error) {
-    socket.destroy();
+    socket?.destroy();
     if (timedOut) throw new TimeoutError(`dial to ${where} did not complete within ${limits.handshakeTimeoutMs} ms`, { cause: error });
     if (signal?.aborted && !(error instanceof AbortError)) throw new AbortError(`dial to ${where} aborted by the caller`, { cause: error });
     throw error;
@@ -79,27 +83,4 @@ export async function dial(options: DialOptions): Promise<SecureChannel> {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
   }
-}
-
-/** Resolves once `socket` is connected. @throws ConnectError, AbortError (the deadline or the caller). */
-function connect(socket: Socket, host: string, port: number, signal: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const done = (error?: Error): void => {
-      socket.off('connect', onConnect);
-      socket.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      if (error) reject(error);
-      else resolve();
-    };
-    const onConnect = (): void => done();
-    const onError = (error: Error): void => {
-      const code = (error as { code?: unknown }).code;
-      done(new ConnectError(`cannot connect to ${host}:${port}: ${typeof code === 'string' ? code : error.message}`, { cause: error }));
-    };
-    const onAbort = (): void => done(new AbortError(`connecting to ${host}:${port} aborted`, { cause: signal.reason }));
-    socket.on('connect', onConnect);
-    socket.on('error', onError);
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.connect(port, host);
-  });
 }

@@ -10,3 +10,6 @@ export type { ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOpt
 export { dial } from './dial.ts';
 export type { DialOptions } from './dial.ts';
 export { replicate } from './replicate.ts';
+export { tcpTransport } from './transport.ts';
+export type { Transport, TransportServer, TransportStream } from './transport.ts';
+export { MemoryNetwork } from './memory-transport.ts';

@@ -1,13 +1,14 @@
 // listen(): the one way to accept secure channels. It owns the TCP server, every socket, the
 // handshake limiter slot, the handshake deadline and teardown, and reports every failure as an event.
 import { EventEmitter } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
 import { AbortError, BannedError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import { assertInteger, assertString } from '../util/bytes.ts';
 import { canonicalIp } from '../util/address.ts';
 import { HandshakeLimiter } from './handshake-limiter.ts';
+import { assertTransport, tcpTransport, type Transport, type TransportServer, type TransportStream } from './transport.ts';
 import { resolveOptions, type ChannelLimits } from './options.ts';
 import { secureChannel, type SecureChannel } from './secure-channel.ts';
 
@@ -37,6 +38,8 @@ export interface ListenOptions {
    *  refused ERR_BANNED, exactly as a connection without the network key would see it (no
    *  reply, no early close to tell it apart). Default: every address is admitted. */
   admit?: (address: string) => boolean;
+  /** What to accept connections over. Default {@link tcpTransport}. */
+  transport?: Transport;
 }
 
 /** A connection that never became a channel. */
@@ -94,13 +97,13 @@ const codeOf = (error: Error): string => {
  * its code, and nothing escapes as an unhandled rejection or `'error'`.
  */
 export class SecureListener extends EventEmitter<SecureListenerEvents> {
-  private readonly server: Server;
+  private readonly server: TransportServer;
   private readonly options: ListenOptions;
   private readonly limits: Partial<ChannelLimits> | undefined;
   private readonly limiter: HandshakeLimiter;
   /** Aborted by close(): cancels every handshake in progress. */
   private readonly closing = new AbortController();
-  private readonly sockets = new Set<Socket>();
+  private readonly sockets = new Set<TransportStream>();
   private readonly channels = new Set<SecureChannel>();
   private bound: AddressInfo | undefined;
   private closed: Promise<void> | undefined;
@@ -115,7 +118,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     this.limiter = options.limiter ?? new HandshakeLimiter();
     this.handshakeTimeoutMs = resolveOptions(new Duplex(), { ...options, initiator: false }).handshakeTimeoutMs;
     if (options.onConnection) this.on('connection', options.onConnection);
-    this.server = createServer((socket) => this.accept(socket));
+    this.server = (options.transport ?? tcpTransport).createServer((socket) => this.accept(socket));
   }
 
   /** @internal Binds the server. @throws ListenError, AbortError. */
@@ -160,7 +163,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     return this.sockets.size;
   }
 
-  private accept(socket: Socket): void {
+  private accept(socket: TransportStream): void {
     // The handshake and the channel listen to the socket while they own it; this listener keeps
     // an error after they let go (or before they start) from escaping.
     socket.on('error', ignore);
@@ -208,7 +211,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
   }
 
   /** Keeps a connection from a refused address open and unread until the handshake deadline. */
-  private hold(socket: Socket, release: () => void, address: string, port: number | undefined): void {
+  private hold(socket: TransportStream, release: () => void, address: string, port: number | undefined): void {
     socket.pause();
     const done = (): void => {
       clearTimeout(timer);
@@ -221,7 +224,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     this.closing.signal.addEventListener('abort', done, { once: true });
   }
 
-  private refuse(error: SignetError, socket: Socket | undefined, address?: string, port?: number): void {
+  private refuse(error: SignetError, socket: TransportStream | undefined, address?: string, port?: number): void {
     socket?.destroy();
     this.emitSafely('refused', [{ code: error.code, address, port, error }]);
   }
@@ -315,6 +318,7 @@ export async function listen(options: ListenOptions): Promise<SecureListener> {
   if (options.limiter !== undefined && !(options.limiter instanceof HandshakeLimiter)) throw new TypeError('"limiter" expected a HandshakeLimiter');
   if (options.onConnection !== undefined && typeof options.onConnection !== 'function') throw new TypeError('"onConnection" expected a function');
   if (options.admit !== undefined && typeof options.admit !== 'function') throw new TypeError('"admit" expected a function');
+  if (options.transport !== undefined) assertTransport(options.transport, 'transport');
   if (options.signal?.aborted) throw new AbortError('listen aborted by the caller', { cause: options.signal.reason });
   const listener = new SecureListener(options);
   await listener.start();

@@ -8,12 +8,14 @@ import { HandshakeLimiter } from '../channel/handshake-limiter.ts';
 import { listen, type SecureListener, CLOSE_TIMEOUT_MS } from '../channel/listen.ts';
 import type { ChannelLimits } from '../channel/options.ts';
 import type { SecureChannel } from '../channel/secure-channel.ts';
+import { assertTransport, tcpTransport, type Transport } from '../channel/transport.ts';
 import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
 import type { AnyScuttlebutt, ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { wallClockMicros } from '../envelope/version.ts';
 import { isDatasetName } from '../envelope/update.ts';
 import { PeerMismatchError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
+import type { SignatureBackend } from '../identity/signature.ts';
 import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
 import { isNodeId, shortId, type NodeId } from '../identity/node-id.ts';
 import {
@@ -82,7 +84,30 @@ export interface NodeOptions {
   now?: () => number;
   /** Wall clock in µs for the datasets this node creates. Default wallClockMicros. */
   wallClock?: () => number;
+  /** Signature backend of every dataset this node creates (and of membership). Default `native`. */
+  backend?: SignatureBackend;
+  /** Timers for the gossip round, heartbeats and the peer-down grace (inject a virtual
+   *  scheduler to simulate). Default the global setInterval/setTimeout. */
+  timers?: NodeTimers;
+  /** What to listen and dial over. Default TCP ({@link tcpTransport}); {@link MemoryNetwork}
+   *  gives in-process transports for tests and simulations. */
+  transport?: Transport;
 }
+
+/** The timer functions a Node uses. */
+export interface NodeTimers {
+  setInterval(callback: () => void, ms: number): unknown;
+  clearInterval(handle: unknown): void;
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const globalTimers: NodeTimers = {
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 /** Options of {@link Node.dataset}: a model's options, less what the node supplies. */
 export type DatasetOptions<O = ScuttlebuttOptions> = Omit<O, 'identity' | 'dataset' | 'store' | 'readOnly'> & {
@@ -185,13 +210,15 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly selfAddresses = new Set<string>();
   private readonly connections = new Set<Connection>();
   /** Peers whose connection closed, by the timer that reports them down unless they reconnect. */
-  private readonly downPending = new Map<NodeId, NodeJS.Timeout>();
+  private readonly downPending = new Map<NodeId, unknown>();
   /** Channels being closed: stop() waits for them. */
   private readonly closing = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private listener: SecureListener | undefined;
-  private gossipTimer: NodeJS.Timeout | undefined;
-  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private gossipTimer: unknown;
+  private heartbeatTimer: unknown;
+  private readonly timers: NodeTimers;
+  private readonly transport: Transport;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private stopped: Promise<void> | undefined;
   private readonly dials = new Set<Promise<void>>();
@@ -234,11 +261,14 @@ export class Node extends EventEmitter<NodeEvents> {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? (() => performance.now());
     this.wallClock = options.wallClock ?? wallClockMicros;
+    this.timers = options.timers ?? globalTimers;
+    if (options.transport !== undefined) assertTransport(options.transport, 'transport');
+    this.transport = options.transport ?? tcpTransport;
     this.bans = new BanList(options.bans);
     const interval = this.heartbeatIntervalMs;
     const model = new Model({
       identity: this.identity, dataset: MEMBERS_DATASET, policy: owner(), store: this.store, now: this.wallClock,
-      maxUpdateBytes: MEMBER_RECORD_MAX_BYTES,
+      maxUpdateBytes: MEMBER_RECORD_MAX_BYTES, backend: options.backend,
     });
     this.membership = new Membership({
       model, now: this.now, wallMicros: this.wallClock, heartbeatIntervalMs: interval,
@@ -292,7 +322,7 @@ export class Node extends EventEmitter<NodeEvents> {
       policy = open();
     }
     const model = new (Class as unknown as new (o: ScuttlebuttOptions) => InstanceType<C>)({
-      now: this.wallClock, ...rest, identity: this.identity, dataset: name, store: this.store, policy, readOnly,
+      now: this.wallClock, backend: this.options.backend, ...rest, identity: this.identity, dataset: name, store: this.store, policy, readOnly,
     });
     this.register(name, model, replicaOf ?? null);
     return model;
@@ -326,7 +356,7 @@ export class Node extends EventEmitter<NodeEvents> {
       if (this.listenAt) {
         this.listener = await listen({
           identity: this.identity, networkKey: this.networkKey, host: this.listenAt.host, port: this.listenAt.port,
-          limiter: this.limiter, limits: this.channelLimits, signal: this.stopping.signal,
+          limiter: this.limiter, limits: this.channelLimits, signal: this.stopping.signal, transport: this.transport,
           admit: (ip) => !this.bans.isBanned({ address: canonicalIp(ip) }, this.now()),
           onConnection: (channel) => void this.established(channel, 'in', undefined),
         });
@@ -340,8 +370,8 @@ export class Node extends EventEmitter<NodeEvents> {
     this.state = 'started';
     this.membership.start(this.advertised());
     for (const seed of this.seeds) this.dialTarget({ address: formatHostPort(seed.host, seed.port), host: seed.host, port: seed.port, id: seed.id, seed: true });
-    this.gossipTimer = setInterval(() => this.round(), this.gossipIntervalMs);
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.heartbeatIntervalMs);
+    this.gossipTimer = this.timers.setInterval(() => this.round(), this.gossipIntervalMs);
+    this.heartbeatTimer = this.timers.setInterval(() => this.heartbeat(), this.heartbeatIntervalMs);
   }
 
   /**
@@ -357,9 +387,9 @@ export class Node extends EventEmitter<NodeEvents> {
   private async shutdown(): Promise<void> {
     const wasStarting = this.state === 'starting';
     this.state = 'stopped';
-    clearInterval(this.gossipTimer);
-    clearInterval(this.heartbeatTimer);
-    for (const timer of this.downPending.values()) clearTimeout(timer);
+    this.timers.clearInterval(this.gossipTimer);
+    this.timers.clearInterval(this.heartbeatTimer);
+    for (const timer of this.downPending.values()) this.timers.clearTimeout(timer);
     this.downPending.clear();
     this.stopping.abort();
     await Promise.all(this.dials);
@@ -452,12 +482,12 @@ export class Node extends EventEmitter<NodeEvents> {
     mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
     for (const h of this.hosted.values()) if (h.ready) mux.open(h.info);
     const pendingDown = this.downPending.get(id);
-    if (pendingDown) {
-      clearTimeout(pendingDown);
+    if (pendingDown !== undefined) {
+      this.timers.clearTimeout(pendingDown);
       this.downPending.delete(id);
     }
     if (added.result === 'replaces') this.close(added.old.channel);
-    else if (!pendingDown) this.emit('peer:up', this.peerInfo(connection));
+    else if (pendingDown === undefined) this.emit('peer:up', this.peerInfo(connection));
     return true;
   }
 
@@ -470,7 +500,7 @@ export class Node extends EventEmitter<NodeEvents> {
     // may see its connection close before the winning one reaches it. A short grace keeps that
     // from showing as the peer going down and coming back.
     const info = this.peerInfo(connection);
-    this.downPending.set(connection.id, setTimeout(() => {
+    this.downPending.set(connection.id, this.timers.setTimeout(() => {
       this.downPending.delete(connection.id);
       this.emit('peer:down', info);
     }, PEER_DOWN_GRACE_MS));
@@ -603,7 +633,7 @@ export class Node extends EventEmitter<NodeEvents> {
     state.inFlight = true;
     const attempt = dial({
       identity: this.identity, networkKey: this.networkKey, host: target.host, port: target.port, expectedPeer: target.id,
-      limits: this.channelLimits, signal: this.stopping.signal,
+      limits: this.channelLimits, signal: this.stopping.signal, transport: this.transport,
     }).then(
       (channel) => {
         state.inFlight = false;
