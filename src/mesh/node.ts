@@ -13,7 +13,7 @@ import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
 import type { AnyScuttlebutt, ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { wallClockMicros } from '../envelope/version.ts';
 import { isDatasetName } from '../envelope/update.ts';
-import { PeerMismatchError } from '../errors.ts';
+import { AbortError, PeerMismatchError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { SignatureBackend } from '../identity/signature.ts';
 import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
@@ -221,6 +221,7 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly transport: Transport;
   private state: 'new' | 'starting' | 'started' | 'stopped' = 'new';
   private stopped: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
   private readonly dials = new Set<Promise<void>>();
 
   /** @throws TypeError / RangeError for a bad option, naming it. */
@@ -346,11 +347,16 @@ export class Node extends EventEmitter<NodeEvents> {
    * Loads the membership dataset, binds the listener (if `listen`), signs this node's membership
    * record, dials the seeds, and starts the gossip and heartbeat timers.
    * @throws ListenError if the address cannot be bound; StoreError if the store cannot be read;
-   *   Error if called twice.
+   *   AbortError if stop() was called before it finished; Error if called twice.
    */
-  async start(): Promise<void> {
-    if (this.state !== 'new') throw new Error(`start() called on a node that is ${this.state}`);
+  start(): Promise<void> {
+    if (this.state !== 'new') return Promise.reject(new Error(`start() called on a node that is ${this.state}`));
     this.state = 'starting';
+    this.starting = this.startNow();
+    return this.starting;
+  }
+
+  private async startNow(): Promise<void> {
     try {
       await this.membership.model.ready;
       if (this.listenAt) {
@@ -366,6 +372,10 @@ export class Node extends EventEmitter<NodeEvents> {
       this.state = 'stopped';
       this.stopping.abort();
       throw error;
+    }
+    if (this.state !== 'starting') {
+      await this.listener?.close();
+      throw new AbortError('the node was stopped while it was starting');
     }
     this.state = 'started';
     this.membership.start(this.advertised());
@@ -385,17 +395,16 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   private async shutdown(): Promise<void> {
-    const wasStarting = this.state === 'starting';
     this.state = 'stopped';
     this.timers.clearInterval(this.gossipTimer);
     this.timers.clearInterval(this.heartbeatTimer);
     for (const timer of this.downPending.values()) this.timers.clearTimeout(timer);
     this.downPending.clear();
     this.stopping.abort();
+    await this.starting?.catch(() => {}); // a start in progress gives up (and closes what it opened)
     await Promise.all(this.dials);
     for (const c of this.connections) this.close(c.channel);
     await Promise.all([this.listener?.close(), ...this.closing]);
-    if (wasStarting) await Promise.resolve();
     this.membership.model.dispose();
   }
 

@@ -13,6 +13,16 @@ import { next } from '../helpers/streams.ts';
 
 const connected = (node: Node, id: string): boolean => node.peers().some((p) => p.id === id && p.state === 'connected');
 
+/** The error `promise` rejects with (fails the test if it resolves). */
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error & { code?: string };
+  }
+  throw new Error('expected a rejection');
+}
+
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -316,6 +326,40 @@ test('a node given its own address as a seed does not connect to itself', async 
     await until('10 heartbeats from B', () => beats >= 10, [[a.membersDataset, ['update']]]);
     assert.equal(ups, [b.id]);
     assert.not.ok(a.peers().some((p) => p.id === a.id));
+  } finally {
+    await cluster.stopAll();
+  }
+});
+
+test('stop() while start() is in progress: start rejects ERR_ABORTED, the port is released, stop is idempotent', async () => {
+  const cluster = new Cluster();
+  const port = await freePort();
+  const a = cluster.node({ listen: `127.0.0.1:${port}` });
+  const starting = a.start();
+  const stopped = a.stop();
+  assert.is((await rejection(starting)).code, 'ERR_ABORTED');
+  await stopped;
+  assert.is(a.stop(), stopped, 'the same promise');
+  assert.is(a.address(), undefined);
+  // The port is free again: another node binds it.
+  const b = cluster.node({ listen: `127.0.0.1:${port}` });
+  try {
+    await b.start();
+    assert.is(b.address(), `127.0.0.1:${port}`);
+    assert.match((await rejection(b.start())).message, /start\(\) called on a node that is started/);
+  } finally {
+    await cluster.stopAll();
+  }
+});
+
+test('a node that never started stops at once; one whose port is taken rejects start with ERR_LISTEN', async () => {
+  const cluster = new Cluster();
+  try {
+    await cluster.node().stop();
+    const a = cluster.node();
+    await a.start();
+    const b = cluster.node({ listen: a.address()! });
+    assert.is((await rejection(b.start())).code, 'ERR_LISTEN');
   } finally {
     await cluster.stopAll();
   }
