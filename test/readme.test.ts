@@ -38,6 +38,8 @@ test('"Use it": the examples run, replicate in memory and over the secure channe
     assert.match(r.stdout, /^3$/m, 'bob reads 3 in memory');
     assert.match(r.stdout, /over the network, bob sees replicas = 3/);
     assert.match(r.stdout, /closed: cleanly/);
+    assert.match(r.stdout, /member learned from its own signed record: true/);
+    assert.match(r.stdout, /the member reads mesh/);
     assert.match(r.stdout, /same node after a restart: true 32/);
     assert.is(r.stderr.trim(), '', 'no warnings, nothing refused');
   } finally {
