@@ -52,6 +52,12 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   /** True while our reader is full and the stream is paused: the peer's silence is then ours. */
   private backpressured = false;
 
+  /** The stream the channel runs over (a socket). After a clean close it may stay open a moment
+   *  longer, flushing the close frame; wait for its `'close'` to know the socket is gone. */
+  get transport(): Duplex {
+    return this.stream;
+  }
+
   /** The remote IP of the underlying socket (undefined over a transport that is not a socket). */
   get remoteAddress(): string | undefined {
     return (this.stream as { remoteAddress?: string }).remoteAddress;

@@ -681,15 +681,18 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 }
 
-/** Ends a channel with its close frame and resolves once it closed (destroyed after CLOSE_TIMEOUT_MS). */
+/** Ends a channel with its close frame and resolves once it and its socket closed (both are
+ *  destroyed after CLOSE_TIMEOUT_MS if the peer does not answer the close). */
 function closeChannel(channel: SecureChannel): Promise<void> {
-  if (channel.closed) return Promise.resolve();
-  return new Promise<void>((resolve) => {
-    const timer = setTimeout(() => channel.destroy(), CLOSE_TIMEOUT_MS);
-    channel.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    channel.end();
-  });
+  const socket = channel.transport;
+  const closed = (s: { closed: boolean; once(e: 'close', f: () => void): unknown }): Promise<void> =>
+    s.closed ? Promise.resolve() : new Promise<void>((resolve) => s.once('close', () => resolve()));
+  const done = Promise.all([closed(channel), closed(socket)]);
+  if (channel.closed && socket.closed) return Promise.resolve();
+  const timer = setTimeout(() => {
+    channel.destroy();
+    socket.destroy();
+  }, CLOSE_TIMEOUT_MS);
+  channel.end();
+  return done.then(() => clearTimeout(timer));
 }

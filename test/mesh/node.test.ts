@@ -352,6 +352,36 @@ test('stop() while start() is in progress: start rejects ERR_ABORTED, the port i
   }
 });
 
+test('stop() closes every socket, server, stream and timer it opened', async () => {
+  const count = (): Record<string, number> => {
+    const out: Record<string, number> = {};
+    for (const r of process.getActiveResourcesInfo()) out[r] = (out[r] ?? 0) + 1;
+    return out;
+  };
+  const before = count();
+  const cluster = new Cluster();
+  const a = cluster.node();
+  const ma = a.dataset('kv', Model);
+  await a.start();
+  const b = cluster.node({ seeds: [a.address()!] });
+  const mb = b.dataset('kv', Model);
+  await b.start();
+  await connectedTo(a, [b.id]);
+  ma.set('x', 1);
+  await converged([ma, mb], 'x', 1);
+  assert.ok(ma.streams > 0 && mb.streams > 0);
+  assert.ok((count()['TCPSocketWrap'] ?? 0) > (before['TCPSocketWrap'] ?? 0));
+  await cluster.stopAll();
+  assert.is(ma.streams, 0, 'no replication stream left on A');
+  assert.is(mb.streams, 0, 'no replication stream left on B');
+  assert.ok(a.membersDataset.isDisposed && b.membersDataset.isDisposed);
+  const after = count();
+  for (const kind of ['TCPSocketWrap', 'TCPServerWrap', 'Timeout']) {
+    assert.ok((after[kind] ?? 0) <= (before[kind] ?? 0), `${kind}: ${before[kind] ?? 0} before, ${after[kind] ?? 0} after`);
+  }
+  assert.is(ma.get('x'), 1, 'the datasets stay readable');
+});
+
 test('a node that never started stops at once; one whose port is taken rejects start with ERR_LISTEN', async () => {
   const cluster = new Cluster();
   try {
