@@ -23,6 +23,8 @@ export interface MemberInfo {
   id: NodeId;
   /** Where it said it listens (its own signed record); empty if it does not accept connections. */
   addresses: string[];
+  /** The first of `addresses` (what peers dial first), or undefined. */
+  address: string | undefined;
   state: 'alive' | 'dead';
   /** Suspicion now (0 right after a heartbeat; `PHI_THRESHOLD` convicts); Infinity before any. */
   phi: number;
@@ -135,7 +137,7 @@ export class Membership extends EventEmitter<MembershipEvents> {
     // The detector answers 0 before its first heartbeat (not yet suspected); a member known only
     // from its address record has never been heard alive, which MemberInfo reports as Infinity.
     const last = m.detector.lastHeartbeat;
-    return { id: m.id, addresses: [...m.addresses], state: m.state, phi: last === undefined ? Infinity : m.detector.phi(now), lastSeen: last ?? null };
+    return { id: m.id, addresses: [...m.addresses], address: m.addresses[0], state: m.state, phi: last === undefined ? Infinity : m.detector.phi(now), lastSeen: last ?? null };
   }
 
   private changed(key: string, value: Value | undefined, update: Update): void {

@@ -109,7 +109,7 @@ test('a member is listed from its own node record (dead, never heard: phi Infini
   assert.is(await ingest(l, x.node({ addresses: ['10.0.0.1:7420'] })), 'applied');
   assert.equal(l.take(), [], 'not announced before it is heard');
   const first = l.membership.get(x.id)!;
-  assert.equal(first, { id: x.id, addresses: ['10.0.0.1:7420'], state: 'dead', phi: Infinity, lastSeen: null });
+  assert.equal(first, { id: x.id, addresses: ['10.0.0.1:7420'], address: '10.0.0.1:7420', state: 'dead', phi: Infinity, lastSeen: null });
   l.clock.advance(10);
   assert.is(await ingest(l, x.alive()), 'applied');
   assert.equal(l.take(), ['new:x']);
