@@ -50,8 +50,24 @@ export function encodeHello(window: number, id: NodeId): Buffer {
   return b;
 }
 
-/** OPEN: [2][channel u16] then three strings, each [length u16][UTF-8]: name, policy, replicaOf ('' for none). */
+/** Longest policy descriptor in an OPEN, in UTF-16 code units (policyDescriptor stays under it). */
+export const MAX_POLICY_LENGTH = 128;
+
+/** What is wrong with an OPEN's fields, or null: the one rule for what we send and what we accept. */
+function openInfoFault(info: OpenInfo): string | null {
+  if (!isDatasetName(info.name)) return 'an invalid dataset name';
+  if (info.policy.length === 0 || info.policy.length > MAX_POLICY_LENGTH) return 'an invalid policy';
+  if (info.replicaOf !== null && !isNodeId(info.replicaOf)) return 'a replicaOf that is not a node id';
+  return null;
+}
+
+/**
+ * OPEN: [2][channel u16] then three strings, each [length u16][UTF-8]: name, policy, replicaOf ('' for none).
+ * @throws RangeError for fields the peer would refuse (it would cut us off).
+ */
 export function encodeOpen(channel: number, info: OpenInfo): Buffer {
+  const fault = openInfoFault(info);
+  if (fault !== null) throw new RangeError(`"info" is an OPEN with ${fault}`);
   const parts = [info.name, info.policy, info.replicaOf ?? ''].map((s) => encoder.encode(s));
   const b = header(MuxType.open, channel, parts.reduce((n, p) => n + 2 + p.length, 0));
   let at = 3;
@@ -68,8 +84,18 @@ export const encodeAccept = (channel: number): Buffer => header(MuxType.accept, 
 export const encodeEnd = (channel: number): Buffer => header(MuxType.end, channel, 0);
 export const encodeClose = (channel: number): Buffer => header(MuxType.close, channel, 0);
 
-/** REFUSE: [4][channel u16][reason, ASCII]. */
+/** Longest refusal reason, in bytes. */
+export const MAX_REFUSE_REASON = 64;
+
+/** True for a refusal reason the peer accepts: 1 to MAX_REFUSE_REASON printable ASCII characters. */
+const isRefuseReason = (reason: string): boolean => reason.length > 0 && reason.length <= MAX_REFUSE_REASON && /^[\x20-\x7e]+$/.test(reason);
+
+/**
+ * REFUSE: [4][channel u16][reason, ASCII].
+ * @throws RangeError for a reason the peer would refuse (empty, longer than MAX_REFUSE_REASON, not printable ASCII).
+ */
 export function encodeRefuse(channel: number, reason: string): Buffer {
+  if (!isRefuseReason(reason)) throw new RangeError(`"reason" expected 1-${MAX_REFUSE_REASON} printable ASCII characters, got ${JSON.stringify(reason.slice(0, 80))}`);
   const b = header(MuxType.refuse, channel, reason.length);
   b.write(reason, 3, 'latin1');
   return b;
@@ -88,9 +114,6 @@ export function encodeData(channel: number, payload: Uint8Array): Buffer {
   b.set(payload, 3);
   return b;
 }
-
-/** Longest refusal reason, in bytes. */
-export const MAX_REFUSE_REASON = 64;
 
 /**
  * Reads one message by its structure. Returns a string naming the fault for anything that is
@@ -148,8 +171,7 @@ function decodeOpen(bytes: Buffer, channel: number): MuxMessage | string {
   }
   if (at !== bytes.length) return 'an OPEN with trailing bytes';
   const [name, policy, replicaOf] = strings as [string, string, string];
-  if (!isDatasetName(name)) return 'an OPEN with an invalid dataset name';
-  if (policy.length === 0 || policy.length > 128) return 'an OPEN with an invalid policy';
-  if (replicaOf !== '' && !isNodeId(replicaOf)) return 'an OPEN whose replicaOf is not a node id';
-  return { type: 'open', channel, info: { name, policy, replicaOf: replicaOf === '' ? null : replicaOf } };
+  const info: OpenInfo = { name, policy, replicaOf: replicaOf === '' ? null : (replicaOf as NodeId) };
+  const fault = openInfoFault(info);
+  return fault === null ? { type: 'open', channel, info } : `an OPEN with ${fault}`;
 }

@@ -41,6 +41,10 @@ interface Channel {
 
 /** Least credit worth a CREDIT message: a quarter of the window. */
 const CREDIT_FRACTION = 4;
+/** Peer DATA that waits for a busy stream is copied into blocks of this size: a peer that sends
+ *  its window a byte per message would otherwise make us hold a Buffer (and a queued write) per
+ *  byte, some 270 bytes of heap each: 69 MiB for one 256 KiB window, measured. */
+const INBOX_BLOCK_BYTES = 16 * 1024;
 
 /**
  * A multiplexer over one message Duplex (a SecureChannel: one write is one message). It reads
@@ -72,11 +76,16 @@ export class Mux extends EventEmitter<MuxEvents> {
   };
   private readonly onClose = (): void => this.destroy();
 
+  /** @throws RangeError for a window the peer would refuse (under MUX_MAX_DATA_BYTES) or a u32 cannot carry. */
   constructor(channel: Duplex, options: MuxOptions) {
     super();
+    const window = options.window ?? MUX_WINDOW_BYTES;
+    if (!Number.isInteger(window) || window < MUX_MAX_DATA_BYTES || window > 0xffffffff) {
+      throw new RangeError(`"window" expected an integer from MUX_MAX_DATA_BYTES (${MUX_MAX_DATA_BYTES}) to 2^32-1, got ${window}`);
+    }
     this.channel = channel;
     this.options = options;
-    this.window = options.window ?? MUX_WINDOW_BYTES;
+    this.window = window;
     channel.on('data', this.onMessage);
     channel.on('drain', this.onDrain);
     channel.once('close', this.onClose);
@@ -98,24 +107,29 @@ export class Mux extends EventEmitter<MuxEvents> {
     return this.sessions.map((s) => s.name);
   }
 
-  /** Offers a dataset we host. A second offer of the same name does nothing. */
+  /**
+   * Offers a dataset we host. A second offer of the same name does nothing.
+   * @throws RangeError for an `info` the peer would refuse (see encodeOpen).
+   */
   open(info: OpenInfo): void {
     if (this.closed || this.localByName.has(info.name)) return;
     if (this.nextChannel > 0xffff) return; // 65,536 datasets offered on one connection: no room for more
+    const message = encodeOpen(this.nextChannel, info);
     const channel: Channel = { number: this.nextChannel++, info, state: 'pending', session: null };
     this.local.set(channel.number, channel);
     this.localByName.set(info.name, channel);
-    this.send(encodeOpen(channel.number, info));
+    this.send(message);
   }
 
-  /** Closes every session (their streams are destroyed); the channel is the caller's. */
+  /** Closes every session (their streams are destroyed, also those finishing a clean end); the channel is the caller's. */
   destroy(): void {
     if (this.closed) return;
     this.closed = true;
     this.channel.off('data', this.onMessage);
     this.channel.off('drain', this.onDrain);
     this.channel.off('close', this.onClose);
-    for (const session of this.sessions.splice(0)) session.destroyStream();
+    this.sessions.length = 0;
+    for (const channel of this.local.values()) channel.session?.destroyStream();
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -174,7 +188,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   private data(number: number, payload: Buffer): void {
     const session = this.remote.get(number)?.session;
     if (!session) return this.violation(`DATA on channel ${number}, which has no session`);
-    if (!session.receive(payload)) this.violation(`DATA beyond the credit window on channel ${number}`);
+    const fault = session.receive(payload);
+    if (fault !== null) this.violation(`${fault} on channel ${number}`);
   }
 
   private credit(number: number, bytes: number): void {
@@ -187,8 +202,8 @@ export class Mux extends EventEmitter<MuxEvents> {
   private peerEnd(number: number, close: boolean): void {
     const session = this.remote.get(number)?.session;
     if (!session) return this.violation(`${close ? 'CLOSE' : 'END'} on channel ${number}, which has no session`);
-    if (close) session.peerClosed();
-    else session.peerEnded();
+    const fault = close ? session.peerClosed() : session.peerEnded();
+    if (fault !== null) this.violation(`${fault} on channel ${number}`);
   }
 
   private tryStart(name: string): void {
@@ -209,7 +224,13 @@ export class Mux extends EventEmitter<MuxEvents> {
 
   // ---- sending ------------------------------------------------------------------------------
 
-  /** @internal Writes one message; DATA waits for 'drain' (see flush), control messages never do. */
+  /** @internal True while the channel refuses writes: DATA and CREDIT wait for 'drain', so a
+   *  peer that does not read what we send gets no credit to send more. */
+  get backpressured(): boolean {
+    return this.blocked;
+  }
+
+  /** @internal Writes one message; DATA and CREDIT wait for 'drain' (see flush), the others never do. */
   send(message: Buffer): void {
     if (this.closed || this.channel.destroyed || this.channel.writableEnded) return;
     if (!this.channel.write(message)) this.blocked = true;
@@ -223,17 +244,21 @@ export class Mux extends EventEmitter<MuxEvents> {
       let progress = true;
       while (progress && !this.blocked && !this.closed) {
         progress = false;
-        const n = this.sessions.length;
+        // a snapshot: a session whose last piece goes out may finish (END, CLOSE) and leave the list
+        const round = this.sessions.slice();
+        const n = round.length;
         for (let i = 0; i < n && !this.blocked; i++) {
-          const session = this.sessions[(this.rotate + i) % n]!;
-          if (session.sendPiece()) progress = true;
+          if (round[(this.rotate + i) % n]!.sendPiece()) progress = true;
         }
         this.rotate = n === 0 ? 0 : (this.rotate + 1) % n;
       }
     } finally {
       this.flushing = false;
     }
-    for (const session of this.sessions) session.resumeIfRoom();
+    for (const session of this.sessions) {
+      session.grantCredit();
+      session.resumeIfRoom();
+    }
   }
 
   /** @internal A session ended: forget it (its channel numbers stay used). */
@@ -245,8 +270,14 @@ export class Mux extends EventEmitter<MuxEvents> {
 
 /**
  * One dataset shared over a mux: the bytes of our replication stream go out as DATA under the
- * peer's credit; the peer's DATA is written into our stream, and credit is granted back as the
- * stream consumes it (its write callback), so what we hold for the peer never passes the window.
+ * peer's credit; the peer's DATA is written into our stream, one write at a time (what waits is
+ * copied into blocks), and credit is granted back as the stream consumes it (its write
+ * callback), so what we hold for the peer never passes the window.
+ *
+ * Ends: END says "no more DATA from me" (our stream's writable side ends once it has taken
+ * everything); CLOSE says "I am gone" (we stop sending and the stream is destroyed). A stream
+ * that ended cleanly and then closed still sends what it had produced, then END, then CLOSE; and
+ * a CLOSE after the peer's END lets our stream take what the peer sent before it is destroyed.
  */
 export class MuxSession {
   /** The dataset name. */
@@ -258,18 +289,27 @@ export class MuxSession {
   private readonly localChannel: number;
   private readonly remoteChannel: number;
   private stream: Duplex | null = null;
+  // sending: our stream's output, under the peer's credit
   private readonly out: Buffer[] = [];
   private outOffset = 0;
   private credit: number;
+  private endPending = false;
+  private sentEnd = false;
+  private sentClose = false;
+  private streamClosed = false;
+  // receiving: the peer's DATA, into our stream
+  /** Blocks of peer DATA waiting for the stream; the last one is filled up to `inboxFill`. */
+  private readonly inbox: Buffer[] = [];
+  private inboxFill = 0;
+  /** A write into the stream has not called back yet. */
+  private writing = false;
   /** Bytes the peer sent that we have not credited back yet (at most mux.window). */
   private outstanding = 0;
   /** Of those, bytes our stream has consumed. */
   private consumed = 0;
-  private endPending = false;
-  private sentEnd = false;
-  private sentClose = false;
+  private peerEnd = false;
+  private peerClose = false;
   private done = false;
-  private early: Buffer[] = [];
 
   /** @internal Created by the Mux. */
   constructor(mux: Mux, name: string, local: OpenInfo, remote: OpenInfo, localChannel: number, remoteChannel: number, credit: number) {
@@ -282,13 +322,20 @@ export class MuxSession {
     this.credit = credit;
   }
 
+  /** Bytes the peer sent on this session that our stream has not consumed yet: at most the window. */
+  get buffered(): number {
+    return this.outstanding - this.consumed;
+  }
+
   /** Connects a stream (a replication stream): its output goes to the peer, the peer's into it.
-   *  When the stream closes the session closes; when the connection closes the stream is destroyed. */
+   *  When the stream closes the session closes; when the connection closes the stream is destroyed.
+   *  @throws Error if the session already carries a stream. */
   attach(stream: Duplex): void {
     if (this.stream) throw new Error('a session carries one stream');
     this.stream = stream;
     stream.on('error', () => {}); // its reason is its own (a replication stream is cut without one)
     stream.on('data', (chunk: Buffer) => {
+      if (this.sentClose) return; // the peer is gone: nobody reads this
       this.out.push(chunk);
       stream.pause();
       this.mux.flush();
@@ -298,32 +345,68 @@ export class MuxSession {
       this.mux.flush();
       this.sendEndIfDrained();
     });
-    stream.once('close', () => this.close());
+    stream.once('close', () => this.streamGone());
     if (this.done) return void stream.destroy();
-    for (const payload of this.early.splice(0)) this.deliver(payload);
+    this.pumpInbox(); // what arrived before attach(), and an END
   }
 
-  /** @internal Peer DATA; false if it exceeds the window we granted. */
-  receive(payload: Buffer): boolean {
-    if (this.sentClose) return true; // in flight when we closed: dropped
-    if (this.outstanding + payload.length > this.mux.window) return false;
+  /** @internal Peer DATA: null if taken (or dropped: in flight when we closed), else the fault. */
+  receive(payload: Buffer): string | null {
+    if (this.peerEnd || this.peerClose) return 'DATA after the peer\'s END or CLOSE';
+    if (this.sentClose) return null;
+    if (this.outstanding + payload.length > this.mux.window) return 'DATA beyond the credit window';
     this.outstanding += payload.length;
-    if (this.stream) this.deliver(payload);
-    else this.early.push(payload); // held within the window until attach()
-    return true;
+    if (this.stream && !this.writing && this.inbox.length === 0) this.write(payload);
+    else this.hold(payload);
+    return null;
   }
 
-  private deliver(payload: Buffer): void {
-    const stream = this.stream!;
-    if (stream.destroyed || stream.writableEnded) return;
-    stream.write(payload, () => {
-      this.consumed += payload.length;
-      if (this.consumed * CREDIT_FRACTION >= this.mux.window && !this.sentClose) {
-        this.mux.send(encodeCredit(this.remoteChannel, this.consumed));
-        this.outstanding -= this.consumed;
-        this.consumed = 0;
+  /** Copies a payload to the end of the inbox (a view would keep a Buffer per message). */
+  private hold(payload: Buffer): void {
+    for (let at = 0; at < payload.length; ) {
+      let block = this.inbox[this.inbox.length - 1];
+      if (block === undefined || this.inboxFill === block.length) {
+        block = Buffer.allocUnsafe(INBOX_BLOCK_BYTES);
+        this.inbox.push(block);
+        this.inboxFill = 0;
       }
+      const n = payload.copy(block, this.inboxFill, at);
+      this.inboxFill += n;
+      at += n;
+    }
+  }
+
+  /** Writes the next inbox block into the stream if none is in flight; ends it after the peer's END. */
+  private pumpInbox(): void {
+    if (!this.stream || this.writing) return;
+    const block = this.inbox.shift();
+    if (block !== undefined) {
+      const chunk = this.inbox.length === 0 ? block.subarray(0, this.inboxFill) : block;
+      if (this.inbox.length === 0) this.inboxFill = 0;
+      return this.write(chunk);
+    }
+    if (this.peerEnd && !this.stream.writableEnded && !this.stream.destroyed) this.stream.end();
+  }
+
+  private write(chunk: Buffer): void {
+    const stream = this.stream!;
+    if (stream.destroyed || stream.writableEnded) return; // closing: dropped
+    this.writing = true;
+    stream.write(chunk, () => {
+      this.writing = false;
+      this.consumed += chunk.length;
+      this.grantCredit();
+      this.pumpInbox();
     });
+  }
+
+  /** @internal Grants the peer what our stream consumed, once that is worth a CREDIT and the
+   *  channel takes writes (else on 'drain', from flush). */
+  grantCredit(): void {
+    if (this.sentClose || this.mux.backpressured || this.consumed * CREDIT_FRACTION < this.mux.window) return;
+    this.mux.send(encodeCredit(this.remoteChannel, this.consumed));
+    this.outstanding -= this.consumed;
+    this.consumed = 0;
   }
 
   /** @internal Peer CREDIT; false if it would pass 2^32 (a peer that lies about its window). */
@@ -358,22 +441,38 @@ export class MuxSession {
     if (this.endPending && !this.sentEnd && this.out.length === 0 && !this.sentClose) {
       this.sentEnd = true;
       this.mux.send(encodeEnd(this.localChannel));
+      if (this.streamClosed) this.close();
     }
   }
 
-  /** @internal The peer will send no more. */
-  peerEnded(): void {
-    if (this.stream && !this.stream.writableEnded) this.stream.end();
+  /** @internal The peer will send no more DATA: null, or the fault. */
+  peerEnded(): string | null {
+    if (this.peerEnd || this.peerClose) return 'END after the peer\'s END or CLOSE';
+    this.peerEnd = true;
+    this.pumpInbox();
+    return null;
   }
 
-  /** @internal The peer closed its side: ours goes too. */
-  peerClosed(): void {
+  /** @internal The peer closed its side: ours goes too. Null, or the fault. */
+  peerClosed(): string | null {
+    if (this.peerClose) return 'a second CLOSE';
+    this.peerClose = true;
+    this.close();
+    return null;
+  }
+
+  /** Our stream closed. One that ended cleanly may close before its last output went out (a
+   *  disposed model's stream destroys itself at 'end'): that still goes, then END, then CLOSE. */
+  private streamGone(): void {
+    this.streamClosed = true;
+    if (this.endPending && !this.sentEnd && !this.sentClose) return; // sendEndIfDrained closes
     this.close();
   }
 
-  /** @internal Destroys the stream (the connection is gone). */
+  /** @internal Destroys the stream now (the connection is gone). */
   destroyStream(): void {
     this.done = true;
+    this.inbox.length = 0;
     this.stream?.destroy();
   }
 
@@ -383,8 +482,12 @@ export class MuxSession {
       this.mux.send(encodeClose(this.localChannel));
     }
     this.out.length = 0;
-    this.early.length = 0;
     this.mux.removeSession(this);
-    this.destroyStream();
+    this.done = true;
+    const stream = this.stream;
+    if (!stream || stream.destroyed) return;
+    // After the peer's END, the stream first takes what the peer sent (its writable side ends).
+    if (this.peerEnd && !stream.writableFinished) stream.once('finish', () => stream.destroy());
+    else stream.destroy();
   }
 }
