@@ -23,6 +23,8 @@ export interface MuxOptions {
 
 /** Events of a {@link Mux}. There is no `'error'`: a peer's fault is a `'violation'`. */
 export interface MuxEvents {
+  /** The peer's hello arrived and was accepted (`ready` is now true). */
+  ready: [];
   /** Both sides accepted a dataset: attach a replication stream to the session. */
   session: [session: MuxSession];
   /** The peer refused a dataset we opened (`'not-hosted'`, `'policy-mismatch'`...). */
@@ -158,6 +160,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     if (m.window < MUX_MAX_DATA_BYTES) return this.violation(`a window of ${m.window} bytes`);
     this.peerWindow = m.window;
     this.helloReceived = true;
+    this.emit('ready');
   }
 
   private peerOpen(number: number, info: OpenInfo): void {

@@ -19,7 +19,7 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
 import { isNodeId, shortId, type NodeId } from '../identity/node-id.ts';
 import {
-  GOSSIP_INTERVAL_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
+  GOSSIP_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
   PHI_MIN_STD_DEVIATION_MS, PHI_THRESHOLD, RESERVED_OUTBOUND_SLOTS,
 } from '../limits.ts';
 import { Model } from '../models/model.ts';
@@ -192,6 +192,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly maxPerAddress: number;
   private readonly limiter: HandshakeLimiter;
   private readonly channelLimits: Partial<ChannelLimits>;
+  /** How long a new connection may take to send its multiplexer hello (the handshake deadline). */
+  private readonly helloTimeoutMs: number;
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly wallClock: () => number;
@@ -256,6 +258,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (options.handshakeLimiter !== undefined && !(options.handshakeLimiter instanceof HandshakeLimiter)) throw new TypeError('"handshakeLimiter" expected a HandshakeLimiter');
     this.limiter = options.handshakeLimiter ?? new HandshakeLimiter();
     this.channelLimits = { ...options.channelLimits, maxMessageBytes: MUX_MAX_MESSAGE_BYTES };
+    this.helloTimeoutMs = this.channelLimits.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     for (const f of ['random', 'now', 'wallClock'] as const) {
       if (options[f] !== undefined && typeof options[f] !== 'function') throw new TypeError(`"${f}" expected a function`);
     }
@@ -475,7 +478,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (direction === 'in' && this.peers_.size >= this.maxPeers + INBOUND_SURPLUS && !this.peers_.get(id)) return drop();
     const mux = new Mux(channel, { localId: this.id, remoteId: id, decide: (info) => this.decide(info) });
     const connection: Connection = {
-      id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeed(id), replaced: false,
+      id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeed(id), replaced: false, announced: false,
     };
     const added = this.peers_.add(connection);
     if (added.result === 'rejected') {
@@ -485,7 +488,15 @@ export class Node extends EventEmitter<NodeEvents> {
     }
     this.connections.add(connection);
     if (target) this.dialing.delete(target.address);
-    channel.once('close', () => this.closed(connection));
+    // A peer that completed the handshake but never says its multiplexer hello would hold a
+    // slot for free (keepalives keep the channel up): it gets the handshake deadline to say it.
+    const helloDeadline = this.timers.setTimeout(() => {
+      if (!mux.ready && !channel.closed) this.close(channel);
+    }, this.helloTimeoutMs);
+    channel.once('close', () => {
+      this.timers.clearTimeout(helloDeadline);
+      this.closed(connection);
+    });
     mux.on('session', (session) => this.session(connection, session));
     mux.on('violation', (reason) => this.punish(connection, `multiplexer: ${reason}`));
     mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
@@ -496,7 +507,17 @@ export class Node extends EventEmitter<NodeEvents> {
       this.downPending.delete(id);
     }
     if (added.result === 'replaces') this.close(added.old.channel);
-    else if (pendingDown === undefined) this.emit('peer:up', this.peerInfo(connection));
+    // The peer was up already (on the connection this one replaces, or one that closed within
+    // the grace): it stays up. Otherwise it is up once it speaks the protocol (its multiplexer
+    // hello), not at the handshake alone.
+    if (pendingDown !== undefined || (added.result === 'replaces' && added.old.announced)) connection.announced = true;
+    else {
+      mux.once('ready', () => {
+        if (this.peers_.get(id) !== connection || connection.announced) return;
+        connection.announced = true;
+        this.emit('peer:up', this.peerInfo(connection));
+      });
+    }
     return true;
   }
 
@@ -504,7 +525,7 @@ export class Node extends EventEmitter<NodeEvents> {
     connection.mux.destroy();
     this.connections.delete(connection);
     const current = this.peers_.remove(connection);
-    if (!current || connection.replaced || this.state !== 'started') return;
+    if (!current || connection.replaced || !connection.announced || this.state !== 'started') return;
     // Two nodes that dialed each other at once each close the connection they lose; one end
     // may see its connection close before the winning one reaches it. A short grace keeps that
     // from showing as the peer going down and coming back.

@@ -22,6 +22,8 @@ export interface Connection {
   seed: boolean;
   /** Displaced by a newer connection to the same node: its close is not a `'peer:down'`. */
   replaced: boolean;
+  /** `'peer:up'` was emitted for the peer on this connection (or one it replaced): its close is a `'peer:down'`. */
+  announced: boolean;
 }
 
 /**

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
-import { Events, Identity, Model, type Node, type PeerInfo, writers } from '../../src/index.ts';
+import { dial, Events, Identity, Model, type Node, type PeerInfo, writers } from '../../src/index.ts';
 import { encodeHello, encodeUpdates } from '../../src/replication/messages.ts';
 import { Cluster, connectedTo, converged, networkKey, rawPeer, until } from './cluster.ts';
 import { next } from '../helpers/streams.ts';
@@ -326,6 +326,27 @@ test('a node given its own address as a seed does not connect to itself', async 
     await until('10 heartbeats from B', () => beats >= 10, [[a.membersDataset, ['update']]]);
     assert.equal(ups, [b.id]);
     assert.not.ok(a.peers().some((p) => p.id === a.id));
+  } finally {
+    await cluster.stopAll();
+  }
+});
+
+test('a peer that completes the handshake but never sends its multiplexer hello is closed at the handshake deadline', async () => {
+  const cluster = new Cluster();
+  try {
+    const a = cluster.node({ channelLimits: { handshakeTimeoutMs: 300 } });
+    await a.start();
+    const ups: string[] = [];
+    a.on('peer:up', (p) => ups.push(p.id!));
+    const { host, port } = { host: '127.0.0.1', port: Number(a.address()!.split(':')[1]) };
+    const silent = await dial({ identity: Identity.generate(), networkKey, host, port });
+    silent.resume(); // read (and drop) the node's hello and OPENs
+    const closedAt = Date.now();
+    await new Promise<void>((r) => silent.once('close', () => r()));
+    assert.ok(Date.now() - closedAt >= 250, 'not before the deadline');
+    assert.equal(ups, [], 'never up: it never spoke the protocol');
+    assert.is(silent.errored, null, 'the node ended it with its authenticated close');
+    assert.not.ok(a.peers().some((p) => p.state === 'banned'), 'slow, not banned');
   } finally {
     await cluster.stopAll();
   }

@@ -17,7 +17,7 @@ const [LOW, HIGH, THIRD] = ids as [NodeId, NodeId, NodeId];
 function conn(id: NodeId, direction: 'in' | 'out', since: number, extra: Partial<Connection> = {}): Connection {
   return {
     id, direction, since, channel: {} as SecureChannel, mux: {} as Mux, ip: '192.0.2.1', address: `192.0.2.1:${1000 + since}`,
-    seed: false, replaced: false, ...extra,
+    seed: false, replaced: false, announced: false, ...extra,
   };
 }
 
