@@ -35,7 +35,14 @@ export class ProtocolError extends SignetError {
 
 /** The Noise handshake failed (bad network key, bad identity payload, wrong length). */
 export class HandshakeError extends SignetError {
-  override readonly code = 'ERR_HANDSHAKE';
+  override readonly code: string = 'ERR_HANDSHAKE';
+}
+
+/** A responder's handshake ended because the dialer hung up after message 2: it held the network
+ *  key (message 1 opened), and either expected another node id (a stale or wrong pin, an address
+ *  that moved) or gave up. Not a sign of a prober: nothing to ban an address for. */
+export class HandshakeAbandonedError extends HandshakeError {
+  override readonly code = 'ERR_HANDSHAKE_ABANDONED';
 }
 
 /** The remote proved an identity other than the one the dialer expected. */

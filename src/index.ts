@@ -3,7 +3,7 @@
 export {
   SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
   PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
-  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError, BannedError,
+  AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError, BannedError, HandshakeAbandonedError,
 } from './errors.ts';
 export * as limits from './limits.ts';
 

@@ -2,7 +2,7 @@
 // lengths, message 1's timestamp, identity payloads, the deadline, the caller's AbortSignal, cleanup.
 import { hkdfSync } from 'node:crypto';
 import type { Duplex } from 'node:stream';
-import { AbortError, HandshakeError, PeerMismatchError, SignetError, TimeoutError } from '../errors.ts';
+import { AbortError, HandshakeAbandonedError, HandshakeError, PeerMismatchError, SignetError, TimeoutError } from '../errors.ts';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_HANDSHAKE_FRAME } from '../limits.ts';
@@ -148,8 +148,14 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
     if (frameReady()) stream.pause();
     wake?.();
   };
-  const onEnd = (): void => fail(new HandshakeError('stream ended during the handshake (wrong network key?)'));
-  const onClose = (): void => fail(new HandshakeError('stream closed during the handshake (wrong network key?)'));
+  /** Responder: message 1 opened, so the dialer holds the network key; its hanging up from then
+   *  on is an abandoned handshake (it expected another id, or gave up), not a probe. */
+  let opened = false;
+  const hungUp = (how: string): Error => (opened
+    ? new HandshakeAbandonedError(`the dialer ${how} after message 2 (it expected another node id, or gave up)`)
+    : new HandshakeError(`stream ${how} during the handshake (wrong network key?)`));
+  const onEnd = (): void => fail(hungUp('ended'));
+  const onClose = (): void => fail(hungUp('closed'));
   const onError = (error: Error): void => fail(new HandshakeError('stream failed during the handshake', { cause: error }));
   const onAbort = (): void => fail(new AbortError('handshake aborted by the caller', { cause: options.signal?.reason }));
   const timer = setTimeout(
@@ -248,6 +254,7 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
       // -> psk, e          (payload: the initiator's clock; anything we cannot open: silence, see above)
       const refusal = await openMessage1();
       if (refusal) await refuse(refusal);
+      opened = true;
       // <- e, ee, s, es    (payload: our identity)
       send(hs.writeMessage(encodeIdentityPayload(identity, s.publicKey)));
       // -> s, se           (payload: the initiator's identity)

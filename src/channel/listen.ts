@@ -44,7 +44,9 @@ export interface ListenOptions {
 
 /** A connection that never became a channel. */
 export interface Refusal {
-  /** ERR_HANDSHAKE (anything a prober or a wrong network key sends, a reset, an EOF), ERR_TIMEOUT,
+  /** ERR_HANDSHAKE (anything a prober or a wrong network key sends, a reset, an EOF),
+   *  ERR_HANDSHAKE_ABANDONED (a dialer holding the network key hung up after message 2: it
+   *  expected another node id, or gave up), ERR_TIMEOUT,
    *  ERR_FRAME_TOO_LARGE, ERR_HANDSHAKE_LIMIT, ERR_BANNED (`admit` said no), ERR_ABORTED (the listener
    *  closed) or ERR_LISTEN (accept failed). */
   code: string;

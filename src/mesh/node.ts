@@ -204,7 +204,7 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly membership: Membership;
   /** Addresses from which a peer completed a handshake: never banned by address. */
   private readonly proven = new Map<string, number>();
-  /** Per dial address: its backoff and the earliest time to try it again. */
+  /** Per dial target (address and expected id): its backoff and the earliest time to try it again. */
   private readonly dialing = new Map<string, { backoff: Backoff; notBefore: number; inFlight: boolean }>();
   /** The node id each dialed address proved (an unpinned seed's, say). */
   private readonly learnedIds = new Map<string, NodeId>();
@@ -482,12 +482,15 @@ export class Node extends EventEmitter<NodeEvents> {
     };
     const added = this.peers_.add(connection);
     if (added.result === 'rejected') {
+      // The connection we keep may be the seed's own dial to us: now that we know its id, protect it.
+      const kept = this.peers_.get(id);
+      if (kept) kept.seed ||= connection.seed;
       mux.destroy();
       this.close(channel);
       return true; // we already hold a connection to this node: no backoff
     }
     this.connections.add(connection);
-    if (target) this.dialing.delete(target.address);
+    if (target) this.dialing.delete(dialKey(target));
     // A peer that completed the handshake but never says its multiplexer hello would hold a
     // slot for free (keepalives keep the channel up): it gets the handshake deadline to say it.
     const helloDeadline = this.timers.setTimeout(() => {
@@ -628,7 +631,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const usable = (t: DialTarget): boolean => {
       const id = t.id ?? this.learnedIds.get(t.address);
       if (this.selfAddresses.has(t.address) || (id !== undefined && (this.peers_.get(id) || this.bans.isBanned({ id }, now)))) return false;
-      const d = this.dialing.get(t.address);
+      const d = this.dialing.get(dialKey(t));
       return !d || (!d.inFlight && d.notBefore <= now);
     };
     const seeds = this.seeds.map((s) => ({ address: formatHostPort(s.host, s.port), host: s.host, port: s.port, id: s.id, seed: true }));
@@ -653,11 +656,11 @@ export class Node extends EventEmitter<NodeEvents> {
 
   private dialTarget(target: DialTarget): void {
     if (this.state !== 'started') return;
-    let d = this.dialing.get(target.address);
+    let d = this.dialing.get(dialKey(target));
     if (d?.inFlight) return;
     if (!d) {
       d = { backoff: new Backoff({ ...this.options.backoff, random: this.random }), notBefore: 0, inFlight: false };
-      this.remember(this.dialing, target.address, d);
+      this.remember(this.dialing, dialKey(target), d);
     }
     const state = d;
     state.inFlight = true;
@@ -717,3 +720,7 @@ function closeChannel(channel: SecureChannel): Promise<void> {
   channel.end();
   return done.then(() => clearTimeout(timer));
 }
+
+/** The key of a dial target's backoff: its address and the id it must prove. A member that
+ *  advertises someone else's address (to get us refused there) backs off only its own entry. */
+const dialKey = (t: DialTarget): string => `${t.address}#${t.id ?? ''}`;

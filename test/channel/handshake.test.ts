@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { Duplex } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { secureChannel } from '../../src/channel/secure-channel.ts';
+import { HandshakeError } from '../../src/errors.ts';
 import { derivePsk, MESSAGE_1_BYTES, PROLOGUE } from '../../src/channel/handshake.ts';
 import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL } from '../../src/channel/handshake-state.ts';
 import { FrameReader, lengthPrefix } from '../../src/channel/framing.ts';
@@ -179,7 +180,9 @@ test('expectedPeer mismatch: the dialer aborts with ERR_PEER_MISMATCH before rev
   );
   assert.is(x.status, 'rejected');
   assert.is((x as PromiseRejectedResult).reason.code, 'ERR_PEER_MISMATCH');
-  assert.is((y as PromiseRejectedResult).reason.code, 'ERR_HANDSHAKE');
+  // the responder sees a dialer that held the network key hang up: abandoned, not a probe
+  assert.is((y as PromiseRejectedResult).reason.code, 'ERR_HANDSHAKE_ABANDONED');
+  assert.ok((y as PromiseRejectedResult).reason instanceof HandshakeError, 'still a HandshakeError');
   assert.is(ea.bytesWritten, 2 + MESSAGE_1_BYTES, 'only message 1 was sent: message 3 (our identity) never was');
 });
 

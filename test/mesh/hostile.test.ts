@@ -95,15 +95,11 @@ test('1. forged, replayed and hearsay membership records change nothing', async 
   }
 });
 
-// FAILS: the victim bans the address of every member that dials the attacker's record. A member
-// dialing the advertised address expects the attacker's id, gets the victim's, and hangs up after
-// message 2 (as it must: its identity is never sent to the wrong peer); the victim's listener
-// reports that as ERR_HANDSHAKE, which Node.refused() bans by address (BANNED_REFUSALS) unless a
-// peer already proved itself from there. The dialer held the network key (message 1 is
-// psk-authenticated), so it is no keyless prober; yet it is banned, and each new attempt after a
-// ban ends escalates it (up to 24 h). On loopback every node is 127.0.0.1, so the honest node H
-// below stands for the dialer itself, which in a real mesh has its own address.
-test.skip('1d. a member advertising another node\'s address in its own record gets nobody banned there', async () => {
+// A member dialing the advertised address expects the attacker's id, gets the victim's, and
+// hangs up after message 2 (its identity is never sent to the wrong peer). It held the network
+// key (message 1 is psk-authenticated), so the victim reports ERR_HANDSHAKE_ABANDONED, which bans
+// nothing. On loopback every node is 127.0.0.1, so the honest node H below stands for the dialer.
+test('1d. a member advertising another node\'s address in its own record gets nobody banned there', async () => {
   const cluster = new Cluster();
   const raws = new Raws();
   try {
