@@ -2,13 +2,11 @@
 // cheats are refused, replicas follow their master. Every node is stopped in a finally.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { createServer } from 'node:net';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { Duplex } from 'node:stream';
 import { dial, Events, Identity, Model, type Node, type PeerInfo, writers } from '../../src/index.ts';
-import { encodeHello, encodeUpdates } from '../../src/replication/messages.ts';
+import { encodeUpdates } from '../../src/replication/messages.ts';
 import { Cluster, connectedTo, converged, networkKey, rawPeer, until } from './cluster.ts';
+import { freePort, replicationHello, scripted } from './attackers.ts';
 import { next } from '../helpers/streams.ts';
 
 const connected = (node: Node, id: string): boolean => node.peers().some((p) => p.id === id && p.state === 'connected');
@@ -23,13 +21,6 @@ async function rejection(promise: Promise<unknown>): Promise<Error & { code?: st
   throw new Error('expected a rejection');
 }
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 test('3 nodes in a line A-B-C converge, and an update from C reaches A through B', async () => {
   const cluster = new Cluster();
@@ -166,20 +157,6 @@ test('a replica follows its master and passes its updates on to another replica;
   }
 });
 
-/** A hostile member's raw replication session: sends `messages` after a hello claiming `id`. */
-function scripted(id: string, dataset: string, messages: Buffer[]): Duplex {
-  return new Duplex({
-    read() {},
-    write(_chunk, _e, cb) {
-      cb();
-    },
-    construct(cb) {
-      this.push(encodeHello({ dataset, id, digest: new Map(), meta: null, readable: true, writable: true }));
-      for (const m of messages) this.push(m);
-      cb();
-    },
-  });
-}
 
 test('a compromised replica that pushes updates upstream (its own, or replays of the master\'s) changes nothing on the master', async () => {
   const cluster = new Cluster();
@@ -198,7 +175,7 @@ test('a compromised replica that pushes updates upstream (its own, or replays of
     // hello after the updates gets it cut, which proves the master read everything before it.
     const declared = await rawPeer(master.address()!, evil, { name: 'feed', policy: 'x', replicaOf: master.id });
     const banned = next<[{ reason: string }]>(master, 'peer:banned');
-    (await declared.session).attach(scripted(evil.id, 'feed', [encodeUpdates([own.bytes, old.bytes]), encodeHello({ dataset: 'feed', id: evil.id, digest: new Map(), meta: null, readable: true, writable: true })]));
+    (await declared.session).attach(scripted(evil.id, 'feed', [encodeUpdates([own.bytes, old.bytes]), replicationHello('feed', evil.id)]));
     assert.match((await banned)[0].reason, /second-hello/);
     assert.is(mm.stateHash(), before);
     assert.is(mm.clock.get(evil.id), undefined);
