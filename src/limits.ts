@@ -157,8 +157,10 @@ export const HEARTBEAT_INTERVAL_MS = 5000;
 /** Mesh: established connections per remote IP (IPv4-mapped IPv6 counted as IPv4). Past it a
  *  new one is closed after its handshake. */
 export const MAX_CONNECTIONS_PER_ADDRESS = 4;
-/** Mesh: inbound connections accepted beyond maxPeers; the surplus is trimmed (unprotected
- *  inbound peers, chosen at random) at the next gossip round. Past it new ones are closed. */
+/** Mesh: inbound connections accepted beyond maxPeers (a node dials up to maxPeers; peers may
+ *  dial it up to maxPeers + this). Past it a newcomer replaces an unprotected inbound peer chosen
+ *  at random (not a seed, not one we dialed, not among the maxPeers / 2 longest-lived), or is
+ *  closed if there is none. */
 export const INBOUND_SURPLUS = 4;
 /** Mesh: outbound connections a Node dials even when inbound peers fill maxPeers, so that an
  *  attacker opening maxPeers connections cannot cut it off from its seeds (eclipse). */

@@ -1,6 +1,6 @@
 // listen(): the one way to accept secure channels. It owns the TCP server, every socket, the
 // handshake limiter slot, the handshake deadline and teardown, and reports every failure as an event.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Duplex } from 'node:stream';
 import { AbortError, BannedError, HandshakeError, HandshakeLimitError, ListenError, SignetError } from '../errors.ts';
@@ -118,6 +118,7 @@ export class SecureListener extends EventEmitter<SecureListenerEvents> {
     this.options = options;
     this.limits = options.limits;
     this.limiter = options.limiter ?? new HandshakeLimiter();
+    setMaxListeners(0, this.closing.signal); // one listener per handshake in progress (bounded by the limiter)
     this.handshakeTimeoutMs = resolveOptions(new Duplex(), { ...options, initiator: false }).handshakeTimeoutMs;
     if (options.onConnection) this.on('connection', options.onConnection);
     this.server = (options.transport ?? tcpTransport).createServer((socket) => this.accept(socket));

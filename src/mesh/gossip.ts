@@ -17,6 +17,9 @@ export interface DialTarget {
  *  not banned, not backing off, not ourselves). */
 export interface GossipRound {
   seeds: DialTarget[];
+  /** Seeds configured (dialable or not), and members the failure detector holds alive. */
+  seedCount: number;
+  liveMembers: number;
   /** Members judged alive / dead by the failure detector. */
   live: DialTarget[];
   dead: DialTarget[];
@@ -36,15 +39,18 @@ const pick = <T>(list: T[], random: () => number): T | null => (list.length === 
 /**
  * The target of this round's dial, or null. Dials while fewer than `maxPeers` are connected, and
  * while fewer than `reservedOutbound` of them are our own dials, however many peers dialed us.
- * - a seed, while fewer peers are connected than there are seeds, or while no seed is among the
- *   reserved outbound slots (gossipmonger gossips with a seed while few peers are live);
+ * - a seed, while fewer members are alive than there are seeds (gossipmonger gossips with a
+ *   seed while live peers are fewer than seeds), or while nothing we dialed and no seed is
+ *   connected (inbound peers alone, perhaps an attacker's, never decide our view); a seed that
+ *   is backing off is not dialable, so a node that knows the mesh then goes to a member, and the
+ *   seeds are not the bottleneck of every (re)join;
  * - otherwise a dead member with probability dead / (live + 1) (so partitions heal, and a
  *   member wrongly convicted is retried), else a live member; either list stands in for the other.
  */
 export function chooseTarget(round: GossipRound): DialTarget | null {
   const { seeds, live, dead, connected, outbound, random } = round;
   if (connected >= round.maxPeers && outbound >= round.reservedOutbound) return null;
-  const needSeed = connected < seeds.length || (outbound < round.reservedOutbound && !round.seedConnected);
+  const needSeed = connected === 0 || round.liveMembers < round.seedCount || (outbound === 0 && !round.seedConnected);
   if (needSeed && seeds.length > 0) return pick(seeds, random);
   if (dead.length > 0 && (live.length === 0 || random() < dead.length / (live.length + 1))) return pick(dead, random);
   return pick(live, random) ?? pick(seeds, random);

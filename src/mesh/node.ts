@@ -1,7 +1,7 @@
 // Node: a member of a mesh. It listens and dials over TCP through the secure channel, keeps one
 // multiplexed connection per peer, learns members from their own signed records, detects
 // failures, gossips, bans misbehaving peers, and replicates every dataset it hosts.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { dial } from '../channel/dial.ts';
 import { HandshakeLimiter } from '../channel/handshake-limiter.ts';
@@ -57,7 +57,8 @@ export interface NodeOptions {
   seeds?: string[];
   /** Where every dataset (and the membership dataset) keeps its updates. Default: memory only. */
   store?: Store;
-  /** Connections kept (dialing stops there; inbound beyond it are trimmed). Default MAX_PEERS (8). */
+  /** Connections this node dials up to; peers may dial it up to maxPeers + INBOUND_SURPLUS (4),
+   *  beyond which a newcomer replaces a random inbound peer that is not protected. Default MAX_PEERS (8). */
   maxPeers?: number;
   /** Gossip round interval (ms): failure checks, trimming, one dial. Default GOSSIP_INTERVAL_MS (1 s). */
   gossipIntervalMs?: number;
@@ -162,6 +163,8 @@ const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TI
 /** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new
  *  connection to it arrives first (the other end of a simultaneous dial closing its loser). */
 export const PEER_DOWN_GRACE_MS = 500;
+/** A connection that lasted this long (ms) resets its target's redial backoff when it ends. */
+const LASTING_CONNECTION_MS = 60_000;
 /** Bound on remembered addresses (proven, dial backoff). */
 const MAX_REMEMBERED = 10_000;
 
@@ -192,6 +195,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly maxPerAddress: number;
   private readonly limiter: HandshakeLimiter;
   private readonly channelLimits: Partial<ChannelLimits>;
+  /** Inbound peers never evicted for a newcomer: the longest-lived maxPeers / 2. */
+  private readonly protectedInbound: number;
   /** How long a new connection may take to send its multiplexer hello (the handshake deadline). */
   private readonly helloTimeoutMs: number;
   private readonly random: () => number;
@@ -249,6 +254,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.store = options.store;
     this.maxPeers = options.maxPeers ?? MAX_PEERS;
     assertInteger(this.maxPeers, 'maxPeers', 1, 1024);
+    this.protectedInbound = Math.floor(this.maxPeers / 2);
     this.gossipIntervalMs = options.gossipIntervalMs ?? GOSSIP_INTERVAL_MS;
     assertInteger(this.gossipIntervalMs, 'gossipIntervalMs', 1, 2 ** 31 - 1);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
@@ -269,6 +275,7 @@ export class Node extends EventEmitter<NodeEvents> {
     if (options.transport !== undefined) assertTransport(options.transport, 'transport');
     this.transport = options.transport ?? tcpTransport;
     this.bans = new BanList(options.bans);
+    setMaxListeners(0, this.stopping.signal); // one listener per dial in progress
     const interval = this.heartbeatIntervalMs;
     const model = new Model({
       identity: this.identity, dataset: MEMBERS_DATASET, policy: owner(), store: this.store, now: this.wallClock,
@@ -383,7 +390,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.state = 'started';
     this.membership.start(this.advertised());
     for (const seed of this.seeds) this.dialTarget({ address: formatHostPort(seed.host, seed.port), host: seed.host, port: seed.port, id: seed.id, seed: true });
-    this.gossipTimer = this.timers.setInterval(() => this.round(), this.gossipIntervalMs);
+    this.scheduleRound();
     this.heartbeatTimer = this.timers.setInterval(() => this.heartbeat(), this.heartbeatIntervalMs);
   }
 
@@ -399,7 +406,7 @@ export class Node extends EventEmitter<NodeEvents> {
 
   private async shutdown(): Promise<void> {
     this.state = 'stopped';
-    this.timers.clearInterval(this.gossipTimer);
+    this.timers.clearTimeout(this.gossipTimer);
     this.timers.clearInterval(this.heartbeatTimer);
     for (const timer of this.downPending.values()) this.timers.clearTimeout(timer);
     this.downPending.clear();
@@ -475,10 +482,19 @@ export class Node extends EventEmitter<NodeEvents> {
     this.remember(this.proven, ip);
     if (this.bans.isBanned({ id }, this.now())) return drop();
     if (this.peers_.countIp(ip) >= this.maxPerAddress && this.peers_.get(id)?.ip !== ip) return drop();
-    if (direction === 'in' && this.peers_.size >= this.maxPeers + INBOUND_SURPLUS && !this.peers_.get(id)) return drop();
+    if (direction === 'in' && this.peers_.size >= this.maxPeers + INBOUND_SURPLUS && !this.peers_.get(id)) {
+      // Full. A member we know alive can go elsewhere: refused (its dial backs off). A node we
+      // have never heard of may be joining and must learn the members first: it gets in, in
+      // place of an unprotected inbound peer chosen at random (if every slot is protected, no).
+      if (this.membership.get(id)?.state === 'alive') return drop();
+      const [victim] = this.peers_.surplus(this.peers_.size - 1, this.protectedInbound, this.random);
+      if (!victim) return drop();
+      this.evict(victim);
+    }
     const mux = new Mux(channel, { localId: this.id, remoteId: id, decide: (info) => this.decide(info) });
     const connection: Connection = {
       id, channel, mux, direction, ip, address, since: this.now(), seed: !!target?.seed || this.isSeed(id), replaced: false, announced: false,
+      dialKey: target ? dialKey(target) : undefined,
     };
     const added = this.peers_.add(connection);
     if (added.result === 'rejected') {
@@ -490,7 +506,6 @@ export class Node extends EventEmitter<NodeEvents> {
       return true; // we already hold a connection to this node: no backoff
     }
     this.connections.add(connection);
-    if (target) this.dialing.delete(dialKey(target));
     // A peer that completed the handshake but never says its multiplexer hello would hold a
     // slot for free (keepalives keep the channel up): it gets the handshake deadline to say it.
     const helloDeadline = this.timers.setTimeout(() => {
@@ -527,8 +542,19 @@ export class Node extends EventEmitter<NodeEvents> {
   private closed(connection: Connection): void {
     connection.mux.destroy();
     this.connections.delete(connection);
-    const current = this.peers_.remove(connection);
-    if (!current || connection.replaced || !connection.announced || this.state !== 'started') return;
+    this.redialLater(connection);
+    if (this.peers_.remove(connection)) this.reportDown(connection);
+  }
+
+  /** Drops a connection now (the table no longer counts it) and closes it. */
+  private evict(connection: Connection): void {
+    if (this.peers_.remove(connection)) this.reportDown(connection);
+    this.close(connection.channel);
+  }
+
+  /** `'peer:down'` for a connection that just left the table, after the grace. */
+  private reportDown(connection: Connection): void {
+    if (connection.replaced || !connection.announced || this.state !== 'started') return;
     // Two nodes that dialed each other at once each close the connection they lose; one end
     // may see its connection close before the winning one reaches it. A short grace keeps that
     // from showing as the peer going down and coming back.
@@ -537,6 +563,19 @@ export class Node extends EventEmitter<NodeEvents> {
       this.downPending.delete(connection.id);
       this.emit('peer:down', info);
     }, PEER_DOWN_GRACE_MS));
+  }
+
+  /**
+   * A connection we dialed closed: that target waits out its backoff before we dial it again,
+   * which grows while connections to it keep ending young (it trims us, it is full, it refuses
+   * us after the handshake) and starts over after one that lasted. Without it, a full peer and
+   * the nodes it trims would redial each other every round.
+   */
+  private redialLater(connection: Connection): void {
+    const d = connection.dialKey === undefined ? undefined : this.dialing.get(connection.dialKey);
+    if (!d) return;
+    if (this.now() - connection.since >= LASTING_CONNECTION_MS) d.backoff.reset();
+    d.notBefore = this.now() + d.backoff.next();
   }
 
   /** A peer's OPEN: accepted if we host the dataset with a compatible policy. */
@@ -608,11 +647,24 @@ export class Node extends EventEmitter<NodeEvents> {
 
   // ---- gossip ---------------------------------------------------------------------------------
 
-  /** One gossip round: failure checks, trimming a surplus of inbound peers, and one dial. */
+  /** One gossip round: failure checks, trimming inbound peers beyond the cap (possible only after
+   *  our own reserved dials), and one dial. Dialing stops at maxPeers while peers may dial us up
+   *  to maxPeers + INBOUND_SURPLUS: the gap between the two is what keeps a mesh of nodes that
+   *  all want maxPeers connections from trimming and redialing each other forever. */
+  /** The next round, at the gossip interval ± 25% (jitter keeps nodes started together from
+   *  acting in lockstep: the same late nodes losing every race for a full peer's slots). */
+  private scheduleRound(): void {
+    const delay = Math.max(1, Math.round(this.gossipIntervalMs * (0.75 + 0.5 * this.random())));
+    this.gossipTimer = this.timers.setTimeout(() => {
+      this.round();
+      if (this.state === 'started') this.scheduleRound();
+    }, delay);
+  }
+
   private round(): void {
     if (this.state !== 'started') return;
     this.membership.check();
-    for (const victim of this.peers_.surplus(this.maxPeers, this.random)) this.close(victim.channel);
+    for (const victim of this.peers_.surplus(this.maxPeers + INBOUND_SURPLUS, this.protectedInbound, this.random)) this.evict(victim);
     const target = chooseTarget(this.roundView());
     if (target) this.dialTarget(target);
   }
@@ -648,8 +700,10 @@ export class Node extends EventEmitter<NodeEvents> {
       }
     }
     const connections = this.peers_.all();
+    const members = this.membership.list();
     return {
-      seeds: seeds.filter(usable), live, dead, connected: connections.length, outbound: this.peers_.outbound,
+      seeds: seeds.filter(usable), seedCount: seeds.length, liveMembers: members.filter((m) => m.state === 'alive').length,
+      live, dead, connected: connections.length, outbound: this.peers_.outbound,
       seedConnected: connections.some((c) => c.seed), maxPeers: this.maxPeers, reservedOutbound: Math.min(RESERVED_OUTBOUND_SLOTS, this.maxPeers), random: this.random,
     };
   }

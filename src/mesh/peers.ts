@@ -22,6 +22,8 @@ export interface Connection {
   seed: boolean;
   /** Displaced by a newer connection to the same node: its close is not a `'peer:down'`. */
   replaced: boolean;
+  /** The backoff key of the dial that made it (ours only). */
+  readonly dialKey?: string;
   /** `'peer:up'` was emitted for the peer on this connection (or one it replaced): its close is a `'peer:down'`. */
   announced: boolean;
 }
@@ -96,17 +98,18 @@ export class PeerTable {
   }
 
   /**
-   * Connections to close so that at most `maxPeers` remain. Protected, never chosen: the ones
-   * we dialed and seeds (an attacker cannot make us dial it, so these keep us in the mesh), and
-   * the `maxPeers / 2` longest-lived inbound ones (a flood of new connections cannot displace
-   * peers that have been with us). The rest are chosen at random, so a flood mostly evicts itself.
+   * Connections to close so that at most `keep` remain. Protected, never chosen: the ones we
+   * dialed and seeds (an attacker cannot make us dial it, so these keep us in the mesh), and
+   * the `protectedOldest` longest-lived inbound ones (a flood of new connections cannot
+   * displace peers that have been with us). The rest are chosen at random, so a flood mostly
+   * evicts itself.
    */
-  surplus(maxPeers: number, random: () => number): Connection[] {
-    if (this.byId.size <= maxPeers) return [];
+  surplus(keep: number, protectedOldest: number, random: () => number): Connection[] {
+    if (this.byId.size <= keep) return [];
     const inbound = [...this.byId.values()].filter((c) => c.direction === 'in' && !c.seed).sort((a, b) => a.since - b.since);
-    const candidates = inbound.slice(Math.floor(maxPeers / 2));
+    const candidates = inbound.slice(protectedOldest);
     const victims: Connection[] = [];
-    while (victims.length < this.byId.size - maxPeers && candidates.length > 0) {
+    while (victims.length < this.byId.size - keep && candidates.length > 0) {
       victims.push(candidates.splice(Math.floor(random() * candidates.length), 1)[0]!);
     }
     return victims;

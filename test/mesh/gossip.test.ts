@@ -1,6 +1,7 @@
 // chooseTarget, the gossip scheduler's pure choice, with its randomness injected: seeds while
-// few are connected, nothing once full, reserved outbound slots however many peers dialed us
-// (then a seed first), a dead member with probability dead / (live + 1), and empty lists.
+// fewer members are alive than seeds (or nothing of ours is connected), nothing once full,
+// reserved outbound slots however many peers dialed us, a dead member with probability
+// dead / (live + 1), and empty lists.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chooseTarget, type DialTarget, type GossipRound } from '../../src/mesh/gossip.ts';
@@ -28,6 +29,7 @@ const never = (): number => {
 function round(overrides: Partial<GossipRound>): GossipRound {
   return {
     seeds: [], live: [], dead: [], connected: 0, outbound: 0, seedConnected: false, maxPeers: 8, reservedOutbound: 2, random: never,
+    seedCount: overrides.seeds?.length ?? 0, liveMembers: overrides.live?.length ?? 0,
     ...overrides,
   };
 }
@@ -36,12 +38,16 @@ const kind = (t: DialTarget | null): string => (t === null ? 'none' : t.host.rep
 
 // ---- seeds ---------------------------------------------------------------------------------------
 
-test('a seed while fewer peers are connected than there are seeds, even with live members to dial', () => {
+test('a seed while fewer members are alive than there are seeds (gossipmonger), or with nothing connected', () => {
   const s = seeds(3);
+  // Nothing connected: a seed, even with live members to dial.
   assert.is(chooseTarget(round({ seeds: s, live: live(5), connected: 0, random: scripted(0) })), s[0]);
-  assert.is(chooseTarget(round({ seeds: s, live: live(5), connected: 2, outbound: 2, seedConnected: true, random: scripted(0.99) })), s[2]);
-  // As many connected as there are seeds, outbound satisfied: a live member instead.
-  assert.is(kind(chooseTarget(round({ seeds: s, live: live(5), connected: 3, outbound: 2, seedConnected: true, random: scripted(0) }))), 'live');
+  // Two members alive, three seeds: a seed.
+  assert.is(chooseTarget(round({ seeds: s, live: live(2), connected: 2, outbound: 2, seedConnected: true, random: scripted(0.99) })), s[2]);
+  // As many members alive as there are seeds: a live member instead.
+  assert.is(kind(chooseTarget(round({ seeds: s, live: live(3), connected: 3, outbound: 2, seedConnected: true, random: scripted(0) }))), 'live');
+  // Members alive count, not just the dialable ones: 5 alive (all connected) and 3 seeds: no seed.
+  assert.is(kind(chooseTarget(round({ seeds: s, live: live(1), liveMembers: 5, connected: 4, outbound: 2, seedConnected: true, random: scripted(0) }))), 'live');
 });
 
 test('the seed is picked uniformly by the injected random number', () => {
@@ -49,12 +55,16 @@ test('the seed is picked uniformly by the injected random number', () => {
   for (let i = 0; i < 4; i++) assert.is(chooseTarget(round({ seeds: s, random: scripted(i / 4 + 0.01) })), s[i]);
 });
 
-test('with outbound slots unfilled and no seed among the connections, a seed comes first', () => {
+test('with nothing we dialed and no seed connected, a seed comes first; one backing off gives way to members', () => {
   const s = seeds(1);
-  // 5 connected (more than the one seed), all inbound: a seed, not one of the live members.
+  // 5 connected, all inbound, many members alive: a seed, not one of the live members.
   assert.is(chooseTarget(round({ seeds: s, live: live(5), dead: dead(5), connected: 5, outbound: 0, random: scripted(0) })), s[0]);
   // Same, but a seed is connected already: a member.
   assert.is(kind(chooseTarget(round({ seeds: s, live: live(5), connected: 5, outbound: 0, seedConnected: true, random: scripted(0.99, 0) }))), 'live');
+  // One outbound connection of our own: a member (the seeds are not every rejoin's bottleneck).
+  assert.is(kind(chooseTarget(round({ seeds: s, live: live(5), connected: 5, outbound: 1, random: scripted(0.99, 0) }))), 'live');
+  // The seed is backing off (not dialable), though configured: a member.
+  assert.is(kind(chooseTarget(round({ seeds: [], seedCount: 1, live: live(5), connected: 5, outbound: 0, random: scripted(0.99, 0) }))), 'live');
 });
 
 // ---- when to stop dialing ------------------------------------------------------------------------

@@ -267,7 +267,7 @@ test('2c. a quarantined source relayed by honest nodes: the target refuses it bl
   }
 });
 
-test('3. eclipse: maxPeers+ inbound attackers, before and after the seed is reached; the node reaches and keeps its seed, the surplus is trimmed', async () => {
+test('3. eclipse: more inbound attackers than the node takes, before and after the seed is reached; the node reaches and keeps its seed', async () => {
   const cluster = new Cluster();
   const raws = new Raws();
   try {
@@ -282,15 +282,17 @@ test('3. eclipse: maxPeers+ inbound attackers, before and after the seed is reac
     const events = (): Array<[EventEmitter, string[]]> => [[n, ['peer:up', 'peer:down']], ...attackers.map((c): [SecureChannel, string[]] => [c, ['close']])];
     const open = (list: SecureChannel[]): number => list.filter((c) => !c.closed).length;
 
-    // Before: attackers fill every inbound slot (and more); the node trims them to maxPeers and,
-    // with no outbound connection, still dials its seed (reserved outbound slots).
-    await flood(maxPeers + INBOUND_SURPLUS + 2);
-    await until('the node full of attackers, trimmed to maxPeers', () => connectedCount(n) === maxPeers && open(attackers) === maxPeers, events());
+    // Before: attackers fill every inbound slot (maxPeers + INBOUND_SURPLUS) and more; those
+    // beyond it replace earlier ones (they are unknown newcomers), so the count holds at the cap.
+    // With no outbound connection, the node still dials its seed (reserved outbound slots).
+    const cap = maxPeers + INBOUND_SURPLUS;
+    await flood(cap + 2);
+    await until('the node full of attackers, at the cap', () => connectedCount(n) === cap && open(attackers) === cap, events()).catch((e) => { throw new Error(`${e.message}: connected ${connectedCount(n)}, open ${open(attackers)}`); });
     const seed = cluster.node({ listen: `127.0.0.1:${seedPort}` });
     await seed.start();
     await connectedTo(n, [seed.id]);
     assert.is(n.peers().find((p) => p.id === seed.id)!.direction, 'out');
-    await until('trimmed to maxPeers again, seed kept', () => connectedCount(n) === maxPeers && open(attackers) === maxPeers - 1, events());
+    await until('trimmed to the cap again, seed kept', () => connectedCount(n) === cap && open(attackers) === cap - 1, events());
     assert.ok(connected(n, seed.id));
 
     // After: a second flood; the seed's connection is never the one trimmed.
@@ -298,12 +300,12 @@ test('3. eclipse: maxPeers+ inbound attackers, before and after the seed is reac
     n.on('peer:down', (p) => p.id === seed.id && seedDowns.push(p.id));
     const since = sinceOf(n, seed.id);
     const first = attackers.length;
-    await flood(maxPeers + INBOUND_SURPLUS + 2);
-    await until('the second flood trimmed to maxPeers', () => connectedCount(n) === maxPeers && open(attackers) === maxPeers - 1, events());
+    await flood(cap + 2);
+    await until('the second flood held at the cap', () => connectedCount(n) === cap && open(attackers) === cap - 1, events());
     assert.is(sinceOf(n, seed.id), since, 'the same seed connection');
     assert.equal(seedDowns, []);
-    assert.ok(open(attackers.slice(first)) <= maxPeers - 1);
-    assert.is(attackers.length - open(attackers), attackers.length - (maxPeers - 1), 'every other attacker was closed');
+    assert.ok(open(attackers.slice(first)) <= cap - 1);
+    assert.is(attackers.length - open(attackers), attackers.length - (cap - 1), 'every other attacker was closed');
   } finally {
     raws.destroyAll();
     await cluster.stopAll();

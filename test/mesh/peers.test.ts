@@ -135,8 +135,8 @@ function tableOf(specs: Array<{ direction: 'in' | 'out'; since: number; seed?: b
 
 test('surplus: nothing while at or under maxPeers', () => {
   const { table } = tableOf(Array.from({ length: 8 }, (_, i) => ({ direction: 'in' as const, since: i })));
-  assert.equal(table.surplus(8, () => 0), []);
-  assert.equal(table.surplus(9, () => 0), []);
+  assert.equal(table.surplus(8, 4, () => 0), []);
+  assert.equal(table.surplus(9, 4, () => 0), []);
 });
 
 test('surplus never picks outbound, seeds or the maxPeers/2 oldest inbound, and picks exactly size - maxPeers when it can', () => {
@@ -149,7 +149,7 @@ test('surplus never picks outbound, seeds or the maxPeers/2 oldest inbound, and 
       direction: prng.next() < 0.3 ? ('out' as const) : ('in' as const), since: prng.int(1000), seed: prng.next() < 0.1,
     }));
     const { table, all } = tableOf(specs);
-    const victims = table.surplus(maxPeers, () => prng.next());
+    const victims = table.surplus(maxPeers, Math.floor(maxPeers / 2), () => prng.next());
     const inbound = all.filter((c) => c.direction === 'in' && !c.seed).sort((x, y) => x.since - y.since);
     const protectedOld = new Set(inbound.slice(0, Math.floor(maxPeers / 2)));
     const where = `seed ${seed}, trial ${trial}, maxPeers ${maxPeers}`;
@@ -173,7 +173,7 @@ test('surplus: the oldest inbound are protected by age, not by arrival order in 
     { direction: 'in', since: 50 }, { direction: 'in', since: 40 }, { direction: 'in', since: 30 },
     { direction: 'in', since: 20 }, { direction: 'in', since: 10 },
   ]);
-  const victims = table.surplus(4, () => 0); // protects the 2 oldest (10, 20); 1 victim
+  const victims = table.surplus(4, 2, () => 0); // protects the 2 oldest (10, 20); 1 victim
   assert.is(victims.length, 1);
   assert.ok(victims[0]!.since >= 30);
   assert.not.ok(victims.includes(all[4]!) || victims.includes(all[3]!));
@@ -184,7 +184,7 @@ test('surplus with only protected connections over the limit picks none', () => 
     { direction: 'out', since: 5 }, { direction: 'out', since: 6 }, { direction: 'out', since: 7 },
     { direction: 'in', since: 1, seed: true }, { direction: 'in', since: 2 },
   ]);
-  assert.equal(table.surplus(2, () => 0), [], '3 outbound, a seed, and the one oldest inbound (maxPeers/2 = 1)');
+  assert.equal(table.surplus(2, 1, () => 0), [], '3 outbound, a seed, and the one oldest inbound (maxPeers/2 = 1)');
 });
 
 test('a flood of new inbound connections mostly evicts itself; the oldest inbound and outbound all stay', () => {
@@ -206,7 +206,7 @@ test('a flood of new inbound connections mostly evicts itself; the oldest inboun
   let t = 1000;
   for (let round = 0; round < 200; round++) {
     for (let k = 0; k < 4; k++) table.add(conn(`flood${round}-${k}`, 'in', t++));
-    for (const victim of table.surplus(maxPeers, () => prng.next())) {
+    for (const victim of table.surplus(maxPeers, Math.floor(maxPeers / 2), () => prng.next())) {
       if (victim.id.startsWith('flood')) floodEvicted++;
       else honestEvicted++;
       table.remove(victim);
