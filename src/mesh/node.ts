@@ -771,6 +771,9 @@ function closeChannel(channel: SecureChannel): Promise<void> {
     channel.destroy();
     socket.destroy();
   }, CLOSE_TIMEOUT_MS);
+  // A channel nobody reads (dropped before its multiplexer started) would never see the peer's
+  // close frame: read and discard, so the close completes cleanly instead of at the timeout.
+  channel.resume();
   channel.end();
   return done.then(() => clearTimeout(timer));
 }
