@@ -126,7 +126,7 @@ const VALUE = 'v'.repeat(100);
 
 // ---- virtual scheduler ---------------------------------------------------------------------------
 
-interface Timer { due: number; seq: number; every: number; callback: () => void; cancelled: boolean }
+interface Timer { due: number; seq: number; callback: () => void; cancelled: boolean }
 
 /** Virtual time in ms and the Node timers on it: a callback runs only when the clock is advanced
  *  past its due time; timers due at one instant run in the order they were set. */
@@ -136,9 +136,7 @@ class VirtualScheduler {
   private seq = 0;
   private readonly heap: Timer[] = [];
   readonly timers: NodeTimers = {
-    setInterval: (callback, ms) => this.add(callback, ms, Math.max(1, ms)),
-    clearInterval: (handle) => this.cancel(handle),
-    setTimeout: (callback, ms) => this.add(callback, ms, 0),
+    setTimeout: (callback, ms) => this.add(callback, ms),
     clearTimeout: (handle) => this.cancel(handle),
   };
 
@@ -155,11 +153,6 @@ class VirtualScheduler {
     this.now = due;
     while (this.nextDue() === due) {
       const t = this.pop();
-      if (t.every > 0) {
-        t.due += t.every;
-        t.seq = this.seq++;
-        this.push(t);
-      }
       try {
         t.callback();
       } catch (error) {
@@ -168,8 +161,8 @@ class VirtualScheduler {
     }
   }
 
-  add(callback: () => void, ms: number, every: number): Timer {
-    const t: Timer = { due: this.now + Math.max(1, ms), seq: this.seq++, every, callback, cancelled: false };
+  add(callback: () => void, ms: number): Timer {
+    const t: Timer = { due: this.now + Math.max(1, ms), seq: this.seq++, callback, cancelled: false };
     this.push(t);
     return t;
   }
@@ -234,7 +227,7 @@ class VirtualTimeout {
   }
   refresh(): this {
     this.sched.cancel(this.timer);
-    this.timer = this.sched.add(this.run, this.ms, 0);
+    this.timer = this.sched.add(this.run, this.ms);
     return this;
   }
   [Symbol.toPrimitive](): number {
@@ -264,7 +257,7 @@ function virtualizeLibraryTimers(sched: VirtualScheduler): { fired: Map<string, 
       fired.set(name, (fired.get(name) ?? 0) + 1);
       callback(...args);
     };
-    return new VirtualTimeout(sched, sched.add(run, delay, 0), delay, run);
+    return new VirtualTimeout(sched, sched.add(run, delay), delay, run);
   } as typeof setTimeout;
   globalThis.clearTimeout = function (handle?: unknown) {
     if (handle instanceof VirtualTimeout) sched.cancel(handle.timer);

@@ -150,10 +150,22 @@ export const MUX_MAX_MESSAGE_BYTES = MUX_MAX_DATA_BYTES + 3;
 export const MUX_WINDOW_BYTES = 256 * 1024;
 /** Mesh multiplexer: datasets a peer may open on one connection (accepted or refused). Past it: cut. */
 export const MUX_MAX_OPENS = 256;
-/** Mesh: how often (ms) a Node signs its liveness record in the membership dataset. At 1,000
- *  members each node verifies 1,000 / 5 s = 200 signatures/s for membership, about 2% of one
- *  core at node:crypto's ~9,000 verifications/s. */
+/** Mesh: how often (ms) a Node signs its liveness record in the membership dataset while the
+ *  mesh has at most HEARTBEAT_MEMBERS live members; beyond, the interval grows with the mesh. */
 export const HEARTBEAT_INTERVAL_MS = 5000;
+/** Mesh: live members a heartbeat interval is sized for. Every node hears every member's
+ *  heartbeats (that is what lets it judge each one alive or dead), so with a fixed interval the
+ *  cost per node grows with the mesh: at 1,000 members and 5 s, 200 verifications/s and, as each
+ *  record reaches a node once per connection, ~400 KB/s. Past this many live members a node
+ *  stretches its interval to heartbeatIntervalMs x ceil(members / HEARTBEAT_MEMBERS) and says so
+ *  in the record, so each node verifies about HEARTBEAT_MEMBERS heartbeats per base interval
+ *  (20/s at 5 s, ~0.2% of a core) whatever the size; the price is slower conviction of distant
+ *  members (at 1,000 members, a 50 s interval). Connected peers are seen down at once anyway. */
+export const HEARTBEAT_MEMBERS = 100;
+/** Mesh: longest heartbeat interval (ms) a node uses or a record may declare (a longer one counts
+ *  as this), so that a member, or a flood of identities inflating the member count, cannot make
+ *  a member's death take longer than a few of these to see. */
+export const MAX_HEARTBEAT_INTERVAL_MS = 300_000;
 /** Mesh: established connections per remote IP (IPv4-mapped IPv6 counted as IPv4). Past it a
  *  new one is closed after its handshake. */
 export const MAX_CONNECTIONS_PER_ADDRESS = 4;

@@ -19,7 +19,7 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
 import { isNodeId, shortId, type NodeId } from '../identity/node-id.ts';
 import {
-  GOSSIP_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
+  GOSSIP_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_HEARTBEAT_INTERVAL_MS, MAX_MEMBERS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
   PHI_MIN_STD_DEVIATION_MS, PHI_THRESHOLD, RESERVED_OUTBOUND_SLOTS,
 } from '../limits.ts';
 import { Model } from '../models/model.ts';
@@ -62,8 +62,13 @@ export interface NodeOptions {
   maxPeers?: number;
   /** Gossip round interval (ms): failure checks, trimming, one dial. Default GOSSIP_INTERVAL_MS (1 s). */
   gossipIntervalMs?: number;
-  /** How often this node signs its liveness record (ms). Default HEARTBEAT_INTERVAL_MS (5 s). */
+  /** How often this node signs its liveness record (ms) in a mesh of up to `heartbeatMembers` live
+   *  members; beyond, the interval grows in proportion (each record declares its interval, and
+   *  every node judges that member on it). Default HEARTBEAT_INTERVAL_MS (5 s). */
   heartbeatIntervalMs?: number;
+  /** Live members the heartbeat interval is sized for. Default HEARTBEAT_MEMBERS (100): each node
+   *  then verifies about 100 heartbeats per base interval whatever the mesh size. */
+  heartbeatMembers?: number;
   /** Failure detector parameters. Defaults follow the heartbeat interval: threshold
    *  PHI_THRESHOLD (8), first estimate = heartbeatIntervalMs, acceptable pause = one interval,
    *  minimum deviation = max(PHI_MIN_STD_DEVIATION_MS, interval / 10). */
@@ -88,7 +93,7 @@ export interface NodeOptions {
   /** Signature backend of every dataset this node creates (and of membership). Default `native`. */
   backend?: SignatureBackend;
   /** Timers for the gossip round, heartbeats and the peer-down grace (inject a virtual
-   *  scheduler to simulate). Default the global setInterval/setTimeout. */
+   *  scheduler to simulate). Default the global setTimeout/clearTimeout. */
   timers?: NodeTimers;
   /** What to listen and dial over. Default TCP ({@link tcpTransport}); {@link MemoryNetwork}
    *  gives in-process transports for tests and simulations. */
@@ -97,15 +102,11 @@ export interface NodeOptions {
 
 /** The timer functions a Node uses. */
 export interface NodeTimers {
-  setInterval(callback: () => void, ms: number): unknown;
-  clearInterval(handle: unknown): void;
   setTimeout(callback: () => void, ms: number): unknown;
   clearTimeout(handle: unknown): void;
 }
 
 const globalTimers: NodeTimers = {
-  setInterval: (callback, ms) => setInterval(callback, ms),
-  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout),
   setTimeout: (callback, ms) => setTimeout(callback, ms),
   clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
@@ -258,7 +259,8 @@ export class Node extends EventEmitter<NodeEvents> {
     this.gossipIntervalMs = options.gossipIntervalMs ?? GOSSIP_INTERVAL_MS;
     assertInteger(this.gossipIntervalMs, 'gossipIntervalMs', 1, 2 ** 31 - 1);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? HEARTBEAT_INTERVAL_MS;
-    assertInteger(this.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, 2 ** 31 - 1);
+    assertInteger(this.heartbeatIntervalMs, 'heartbeatIntervalMs', 1, MAX_HEARTBEAT_INTERVAL_MS);
+    if (options.heartbeatMembers !== undefined) assertInteger(options.heartbeatMembers, 'heartbeatMembers', 1, MAX_MEMBERS);
     this.maxPerAddress = options.maxConnectionsPerAddress ?? MAX_CONNECTIONS_PER_ADDRESS;
     assertInteger(this.maxPerAddress, 'maxConnectionsPerAddress', 1, 2 ** 31 - 1);
     if (options.handshakeLimiter !== undefined && !(options.handshakeLimiter instanceof HandshakeLimiter)) throw new TypeError('"handshakeLimiter" expected a HandshakeLimiter');
@@ -282,7 +284,7 @@ export class Node extends EventEmitter<NodeEvents> {
       maxUpdateBytes: MEMBER_RECORD_MAX_BYTES, backend: options.backend,
     });
     this.membership = new Membership({
-      model, now: this.now, wallMicros: this.wallClock, heartbeatIntervalMs: interval,
+      model, now: this.now, wallMicros: this.wallClock, heartbeatIntervalMs: interval, heartbeatMembers: options.heartbeatMembers,
       phi: {
         threshold: PHI_THRESHOLD, firstHeartbeatEstimateMs: interval, acceptableHeartbeatPauseMs: interval,
         minStdDeviationMs: Math.max(PHI_MIN_STD_DEVIATION_MS, Math.round(interval / 10)), ...options.phi,
@@ -391,11 +393,12 @@ export class Node extends EventEmitter<NodeEvents> {
     this.membership.start(this.advertised());
     for (const seed of this.seeds) this.dialTarget({ address: formatHostPort(seed.host, seed.port), host: seed.host, port: seed.port, id: seed.id, seed: true });
     this.scheduleRound();
-    this.heartbeatTimer = this.timers.setInterval(() => this.heartbeat(), this.heartbeatIntervalMs);
+    this.scheduleHeartbeat();
   }
 
   /**
-   * Stops: clears the timers, cancels dials, closes the listener and every connection (with the
+   * Stops: clears the timers, cancels dials, signs a leaving record (so that members who get it see
+   * this node dead at once, not after the failure detector's silence), closes the listener and every connection (with the
    * authenticated close frame, forced after CLOSE_TIMEOUT_MS), disposes the membership dataset,
    * and resolves once every socket is closed. The datasets stay readable. Idempotent.
    */
@@ -405,14 +408,22 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   private async shutdown(): Promise<void> {
+    const wasStarted = this.state === 'started';
     this.state = 'stopped';
     this.timers.clearTimeout(this.gossipTimer);
-    this.timers.clearInterval(this.heartbeatTimer);
+    this.timers.clearTimeout(this.heartbeatTimer);
     for (const timer of this.downPending.values()) this.timers.clearTimeout(timer);
     this.downPending.clear();
     this.stopping.abort();
     await this.starting?.catch(() => {}); // a start in progress gives up (and closes what it opened)
     await Promise.all(this.dials);
+    if (wasStarted) {
+      try {
+        this.membership.leave(); // written to every connection ahead of its close frame
+      } catch {
+        // the membership dataset failed (store I/O): the others will convict us by silence
+      }
+    }
     for (const c of this.connections) this.close(c.channel);
     await Promise.all([this.listener?.close(), ...this.closing]);
     this.membership.model.dispose();
@@ -669,13 +680,17 @@ export class Node extends EventEmitter<NodeEvents> {
     if (target) this.dialTarget(target);
   }
 
-  private heartbeat(): void {
-    if (this.state !== 'started') return;
-    try {
-      this.membership.heartbeat();
-    } catch {
-      // the membership dataset failed (store I/O): reported on its own 'error'; the next beat retries
-    }
+  /** The next heartbeat, after the interval the last one declared (it grows with the mesh). */
+  private scheduleHeartbeat(): void {
+    this.heartbeatTimer = this.timers.setTimeout(() => {
+      if (this.state !== 'started') return;
+      try {
+        this.membership.heartbeat();
+      } catch {
+        // the membership dataset failed (store I/O): reported on its own 'error'; the next beat retries
+      }
+      this.scheduleHeartbeat();
+    }, this.membership.heartbeatIntervalMs);
   }
 
   private roundView(): Parameters<typeof chooseTarget>[0] {

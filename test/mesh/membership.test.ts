@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, Model, owner, signUpdate, type NodeId } from '../../src/index.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_MEMBER_ADDRESSES } from '../../src/limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_HEARTBEAT_INTERVAL_MS, MAX_MEMBER_ADDRESSES } from '../../src/limits.ts';
 import { Membership, MEMBER_RECORD_MAX_BYTES, MEMBERS_DATASET, type MemberInfo } from '../../src/mesh/membership.ts';
 import { PhiAccrualDetector, type PhiAccrualOptions } from '../../src/mesh/phi-accrual.ts';
 import { hangUp, syncPair, until } from '../helpers/streams.ts';
@@ -45,12 +45,13 @@ interface Local {
 const names = new Map<NodeId, string>();
 const nameOf = (id: NodeId): string => names.get(id) ?? id.slice(0, 6);
 
-async function local(options: { maxMembers?: number; clock?: Clock } = {}): Promise<Local> {
+async function local(options: { maxMembers?: number; heartbeatMembers?: number; clock?: Clock } = {}): Promise<Local> {
   const clock = options.clock ?? new Clock();
   const model = membersModel(Identity.generate(), () => clock.micros);
   await model.ready;
   const membership = new Membership({
     model, now: () => clock.ms, wallMicros: () => clock.micros, heartbeatIntervalMs: HB, phi: PHI, maxMembers: options.maxMembers,
+    heartbeatMembers: options.heartbeatMembers,
   });
   const events: Event[] = [];
   for (const kind of ['new', 'dead', 'alive'] as const) membership.on(kind, (m) => events.push([kind, m]));
@@ -78,8 +79,14 @@ class Remote {
   node(value: unknown): Uint8Array {
     return this.model.set(`${this.id}/node`, value).bytes;
   }
-  alive(): Uint8Array {
-    return this.model.set(`${this.id}/alive`, ++this.beats).bytes;
+  /** A heartbeat: a bare counter (as if from a node that declares no interval), or `{ beat, every }`. */
+  alive(every?: number): Uint8Array {
+    const beat = ++this.beats;
+    return this.model.set(`${this.id}/alive`, every === undefined ? beat : { beat, every }).bytes;
+  }
+  /** The record a node signs when it stops cleanly. */
+  leave(): Uint8Array {
+    return this.model.set(`${this.id}/alive`, { beat: ++this.beats, every: HB, left: true }).bytes;
   }
 }
 
@@ -109,7 +116,7 @@ test('a member is listed from its own node record (dead, never heard: phi Infini
   assert.is(await ingest(l, x.node({ addresses: ['10.0.0.1:7420'] })), 'applied');
   assert.equal(l.take(), [], 'not announced before it is heard');
   const first = l.membership.get(x.id)!;
-  assert.equal(first, { id: x.id, addresses: ['10.0.0.1:7420'], address: '10.0.0.1:7420', state: 'dead', phi: Infinity, lastSeen: null });
+  assert.equal(first, { id: x.id, addresses: ['10.0.0.1:7420'], address: '10.0.0.1:7420', state: 'dead', phi: Infinity, lastSeen: null, heartbeatIntervalMs: HB });
   l.clock.advance(10);
   assert.is(await ingest(l, x.alive()), 'applied');
   assert.equal(l.take(), ['new:x']);
@@ -331,6 +338,118 @@ test('a fresh heartbeat after death emits alive, and the detector starts a new w
   l.clock.at(convictAt);
   l.membership.check();
   assert.equal(l.take(), ['dead:x']);
+});
+
+test('a member is judged on the interval it declares: conviction, freshness and the cap follow it; a change starts a new window', async () => {
+  const every = 5 * HB;
+  const scaled = { ...PHI, firstHeartbeatEstimateMs: every, acceptableHeartbeatPauseMs: every, minStdDeviationMs: 5 * PHI.minStdDeviationMs! };
+  const l = await local();
+  const x = await remote(l, 'x');
+  const times: number[] = [];
+  for (let i = 0; i < 30; i++) {
+    if (i > 0) l.clock.advance(every);
+    times.push(l.clock.ms);
+    await ingest(l, x.alive(every));
+  }
+  assert.is(l.membership.get(x.id)!.heartbeatIntervalMs, every);
+  const last = l.clock.ms;
+  // A detector on the base interval would have convicted long before the next beat is due.
+  assert.ok(reference(times).unavailableAt()! < last + every, 'the base-interval detector convicts within one declared interval');
+  const convictAt = (() => {
+    const d = new PhiAccrualDetector(scaled);
+    for (const t of times) d.heartbeat(t);
+    return d.unavailableAt()!;
+  })();
+  assert.ok(convictAt > last + every, `conviction ${convictAt - last} ms after the last beat`);
+  l.clock.at(convictAt - 0.001);
+  l.membership.check();
+  assert.equal(l.take(), ['new:x'], 'alive through silences its interval explains');
+  l.clock.at(convictAt);
+  l.membership.check();
+  assert.equal(l.take(), ['dead:x']);
+
+  // Freshness: two of its own intervals (plus the skew), not two of ours.
+  const window = MAX_CLOCK_SKEW_MICROS + 2 * every * 1000;
+  const edge = await remote(l, 'edge', -window);
+  const stale = await remote(l, 'stale', -window - 1);
+  await ingest(l, edge.alive(every));
+  await ingest(l, stale.alive(every));
+  assert.equal(l.take(), ['new:edge']);
+
+  // A declared interval beyond the cap counts as the cap; garbage counts as ours.
+  const slow = await remote(l, 'slow');
+  await ingest(l, slow.alive(100 * MAX_HEARTBEAT_INTERVAL_MS));
+  assert.is(l.membership.get(slow.id)!.heartbeatIntervalMs, MAX_HEARTBEAT_INTERVAL_MS);
+  const odd = await remote(l, 'odd');
+  await ingest(l, odd.model.set(`${odd.id}/alive`, { beat: 1, every: -5 }).bytes);
+  assert.is(l.membership.get(odd.id)!.heartbeatIntervalMs, HB);
+
+  // A member that slows down mid-life is judged afresh: its old 1 s intervals would convict it
+  // at the first 5 s silence.
+  const y = await remote(l, 'y');
+  for (let i = 0; i < 30; i++) {
+    l.clock.advance(HB);
+    await ingest(l, y.alive(HB));
+  }
+  await ingest(l, y.alive(every));
+  l.clock.advance(every - 1);
+  l.membership.check();
+  assert.is(l.membership.get(y.id)!.state, 'alive');
+  assert.is(l.membership.get(y.id)!.heartbeatIntervalMs, every);
+  l.take();
+});
+
+test('our own interval grows with the live members past heartbeatMembers, is declared in the record, and shrinks with hysteresis', async () => {
+  const l = await local({ heartbeatMembers: 2 });
+  const declared = (): unknown => (l.model.get(`${l.model.id}/alive`) as { every: number }).every;
+  l.membership.start([]);
+  assert.is(declared(), HB, 'alone: the base interval');
+  const remotes: Remote[] = [];
+  const beat = async (rs: Remote[]): Promise<void> => {
+    for (const r of rs) await ingest(l, r.alive(HB));
+  };
+  for (let i = 0; i < 6; i++) remotes.push(await remote(l, `m${i}`));
+  await beat(remotes.slice(0, 3)); // 4 alive with us: ceil(4 / 2) = 2
+  l.membership.heartbeat();
+  assert.is(declared(), 2 * HB);
+  assert.is(l.membership.heartbeatIntervalMs, 2 * HB);
+  await beat(remotes.slice(3)); // 7 alive: ceil(7 / 2) = 4
+  l.membership.heartbeat();
+  assert.is(declared(), 4 * HB);
+  // Everyone falls silent and is convicted; three come back: 4 alive, and the step down to 2
+  // waits until the mesh is a quarter below it (ceil(4 x 1.25 / 2) = 3).
+  l.clock.advance(1_000 * HB);
+  l.membership.check();
+  await beat(remotes.slice(0, 3));
+  l.membership.heartbeat();
+  assert.is(declared(), 3 * HB);
+  l.clock.advance(1_000 * HB);
+  l.membership.check();
+  await beat(remotes.slice(0, 2)); // 3 alive: ceil(3 / 2) = ceil(3.75 / 2) = 2
+  l.membership.heartbeat();
+  assert.is(declared(), 2 * HB);
+});
+
+test('a member that leaves (its own signed record) is dead at once; a heartbeat after a restart revives it', async () => {
+  const l = await local();
+  const x = await remote(l, 'x');
+  const other = await remote(l, 'other');
+  for (let i = 0; i < 5; i++) {
+    l.clock.advance(HB);
+    await ingest(l, x.alive(HB));
+  }
+  await ingest(l, other.alive(HB));
+  assert.equal(l.take(), ['new:x', 'new:other']);
+  l.clock.advance(10);
+  assert.is(await ingest(l, x.leave()), 'applied');
+  assert.equal(l.take(), ['dead:x'], 'dead without waiting for silence');
+  assert.is(l.membership.get(x.id)!.state, 'dead');
+  assert.is(l.membership.get(other.id)!.state, 'alive');
+  l.membership.check();
+  assert.equal(l.take(), [], 'not convicted again');
+  l.clock.advance(HB);
+  await ingest(l, x.alive(HB));
+  assert.equal(l.take(), ['alive:x']);
 });
 
 test('a heartbeat that died on the way (relayed minutes late) does not revive a dead member', async () => {
