@@ -1,6 +1,7 @@
 // CLI plumbing: the io a command writes to, usage errors, and the exit codes
 // (0 success, 1 failure, 2 usage).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { SignetError } from '../errors.ts';
 
 /** Where a command writes: data to `out`, diagnostics to `err`. */
 export interface CliIo {
@@ -14,6 +15,15 @@ export const EXIT_USAGE = 2;
 
 /** A wrong invocation: printed with the command's usage, exit 2. */
 export class UsageError extends Error {}
+
+/** A command's failure with its own code (ERR_NOT_RUNNING, ERR_NOT_FOUND...): exit 1. */
+export class CliError extends SignetError {
+  override readonly code: string;
+  constructor(code: string, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
 
 /** Strict parseArgs that turns its errors into UsageError. */
 type Options = NonNullable<ParseArgsConfig['options']>;

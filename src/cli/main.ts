@@ -1,12 +1,14 @@
 // The signet command: run(argv, io) -> exit code. Dispatches to one module per command;
 // usage errors exit 2, failures exit 1 with a message on stderr and never a secret.
-import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { type CliIo, processIo, UsageError, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './io.ts';
 import { keygen, netkey, id, keygenHelp, netkeyHelp, idHelp } from './keys.ts';
 import { demo, demoHelp } from './demo.ts';
 import { node, nodeHelp } from './node.ts';
+import { set, get, del, keys, watch, setHelp, getHelp, delHelp, keysHelp, watchHelp } from './control.ts';
+import { peers, members, status, peersHelp, membersHelp, statusHelp } from './inspect.ts';
+import { version } from './version.ts';
 
 type Command = { run: (args: string[], io: CliIo) => Promise<number>; help: string; summary: string };
 
@@ -15,6 +17,14 @@ const commands: Record<string, Command> = {
   netkey: { run: netkey, help: netkeyHelp, summary: 'create a random network key file' },
   id: { run: id, help: idHelp, summary: "print this node's id" },
   node: { run: node, help: nodeHelp, summary: 'run a mesh node (the daemon) until SIGINT/SIGTERM' },
+  set: { run: set, help: setHelp, summary: 'set a key on the running node (signed, replicated)' },
+  get: { run: get, help: getHelp, summary: "print a key's value on the running node" },
+  del: { run: del, help: delHelp, summary: 'delete a key on the running node (a signed tombstone)' },
+  keys: { run: keys, help: keysHelp, summary: "list the running node's keys" },
+  watch: { run: watch, help: watchHelp, summary: 'print changes on the running node until Ctrl-C' },
+  peers: { run: peers, help: peersHelp, summary: "list the running node's peers (connected, banned)" },
+  members: { run: members, help: membersHelp, summary: 'list the members the running node knows' },
+  status: { run: status, help: statusHelp, summary: "show the running node: id, address, datasets, peers, counters" },
   demo: { run: demo, help: demoHelp, summary: 'run two in-process nodes and show signed replication' },
 };
 
@@ -28,11 +38,7 @@ ${Object.entries(commands).map(([name, c]) => `  ${name.padEnd(8)} ${c.summary}`
 Exit codes: 0 success, 1 failure, 2 usage error. With --json, errors are JSON on stderr:
 {"error": {"code", "message"}}.`;
 
-/** The package version (package.json sits two levels up from src/cli and dist/cli alike). */
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
-}
+export { version };
 
 /** Runs the CLI. Never throws: every failure becomes an exit code and a line on stderr. */
 export async function run(argv: string[], io: CliIo = processIo): Promise<number> {

@@ -1,45 +1,64 @@
-// signet node: the daemon. A mesh Node on an LmdbStore (or in memory), its datasets from the
-// command line, one log line per event on stderr, and a clean stop on SIGINT/SIGTERM.
+// signet node: the daemon. A mesh Node on an LmdbStore in its data directory, its datasets from
+// the command line, a control socket, optional metrics, one log line per event on stderr, and a
+// clean stop on SIGINT/SIGTERM.
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
 import { loadIdentity, loadNetworkKey } from '../identity/key-files.ts';
 import { isNodeId, shortId } from '../identity/node-id.ts';
+import { MEMBERS_DATASET } from '../mesh/membership.ts';
 import { Node, PUBLIC_NETWORK_KEY } from '../mesh/node.ts';
 import { Model } from '../models/model.ts';
 import { LmdbStore } from '../store/lmdb.ts';
-import type { Store } from '../store/store.ts';
-import { type CliIo, parse, UsageError, EXIT_OK } from './io.ts';
+import { acquireLock, prepareDirectory, releaseLock } from '../store/lmdb-directory.ts';
+import { parseHostPort } from '../util/address.ts';
+import { controlOps, type DaemonState } from './control-ops.ts';
+import { CONTROL_SOCKET, DEFAULT_DATA_DIR, controlSocketPath, printable, safeJson } from './control-protocol.ts';
+import { ControlServer } from './control-server.ts';
+import { DaemonEvents, type LogFn } from './daemon-events.ts';
+import { checkDataDir } from './data-dir.ts';
+import { type CliIo, parse, CliError, UsageError, EXIT_OK } from './io.ts';
 import { DEFAULT_KEYS_DIR, IDENTITY_FILE, NETWORK_KEY_FILE } from './keys.ts';
+import { metricsRegistry, serveMetrics, type MetricsServer } from './metrics.ts';
+import { version } from './version.ts';
 
-export const nodeHelp = `usage: signet node [--listen HOST:PORT] [--seed HOST:PORT[#ID]]... [--data DIR] [--keys DIR]
+export const nodeHelp = `usage: signet node [--data DIR [--memory]] [--listen HOST:PORT] [--seed HOST:PORT[#ID]]... [--keys DIR]
                    [--network-key FILE | --public] [--dataset NAME[:POLICY]]... [--replica-of ID]
-                   [--log text|json]
-Runs a mesh node until SIGINT or SIGTERM (a second signal exits at once). Logs one line per
-event on stderr (started, peer up/down/banned, member new/dead/alive).
+                   [--metrics HOST:PORT] [--log text|json]
+Runs a mesh node until SIGINT or SIGTERM (a second signal exits at once). Its datasets live in
+an LMDB store in DIR, which one node at a time may use; the commands set, get, del, keys,
+watch, peers, members and status talk to it through DIR/${CONTROL_SOCKET} (mode 0600). DIR must
+not be writable by group or others. Logs one line per event on stderr (started, peer
+up/down/banned, member new/dead/alive, rejected updates by reason, equivocations).
+  --data DIR             the store and the control socket (default ${DEFAULT_DATA_DIR}; created 0700)
+  --memory               keep the datasets in memory only (lost when the node stops); DIR still
+                         holds the lock and the control socket
   --listen HOST:PORT     accept connections here (port 0 picks one; the 'started' line says which)
   --seed HOST:PORT[#ID]  a member to join through; #ID pins the node id it must prove (repeatable)
-  --data DIR             keep every dataset in an LMDB store in DIR (default: memory only)
   --keys DIR             identity and network key directory (default ${DEFAULT_KEYS_DIR})
   --network-key FILE     the network key (default DIR/${NETWORK_KEY_FILE} from --keys)
   --public               join the public mesh (all-zero network key): policies must be explicit
   --dataset NAME[:POLICY]  host a Model dataset; POLICY is open, owner or writers:ID,ID (repeatable)
   --replica-of ID        every dataset follows this master: its updates only, no local writes
+  --metrics HOST:PORT    serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one)
   --log text|json        log format (default text)
 
 example:
-  signet node --listen 127.0.0.1:7420 --dataset chat:owner
-  signet node --listen 127.0.0.1:7421 --seed 127.0.0.1:7420 --dataset chat:owner`;
+  signet node --data ./a --listen 127.0.0.1:7420 --dataset chat:owner --metrics 127.0.0.1:9420
+  signet node --data ./b --listen 127.0.0.1:7421 --seed 127.0.0.1:7420 --dataset chat:owner`;
 
 const options = {
   listen: { type: 'string' },
   seed: { type: 'string', multiple: true, default: [] as string[] },
-  data: { type: 'string' },
+  data: { type: 'string', default: DEFAULT_DATA_DIR },
+  memory: { type: 'boolean', default: false },
   keys: { type: 'string', default: DEFAULT_KEYS_DIR },
   'network-key': { type: 'string' },
   public: { type: 'boolean', default: false },
   dataset: { type: 'string', multiple: true, default: [] as string[] },
   'replica-of': { type: 'string' },
+  metrics: { type: 'string' },
   log: { type: 'string', default: 'text' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
@@ -70,12 +89,17 @@ export async function node(args: string[], io: CliIo): Promise<number> {
   const replicaOf = values['replica-of'];
   if (replicaOf !== undefined && !isNodeId(replicaOf)) throw new UsageError('--replica-of expects a node id (52 base32 characters)');
   const datasets = values.dataset.map(parseDataset);
-  const json = values.log === 'json';
-  const log = (event: string, fields: Record<string, unknown>): void => {
-    io.err(json
-      ? JSON.stringify({ time: new Date().toISOString(), event, ...fields })
-      : `${new Date().toISOString()} ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ')}`);
-  };
+  const duplicate = datasets.find((d, i) => datasets.findIndex((e) => e.name === d.name) !== i);
+  if (duplicate) throw new UsageError(`--dataset ${duplicate.name} is given twice`);
+  let metricsAt: { host: string; port: number } | undefined;
+  if (values.metrics !== undefined) {
+    try {
+      metricsAt = parseHostPort(values.metrics, '--metrics', true);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+  }
+  const log = logger(io, values.log === 'json');
 
   const identity = await loadIdentity(join(values.keys, IDENTITY_FILE));
   const keyFile = values['network-key'] ?? join(values.keys, NETWORK_KEY_FILE);
@@ -85,39 +109,84 @@ export async function node(args: string[], io: CliIo): Promise<number> {
     throw new UsageError(`no network key at ${keyFile}: create one with "signet netkey", pass --network-key FILE, or join the public mesh with --public`);
   } else networkKey = await loadNetworkKey(keyFile);
 
-  const store: Store | undefined = values.data === undefined ? undefined : new LmdbStore(values.data);
-  const mesh = new Node({ identity, networkKey, listen: values.listen, seeds: values.seed, store });
+  const dataDir = values.data;
+  checkDataDir(dataDir);
+  // The store locks the directory (in memory, the lock alone): a second daemon on it fails here,
+  // naming the holder's pid, before it could take over the control socket.
+  let store: LmdbStore | undefined;
+  let lock: string | undefined;
+  if (values.memory) {
+    prepareDirectory(resolve(dataDir));
+    lock = acquireLock(resolve(dataDir));
+  } else store = new LmdbStore(dataDir);
+  // A signal during startup is kept: the node stops as soon as it has started.
+  const stopped = stopSignal(() => log('stopping', {}));
+  const events = new DaemonEvents(log);
+  const models = new Map<string, Model>();
+  let mesh: Node | undefined;
+  let control: ControlServer | undefined;
+  let metrics: MetricsServer | undefined;
   try {
+    mesh = new Node({ identity, networkKey, listen: values.listen, seeds: values.seed, store });
     for (const d of datasets) {
-      mesh.dataset(d.name, Model, replicaOf !== undefined ? { replicaOf } : { policy: d.policy });
+      const model = mesh.dataset(d.name, Model, replicaOf !== undefined ? { replicaOf } : { policy: d.policy });
+      models.set(d.name, model);
+      events.dataset(d.name, model);
     }
-    const short = (id: string | undefined): string => (id ? shortId(id) : '-');
-    mesh.on('peer:up', (p) => log('peer:up', { peer: p.id, address: p.address, direction: p.direction }));
-    mesh.on('peer:down', (p) => log('peer:down', { peer: p.id, address: p.address }));
-    mesh.on('peer:banned', (b) => log('peer:banned', { peer: b.id ?? null, address: b.address ?? null, reason: b.reason }));
-    mesh.on('member:new', (m) => log('member:new', { member: m.id, addresses: m.addresses, state: m.state }));
-    mesh.on('member:dead', (m) => log('member:dead', { member: m.id, short: short(m.id) }));
-    mesh.on('member:alive', (m) => log('member:alive', { member: m.id, short: short(m.id) }));
-    mesh.on('dataset:refused', (r) => log('dataset:refused', r));
+    events.dataset(MEMBERS_DATASET, mesh.membersDataset);
+    events.node(mesh);
     await mesh.start();
-    log('started', { id: mesh.id, address: mesh.address() ?? null, datasets: datasets.map((d) => d.name) });
-    await stopSignal(() => {
-      log('stopping', {});
+    await Promise.all([...models.values()].map((m) => m.ready));
+    const state: DaemonState = {
+      node: mesh, datasets: models, events, dataDir: resolve(dataDir), store: store ? 'lmdb' : 'memory', version: version(), network: values.public ? 'public' : 'private',
+      replicaOf: replicaOf ?? null, metrics: null, startedAt: performance.now(),
+    };
+    if (metricsAt) {
+      const all = new Map([...models, [MEMBERS_DATASET, mesh.membersDataset]]);
+      metrics = await serveMetrics(metricsRegistry({ node: mesh, datasets: all, events, version: state.version }), metricsAt.host, metricsAt.port)
+        .catch((err: unknown) => {
+          throw new CliError('ERR_METRICS', `cannot serve metrics on ${values.metrics}: ${(err as Error).message}`);
+        });
+      state.metrics = metrics.address;
+    }
+    control = await ControlServer.listen(controlSocketPath(dataDir), controlOps(state));
+    log('started', {
+      id: mesh.id, address: mesh.address() ?? null, datasets: datasets.map((d) => d.name), data: state.dataDir,
+      control: resolve(control.path), metrics: state.metrics, store: state.store,
     });
+    await stopped.signalled;
   } finally {
-    await mesh.stop();
+    stopped.dispose();
+    // Control first (its requests use the node), then metrics, the mesh (authenticated closes), the store (flush).
+    await control?.close();
+    await metrics?.close();
+    await mesh?.stop();
+    events.flush();
     await store?.close();
+    if (lock !== undefined) releaseLock(resolve(dataDir), lock);
   }
   log('stopped', {});
   return EXIT_OK;
 }
 
-/** Resolves on the first SIGINT or SIGTERM; a second one exits the process at once (status 130). */
-function stopSignal(onFirst: () => void): Promise<void> {
-  return new Promise((resolve) => {
+/** One line per event on stderr: JSON, or `time event key=value ...` with every string a peer
+ *  could have chosen printed safely (quoted if it holds control characters). */
+function logger(io: CliIo, json: boolean): LogFn {
+  return (event, fields) => {
+    const time = new Date().toISOString();
+    io.err(json
+      ? JSON.stringify({ time, event, ...fields })
+      : `${time} ${event} ${Object.entries(fields).map(([k, v]) => `${k}=${typeof v === 'string' ? printable(v) : safeJson(v)}`).join(' ')}`.trimEnd());
+  };
+}
+
+/** Resolves on the first SIGINT or SIGTERM; a second one exits the process at once (status 130).
+ *  `dispose()` removes the handlers (startup failed: the process ends on its own). */
+function stopSignal(onFirst: () => void): { signalled: Promise<void>; dispose: () => void } {
+  let dispose = (): void => {};
+  const signalled = new Promise<void>((resolve) => {
     const first = (): void => {
-      process.off('SIGINT', first);
-      process.off('SIGTERM', first);
+      dispose();
       process.once('SIGINT', second);
       process.once('SIGTERM', second);
       onFirst();
@@ -126,5 +195,10 @@ function stopSignal(onFirst: () => void): Promise<void> {
     const second = (): never => process.exit(130);
     process.on('SIGINT', first);
     process.on('SIGTERM', first);
+    dispose = () => {
+      process.off('SIGINT', first);
+      process.off('SIGTERM', first);
+    };
   });
+  return { signalled, dispose };
 }
