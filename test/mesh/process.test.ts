@@ -27,7 +27,10 @@ async function daemon(dir: string, networkKeyFile: string, extra: string[]): Pro
   const keys = mkdtempSync(join(dir, 'keys-'));
   const identity = Identity.generate();
   await saveIdentity(identity, join(keys, 'identity.key'));
-  const child = spawn(process.execPath, [BIN, 'node', '--keys', keys, '--network-key', networkKeyFile, '--listen', '127.0.0.1:0', '--dataset', 'kv:open', '--log', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+  // Each daemon its own data directory (for its lock and control socket; the default ./data
+  // would be shared), datasets in memory as before --data had a default.
+  const data = mkdtempSync(join(dir, 'data-'));
+  const child = spawn(process.execPath, [BIN, 'node', '--data', data, '--memory', '--keys', keys, '--network-key', networkKeyFile, '--listen', '127.0.0.1:0', '--dataset', 'kv:open', '--log', 'json', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const events: Array<Record<string, unknown>> = [];
   const started = new Promise<Record<string, unknown>>((resolve, reject) => {
