@@ -50,7 +50,7 @@ export function sessionSalt(local: SaltShare, remote: SaltShare): Uint8Array {
   if (typeof local.id !== 'string' || typeof remote.id !== 'string') throw new TypeError('"id" expected string');
   if (local.id === remote.id) throw new RangeError('"remote.id" expected another node than "local.id"');
   const [low, high] = local.id < remote.id ? [local, remote] : [remote, local];
-  return sha256(concatBytes(SALT_TAG, low.nonce, high.nonce));
+  return new Uint8Array(sha256(concatBytes(SALT_TAG, low.nonce, high.nonce)));
 }
 
 // node:crypto's one-shot hash() (Node >= 20.12) is ~1.5x createHash() per item, whose object
@@ -118,7 +118,8 @@ export class Fingerprints {
     const count = hi - lo;
     writeU32(input, o, count >>> 0);
     writeU32(input, o + 4, Math.floor(count / 0x100000000));
-    return sha256(input).subarray(0, FINGERPRINT_BYTES);
+    const digest = sha256(input);
+    return new Uint8Array(digest.buffer, digest.byteOffset, FINGERPRINT_BYTES);
   }
 
   /** True when `fingerprint` is ours for items [lo, hi). */

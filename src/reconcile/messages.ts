@@ -123,7 +123,8 @@ export function decodeMessage(bytes: Uint8Array, limits: ReconcileLimits): Range
 
 function readBound(r: Reader, previous: Bound): Bound {
   const code = r.varint(Number.MAX_SAFE_INTEGER + 1, 'reconcile-bad-bound', 'version code');
-  const version = code === 0 ? Infinity : previous.version + code - 1;
+  // code - 1 is exact; a sum past 2^53 - 1 rounds to 2^53 or more, never back into range.
+  const version = code === 0 ? Infinity : previous.version + (code - 1);
   if (version !== Infinity && !Number.isSafeInteger(version)) throw refuse('reconcile-bad-bound', 'version beyond 2^53 - 1');
   const length = r.varint(KEY_BYTES, 'reconcile-bad-bound', 'prefix length');
   const prefix = r.take(length);
