@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, signUpdate, type Update } from '../../src/index.ts';
-import { ReconcileSession, type ReconcileItem } from '../../src/reconcile/index.ts';
+import { ReconcileSession, type ReconcileItem, type ReconcileLimits } from '../../src/reconcile/index.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { hexSet, randomItem, reconcile, run, SALT, sources, T0, twoSets, type Outcome } from './helpers.ts';
 
@@ -101,11 +101,11 @@ test('crowded keys (shared versions, sources and hash prefixes) and deep recursi
 test('replies cut at the message limits still converge exactly, in more rounds', () => {
   const s = twoSets(prng, 20_000, 400, 400);
   const full = reconcile(s.a, s.b);
-  for (const limits of [{ maxMessageBytes: 2048 }, { maxRangesPerMessage: 40 }, { maxIdsPerMessage: 16 }]) {
+  for (const limits of [{ maxMessageBytes: 2048 }, { maxRangesPerMessage: 40 }, { maxIdsPerMessage: 16 }] as Array<Partial<ReconcileLimits>>) {
     const cut = reconcile(s.a, s.b, { ...limits, maxRounds: 10_000 });
     assertExact(cut, s.onlyA, s.onlyB, JSON.stringify(limits));
     assert.ok(cut.messages > full.messages, `${JSON.stringify(limits)}: ${cut.messages} messages vs ${full.messages}`);
-    const max = 'maxMessageBytes' in limits ? limits.maxMessageBytes : Infinity;
+    const max = limits.maxMessageBytes ?? Infinity;
     assert.ok(cut.transcript.every((m) => m.length <= max), 'every message within the limit');
   }
 });

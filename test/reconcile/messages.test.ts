@@ -18,7 +18,7 @@ const fp = (upper: Bound): Range => ({ mode: 'fingerprint', upper, fingerprint: 
 const id = () => prng.bytes(32);
 
 /** Asserts that decoding `bytes` throws a ProtocolError with `reason`. */
-function refused(bytes: Uint8Array, reason: ReconcileReason, limits: ReconcileLimits = LIMITS, what = reason): void {
+function refused(bytes: Uint8Array, reason: ReconcileReason, limits: ReconcileLimits = LIMITS, what: string = reason): void {
   try {
     decodeMessage(bytes, limits);
   } catch (error) {
