@@ -14,6 +14,7 @@ import { StoreError, WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
 import { compareUpdates, hashKey } from './order.ts';
+import { HeldSet } from './held.ts';
 import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './types.ts';
 // Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
 import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
@@ -150,7 +151,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  unreadable) or per source. What that origin sent afterwards is not applied (see ingest). */
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
   private ingested = 0;
-  private pendingDrops: string[] = [];
+  private pendingDrops: Update[] = [];
+  /** What the store holds: the model's live updates and the evidence (see HeldSet). */
+  private readonly held = new HeldSet();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
   private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
@@ -346,13 +349,13 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  deferred (see applyVerified); one further out is refused `future` and counted. */
   private cheapChecks(update: Update): RejectReason | 'old' | null {
     if (this.quarantined.has(update.source)) return 'quarantined';
-    const have = this.sources.get(update.source) ?? 0;
-    if (update.version < have) return 'old';
-    // At the latest version: a copy we hold is old; a different one is equivocation, unless
-    // we no longer hold that version's updates (restored clock) and cannot prove it.
-    const held = this.latest.get(update.source);
-    if (update.version === have && (!held || held.has(hashKey(update)))) return 'old';
-    if (this.isStale(update)) return 'old';
+    // The clock is "the highest version seen", not "everything below it": a relay may have
+    // withheld an older update, so one below the clock is judged on what we hold. A copy we hold
+    // is old; another update at a version where we hold one (or at the latest) is equivocation,
+    // worth verifying even if it would lose; else one the model would drop at once (superseded,
+    // behind a purge or a compaction) is old.
+    if (this.held.has(update)) return 'old';
+    if (!this.equivocates(update) && (this.superseded(update) || this.isStale(update))) return 'old';
     // Beyond what any deferral would hold: no honest relay's clock is that far ahead of ours.
     if (update.version > this.now() + this.maxClockSkew + MAX_DEFER_MICROS) return 'future';
     const key = this.keyOfUpdate(update);
@@ -367,6 +370,50 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return false;
   }
 
+  /** Subclasses say whether {@link applyUpdate} would drop this update at once (Model: its key
+   *  holds a later write; Events: it would be compacted), so it is neither verified nor kept. */
+  protected superseded(_update: Update): boolean {
+    return false;
+  }
+
+  /** Subclasses say whether a held update is due to be forgotten by `now` (Model: a tombstone or
+   *  expired entry past the horizon), which takes it out of the reconciled set. */
+  protected forgettable(_update: Update, _now: number): boolean {
+    return false;
+  }
+
+  /**
+   * The updates reconciliation compares with a peer's, in the total order (version, source,
+   * hash): every update held (the model's live updates and the evidence of equivocations),
+   * except those due to be forgotten now (so a node that has purged them and one that has not
+   * yet agree). Items near that boundary may differ between two clocks for a moment: the peer
+   * then refuses what we send as stale, which costs it nothing but the bytes.
+   */
+  reconcileSet(): Update[] {
+    const now = this.now();
+    return this.held.inOrder().filter((u) => this.pinned.has(hashKey(u)) || !this.forgettable(u, now));
+  }
+
+  /** Number of updates held (live and evidence). */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  /** Updates we hold, or held last, at this update's source and version that are not it. */
+  private rivals(update: Update): Update[] {
+    const out = this.held.at(update.source, update.version).filter((u) => u.hashHex !== update.hashHex);
+    if (update.version === this.sources.get(update.source)) {
+      for (const u of this.latest.get(update.source)?.values() ?? []) {
+        if (u.hashHex !== update.hashHex && !out.includes(u)) out.push(u);
+      }
+    }
+    return out;
+  }
+
+  private equivocates(update: Update): boolean {
+    return this.rivals(update).length > 0;
+  }
+
   /** Runs once the update's signature verified and every earlier update from its source applied. */
   private applyVerified(update: Update, origin: UpdateOrigin | null, seq: number): IngestResult {
     if (this.disposed) return { status: 'ignored' };
@@ -379,12 +426,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     if (update.version > this.now() + this.maxClockSkew || (queue && queue[0]!.update.version < update.version)) {
       return this.defer(update, origin, seq);
     }
-    const have = this.sources.get(update.source) ?? 0;
-    if (update.version === have) {
-      // Same source and version, different signed payload: proof of equivocation.
-      const first = this.latest.get(update.source)!.values().next().value as Update;
-      this.recordEvidence(first, update, true);
-    }
+    // Same source and version, different signed payload: proof of equivocation.
+    const rival = this.rivals(update)[0];
+    if (rival) this.recordEvidence(rival, update, true);
     this.commitApplied(update, origin);
     return { status: 'applied', update };
   }
@@ -400,6 +444,12 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.evidence.push(ev);
     this.pinned.add(hashKey(a));
     this.pinned.add(hashKey(b));
+    // The rival may have been superseded since (a relay sent this one late): evidence is held
+    // again, in the store too, so it survives a restart and reconciliation passes it on.
+    if (!this.held.has(a)) {
+      this.held.add(a);
+      if (this.store && this.loaded) this.store.commit(this.dataset, { put: [[hashKey(a), a.bytes]], drop: [], clock: [] }).catch((err) => this.fail(err));
+    }
     if (this.options.quarantine || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
     if (announce) emitUntyped.call(this, 'equivocation', ev);
   }
@@ -468,13 +518,18 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pendingDrops = [];
     const changed = this.applyUpdate(update);
     const have = this.sources.get(update.source) ?? 0;
-    const evidence = update.version === have; // a second update at the source's latest version
-    this.hold(update, have);
-    const drops = this.pinned.size > 0 ? this.pendingDrops.filter((h) => !this.pinned.has(h)) : this.pendingDrops;
-    this.pendingDrops = [];
+    const evidence = this.pinned.has(hashKey(update)); // one side of an equivocation
+    const advanced = update.version > have;
+    const drops = this.settle(update, have);
+    const extra = this.takeMeta();
+    if (extra) meta = [...(meta ?? []), ...extra];
     if (this.store) {
       // Durable before it is announced or forwarded.
-      const batch: StoreBatch = { put: [[hashKey(update), update.bytes]], drop: drops, clock: [[update.source, update.version]], meta };
+      const batch: StoreBatch = {
+        put: drops.includes(update) ? [] : [[hashKey(update), update.bytes]],
+        drop: drops.filter((u) => u !== update).map(hashKey),
+        clock: advanced ? [[update.source, update.version]] : [], meta,
+      };
       this.store.commit(this.dataset, batch).then(
         () => {
           if (meta && this.ownPending !== 0 && meta.some(([name, v]) => name === 'ownVersion' && v === this.ownPending)) {
@@ -491,6 +546,35 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     } else {
       this.announce(update, origin, changed, evidence);
     }
+  }
+
+  /** After an apply: advances the clock and the latest set, holds the update, lets go of what
+   *  it superseded (evidence stays), and forgets sources that hold nothing any more.
+   *  @returns the updates dropped (the applied one among them if it was superseded at once). */
+  private settle(update: Update, have: number): Update[] {
+    this.hold(update, have);
+    this.held.add(update);
+    const drops = this.pinned.size > 0 ? this.pendingDrops.filter((u) => !this.pinned.has(hashKey(u))) : this.pendingDrops;
+    this.pendingDrops = [];
+    for (const u of drops) this.release(u);
+    return drops;
+  }
+
+  /** Lets go of a held update; a source left with nothing held is forgotten (clock and latest),
+   *  except this node's own: memory and digests follow what is held, so throwaway identities
+   *  that wrote once and were overwritten cost nothing. What they sent again is judged by the
+   *  model (superseded or stale: old), so forgetting them never lets an old write back in. */
+  private release(update: Update): void {
+    if (this.held.remove(update) && update.source !== this.id) {
+      this.sources.delete(update.source);
+      this.latest.delete(update.source);
+    }
+  }
+
+  /** Named numbers a subclass wants stored with the update being applied (Events: compaction
+   *  floors). Called once per apply, after {@link applyUpdate}. */
+  protected takeMeta(): Array<[string, number]> | undefined {
+    return undefined;
   }
 
   /** Advances the clock and the latest-version set for an applied update. */
@@ -534,12 +618,14 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
 
   /** Subclasses call this from {@link applyUpdate} for each update the new one supersedes. */
   protected dropUpdate(update: Update): void {
-    this.pendingDrops.push(hashKey(update));
+    this.pendingDrops.push(update);
   }
 
   /** Subclasses call this when they discard updates outside an apply (TTL purge, compaction). */
   protected dropStored(updates: Update[], meta?: Array<[string, number]>): void {
-    const drop = updates.map(hashKey).filter((h) => !this.pinned.has(h));
+    const gone = updates.filter((u) => !this.pinned.has(hashKey(u)));
+    for (const u of gone) this.release(u);
+    const drop = gone.map(hashKey);
     if (this.store && (drop.length > 0 || meta)) {
       this.store.commit(this.dataset, { put: [], drop, clock: [], meta }).catch((err) => this.fail(err));
     }
@@ -616,9 +702,12 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (other) this.recordEvidence(other, update, false); // evidence survives a restart
       else first.set(at, update);
       this.hold(update, this.sources.get(update.source) ?? 0);
+      this.held.add(update);
     }
     this.loadedMeta(meta);
     for (const [source, version] of state.clock) {
+      // A stored clock entry of a source that holds nothing is forgotten (see release()).
+      if (source !== this.id && !this.held.holdsSource(source)) continue;
       if (version > (this.sources.get(source) ?? 0)) {
         this.sources.set(source, version);
         // The updates held are older than the clock: they are not that version's, and a
@@ -628,9 +717,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     // What the model let go while replaying (Events compacted to a smaller maxHistory) leaves
     // the store too; evidence stays.
-    const dropped = this.pendingDrops.filter((h) => !this.pinned.has(h));
+    const dropped = this.pendingDrops.filter((u) => !this.pinned.has(hashKey(u)));
     this.pendingDrops = [];
-    if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
+    for (const u of dropped) this.release(u);
+    this.takeMeta();
+    if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped.map(hashKey), clock: [] });
     this.loaded = true;
   }
 

@@ -139,6 +139,8 @@ interface SourceLog {
 }
 
 const olderFirst = (a: Update, b: Update): boolean => compareUpdates(a, b) < 0;
+/** Store meta name prefix of a source's compaction floor. */
+const COMPACTED_META = 'compacted:';
 /** The source to evict from comes first: most events, then the oldest oldest-event. */
 const fullerFirst = (a: SourceLog, b: SourceLog): boolean =>
   a.events.size !== b.events.size ? a.events.size > b.events.size : olderFirst(a.events.peek()!, b.events.peek()!);
@@ -179,6 +181,12 @@ export class Events extends Scuttlebutt<EventsEvents> {
   });
   private retained = 0;
   private readonly maxHistory: number;
+  /** Per source, the newest version compacted away: an event at or below it that we do not hold
+   *  may be one we let go, so it is refused as old, never delivered twice (persisted in the store
+   *  as `compacted:<source>`). Trade-off: an event a relay withheld from us until its source's
+   *  floor passed it is not recovered; history is bounded anyway. */
+  private readonly compactedThrough = new Map<NodeId, number>();
+  private floorsChanged: Array<[string, number]> = [];
 
   constructor(options: EventsOptions) {
     super(options);
@@ -252,6 +260,10 @@ export class Events extends Scuttlebutt<EventsEvents> {
     const log = this.fullest.peek()!;
     const oldest = log.events.pop()!;
     this.retained--;
+    if (oldest.version > (this.compactedThrough.get(log.source) ?? 0)) {
+      this.compactedThrough.set(log.source, oldest.version);
+      this.floorsChanged.push([`${COMPACTED_META}${log.source}`, oldest.version]);
+    }
     if (log.events.size === 0) {
       this.fullest.removeAt(log.index);
       this.logs.delete(log.source);
@@ -259,6 +271,34 @@ export class Events extends Scuttlebutt<EventsEvents> {
       this.fullest.fix(log.index);
     }
     return oldest;
+  }
+
+  /** Old if it is at or below its source's compaction floor, or if the history is full and it
+   *  would be the event evicted at once (its source's oldest, and that source the fullest). */
+  protected override superseded(update: Update): boolean {
+    if (update.version <= (this.compactedThrough.get(update.source) ?? 0)) return true;
+    if (this.retained < this.maxHistory) return false;
+    const log = this.logs.get(update.source);
+    if (log && !olderFirst(update, log.events.peek()!)) return false;
+    const top = this.fullest.peek()!;
+    if (top === log) return true;
+    const size = (log?.events.size ?? 0) + 1;
+    return size !== top.events.size ? size > top.events.size : olderFirst(update, top.events.peek()!);
+  }
+
+  protected override takeMeta(): Array<[string, number]> | undefined {
+    if (this.floorsChanged.length === 0) return undefined;
+    const out = this.floorsChanged;
+    this.floorsChanged = [];
+    return out;
+  }
+
+  protected override loadedMeta(meta: ReadonlyMap<string, number>): void {
+    for (const [name, version] of meta) {
+      if (!name.startsWith(COMPACTED_META)) continue;
+      const source = name.slice(COMPACTED_META.length) as NodeId;
+      this.compactedThrough.set(source, Math.max(version, this.compactedThrough.get(source) ?? 0));
+    }
   }
 
   protected override announced(update: Update): void {

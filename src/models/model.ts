@@ -284,6 +284,24 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return key !== undefined && !this.entries_.has(key);
   }
 
+  /** A write that loses last-writer-wins to what its key holds is old wherever it comes from. */
+  protected override superseded(update: Update): boolean {
+    const key = readBody(update.bodyBytes)?.key;
+    const current = key === undefined ? undefined : this.entries_.get(key);
+    return current !== undefined && compareUpdates(update, current.update) < 0;
+  }
+
+  /** Tombstones and expired entries past the horizon leave the reconciled set when they become
+   *  due for {@link purge}, not when this node happens to purge, so nodes that purged and nodes
+   *  that have not agree on it (see Scuttlebutt.reconcileSet). */
+  protected override forgettable(update: Update, now: number): boolean {
+    const body = readBody(update.bodyBytes);
+    if (body === null) return false;
+    const horizon = this.tombstoneHorizonMicros;
+    if (body.op === 'del') return update.version + horizon <= now;
+    return body.ttl !== undefined && update.version + body.ttl * 1000 + horizon <= now;
+  }
+
   protected override loadedMeta(meta: ReadonlyMap<string, number>): void {
     this.purgeFloor = meta.get('purgeFloor') ?? 0;
   }
