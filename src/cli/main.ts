@@ -3,29 +3,37 @@
 import { pathToFileURL } from 'node:url';
 import { SignetError } from '../errors.ts';
 import { type CliIo, processIo, UsageError, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './io.ts';
-import { keygen, netkey, id, keygenHelp, netkeyHelp, idHelp } from './keys.ts';
-import { demo, demoHelp } from './demo.ts';
-import { node, nodeHelp } from './node.ts';
-import { set, get, del, keys, watch, setHelp, getHelp, delHelp, keysHelp, watchHelp } from './control.ts';
-import { peers, members, status, peersHelp, membersHelp, statusHelp } from './inspect.ts';
 import { version } from './version.ts';
 
-type Command = { run: (args: string[], io: CliIo) => Promise<number>; help: string; summary: string };
+/** A command's code and usage, loaded when it runs: `signet get` need not load the daemon
+ *  (LMDB, the mesh, prom-client), which would double its start-up time. */
+type Loaded = { run: (args: string[], io: CliIo) => Promise<number>; help: string };
+type Command = { load: () => Promise<Loaded>; summary: string };
 
+/** Loads `module` and picks its command function and usage text. */
+function lazy<M>(module: () => Promise<M>, run: keyof M, help: keyof M): () => Promise<Loaded> {
+  return async () => {
+    const m = await module();
+    return { run: m[run] as Loaded['run'], help: m[help] as string };
+  };
+}
+const control = () => import('./control.ts');
+const inspect = () => import('./inspect.ts');
+const keys = () => import('./keys.ts');
 const commands: Record<string, Command> = {
-  keygen: { run: keygen, help: keygenHelp, summary: 'create an identity key file and print its node id' },
-  netkey: { run: netkey, help: netkeyHelp, summary: 'create a random network key file' },
-  id: { run: id, help: idHelp, summary: "print this node's id" },
-  node: { run: node, help: nodeHelp, summary: 'run a mesh node (the daemon) until SIGINT/SIGTERM' },
-  set: { run: set, help: setHelp, summary: 'set a key on the running node (signed, replicated)' },
-  get: { run: get, help: getHelp, summary: "print a key's value on the running node" },
-  del: { run: del, help: delHelp, summary: 'delete a key on the running node (a signed tombstone)' },
-  keys: { run: keys, help: keysHelp, summary: "list the running node's keys" },
-  watch: { run: watch, help: watchHelp, summary: 'print changes on the running node until Ctrl-C' },
-  peers: { run: peers, help: peersHelp, summary: "list the running node's peers (connected, banned)" },
-  members: { run: members, help: membersHelp, summary: 'list the members the running node knows' },
-  status: { run: status, help: statusHelp, summary: "show the running node: id, address, datasets, peers, counters" },
-  demo: { run: demo, help: demoHelp, summary: 'run two in-process nodes and show signed replication' },
+  keygen: { load: lazy(keys, 'keygen', 'keygenHelp'), summary: 'create an identity key file and print its node id' },
+  netkey: { load: lazy(keys, 'netkey', 'netkeyHelp'), summary: 'create a random network key file' },
+  id: { load: lazy(keys, 'id', 'idHelp'), summary: "print this node's id" },
+  node: { load: lazy(() => import('./node.ts'), 'node', 'nodeHelp'), summary: 'run a mesh node (the daemon) until SIGINT/SIGTERM' },
+  set: { load: lazy(control, 'set', 'setHelp'), summary: 'set a key on the running node (signed, replicated)' },
+  get: { load: lazy(control, 'get', 'getHelp'), summary: "print a key's value on the running node" },
+  del: { load: lazy(control, 'del', 'delHelp'), summary: 'delete a key on the running node (a signed tombstone)' },
+  keys: { load: lazy(control, 'keys', 'keysHelp'), summary: "list the running node's keys" },
+  watch: { load: lazy(control, 'watch', 'watchHelp'), summary: 'print changes on the running node until Ctrl-C' },
+  peers: { load: lazy(inspect, 'peers', 'peersHelp'), summary: "list the running node's peers (connected, banned)" },
+  members: { load: lazy(inspect, 'members', 'membersHelp'), summary: 'list the members the running node knows' },
+  status: { load: lazy(inspect, 'status', 'statusHelp'), summary: 'show the running node: id, address, datasets, peers, counters' },
+  demo: { load: lazy(() => import('./demo.ts'), 'demo', 'demoHelp'), summary: 'run two in-process nodes and show signed replication' },
 };
 
 export const mainHelp = `usage: signet <command> [options]   (signet <command> --help for more)
@@ -57,8 +65,9 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
     io.out(mainHelp);
     return name === undefined ? EXIT_USAGE : EXIT_OK;
   }
-  const command = Object.hasOwn(commands, name) ? commands[name] : undefined;
-  if (!command) return fail('ERR_USAGE', `signet: unknown command ${JSON.stringify(name)}`, mainHelp, EXIT_USAGE);
+  const known = Object.hasOwn(commands, name) ? commands[name] : undefined;
+  if (!known) return fail('ERR_USAGE', `signet: unknown command ${JSON.stringify(name)}`, mainHelp, EXIT_USAGE);
+  const command = await known.load();
   try {
     return await command.run(args, io);
   } catch (err) {

@@ -10,6 +10,8 @@ import { isNodeId, shortId } from '../identity/node-id.ts';
 import { MEMBERS_DATASET } from '../mesh/membership.ts';
 import { Node, PUBLIC_NETWORK_KEY } from '../mesh/node.ts';
 import { Model } from '../models/model.ts';
+// Registers how models make replication streams (core never imports upward); the Node needs it.
+import '../replication/index.ts';
 import { LmdbStore } from '../store/lmdb.ts';
 import { acquireLock, prepareDirectory, releaseLock } from '../store/lmdb-directory.ts';
 import { parseHostPort } from '../util/address.ts';
