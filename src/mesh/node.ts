@@ -158,6 +158,7 @@ export interface NodeEvents {
 }
 
 /** Replication cuts that only a misbehaving peer causes (an honest one never does): banned. */
+/** Stream cuts only a cheat causes (and every reconciliation protocol breach, `reconcile-*`). */
 const BANNED_CUTS = new Set(['bad-signature', 'fault-budget', 'too-large', 'malformed', 'unknown-message', 'second-hello', 'second-sync', 'no-hello', 'wrong-dataset', 'wrong-peer']);
 /** Handshake failures that ban the address they came from, unless a peer proved itself from it. */
 const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TIMEOUT']);
@@ -605,7 +606,7 @@ export class Node extends EventEmitter<NodeEvents> {
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
     });
     stream.on('cut', (reason: ProtocolError) => {
-      if (BANNED_CUTS.has(reason.reason)) this.punish(connection, `${session.name}: ${reason.message}`);
+      if (BANNED_CUTS.has(reason.reason) || reason.reason.startsWith('reconcile-')) this.punish(connection, `${session.name}: ${reason.message}`);
       else this.close(connection.channel);
     });
     session.attach(stream);

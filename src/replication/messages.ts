@@ -5,12 +5,17 @@ import { concatBytes } from '../util/bytes.ts';
 import { isDatasetName, MIN_ENVELOPE_BYTES } from '../envelope/update.ts';
 import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
 import { MAX_DATASET_LENGTH, MAX_META_BYTES, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { MAX_RECONCILE_MESSAGE_BYTES, NONCE_BYTES, newNonce } from '../reconcile/index.ts';
 
-/** Protocol version carried in every hello. */
-export const PROTOCOL_VERSION = 1;
+/** Protocol version carried in every hello. 2: hellos carry a reconciliation nonce, and
+ *  reconciliation messages follow SYNC. */
+export const PROTOCOL_VERSION = 2;
 export const MSG_HELLO = 0;
 export const MSG_UPDATES = 1;
 export const MSG_SYNC = 2;
+/** [3, bytes]: one message of a reconciliation session (src/reconcile), at most
+ *  MAX_RECONCILE_MESSAGE_BYTES. */
+export const MSG_RECONCILE = 3;
 /** Deepest nesting in a hello's meta. Past it: the peer is cut off. */
 export const MAX_MESSAGE_DEPTH = 16;
 /** Smallest digest entry on the wire: [node id (52 chars), version, 8-byte hash prefix]. */
@@ -30,15 +35,21 @@ export interface Hello {
   meta: Value;
   readable: boolean;
   writable: boolean;
-  /** The largest update body this side accepts: the peer sends nothing larger. Optional on
-   *  the wire (an 8th field); absent means the default, 64 KiB. */
+  /** This side runs reconciliation sessions after SYNC (flag bit 4). Default false on encode. */
+  reconcile?: boolean;
+  /** The largest update body this side accepts: the peer sends nothing larger. Always on the
+   *  wire; encodeHello writes MAX_UPDATE_BYTES (64 KiB) if it is not given. */
   maxUpdateBytes?: number;
+  /** This side's share of the reconciliation salt (NONCE_BYTES random bytes). Always on the
+   *  wire; encodeHello draws a fresh one if it is not given. */
+  nonce?: Uint8Array;
 }
 
 export type Message =
   | { type: 'hello'; hello: Hello }
   | { type: 'updates'; updates: Uint8Array[] }
-  | { type: 'sync' };
+  | { type: 'sync' }
+  | { type: 'reconcile'; payload: Uint8Array };
 
 /** A decoded message, or why the peer must be cut off. */
 export type MessageResult = { ok: true; message: Message } | { ok: false; reason: string };
@@ -56,11 +67,11 @@ export function frame(message: unknown): Buffer {
  *  versions above 2^32 as floats), so the decoder can demand one encoding. */
 export function encodeHello(h: Hello): Buffer {
   const parts: Uint8Array[] = [];
-  const withMax = h.maxUpdateBytes !== undefined && h.maxUpdateBytes !== MAX_UPDATE_BYTES;
-  parts.push(cborHead(4, withMax ? 8 : 7), cborHead(0, MSG_HELLO), cborHead(0, PROTOCOL_VERSION), text(h.dataset), text(h.id), cborHead(4, h.digest.size));
+  parts.push(cborHead(4, 9), cborHead(0, MSG_HELLO), cborHead(0, PROTOCOL_VERSION), text(h.dataset), text(h.id), cborHead(4, h.digest.size));
   for (const [source, e] of h.digest) parts.push(Uint8Array.of(0x83), text(source), cborHead(0, e.version), cborHead(2, e.hashPrefix.length), e.hashPrefix);
-  parts.push(encodeCbor(h.meta), cborHead(0, (h.readable ? 1 : 0) | (h.writable ? 2 : 0)));
-  if (withMax) parts.push(cborHead(0, h.maxUpdateBytes!));
+  parts.push(encodeCbor(h.meta), cborHead(0, (h.readable ? 1 : 0) | (h.writable ? 2 : 0) | (h.reconcile ? 4 : 0)), cborHead(0, h.maxUpdateBytes ?? MAX_UPDATE_BYTES));
+  const nonce = h.nonce ?? newNonce();
+  parts.push(cborHead(2, nonce.length), nonce);
   const length = parts.reduce((n, p) => n + p.length, 0);
   const out = Buffer.allocUnsafe(4 + length);
   out.writeUInt32BE(length, 0);
@@ -82,6 +93,17 @@ export function encodeUpdates(envelopes: Uint8Array[]): Buffer {
 }
 
 export const encodeSync = (): Buffer => frame([MSG_SYNC]);
+
+export function encodeReconcile(payload: Uint8Array): Buffer {
+  const head = cborHead(2, payload.length);
+  const out = Buffer.allocUnsafe(4 + 2 + head.length + payload.length);
+  out.writeUInt32BE(out.length - 4, 0);
+  out[4] = 0x82;
+  out[5] = MSG_RECONCILE;
+  out.set(head, 6);
+  out.set(payload, 6 + head.length);
+  return out;
+}
 
 const malformed = (detail: string): MessageResult => ({ ok: false, reason: `malformed: ${detail}` });
 
@@ -131,6 +153,13 @@ export function decodeMessage(bytes: Uint8Array): MessageResult {
     }
     case MSG_SYNC:
       return top[1] === 1 && pos === bytes.length ? { ok: true, message: { type: 'sync' } } : malformed('sync');
+    case MSG_RECONCILE: {
+      const h = top[1] === 2 ? readHead(bytes, pos) : null;
+      if (h === null || h[0] !== 2) return malformed('reconcile is not [3, bytes]');
+      if (h[1] > MAX_RECONCILE_MESSAGE_BYTES) return malformed(`reconcile message of ${h[1]} bytes (limit ${MAX_RECONCILE_MESSAGE_BYTES})`);
+      if (pos + h[2] + h[1] !== bytes.length) return malformed('reconcile: trailing or missing bytes');
+      return { ok: true, message: { type: 'reconcile', payload: bytes.subarray(pos + h[2]) } };
+    }
     default:
       return { ok: false, reason: `unknown message type ${type}` };
   }
@@ -155,12 +184,12 @@ function readUint(bytes: Uint8Array, pos: number): [number, number] | null {
   return h !== null && h[0] === 0 ? [h[1], pos + h[2]] : null;
 }
 
-/** [0, version, dataset, id, [[source, version, hashPrefix]...], meta, flags, maxUpdateBytes?] */
+/** [0, version, dataset, id, [[source, version, hashPrefix]...], meta, flags, maxUpdateBytes, nonce] */
 function decodeHello(bytes: Uint8Array, start: number, fields: number): MessageResult {
   const version = readUint(bytes, start);
   if (version === null) return malformed('hello protocol version');
   if (version[0] !== PROTOCOL_VERSION) return { ok: false, reason: `unsupported protocol version ${version[0]}` };
-  if (fields !== 7 && fields !== 8) return malformed('hello has the wrong length');
+  if (fields !== 9) return malformed('hello has the wrong length');
   const dataset = readText(bytes, version[1], MAX_DATASET_LENGTH * 3);
   if (dataset === null || !isDatasetName(dataset[0])) return malformed('hello dataset');
   const id = readText(bytes, dataset[1], NODE_ID_LENGTH);
@@ -192,18 +221,16 @@ function decodeHello(bytes: Uint8Array, start: number, fields: number): MessageR
   // decoded from a copy: cbor-x keeps its last input alive, which would pin the whole message
   const meta = decodeScanned(bytes.slice(pos, scan.end));
   const flags = readUint(bytes, scan.end);
-  if (flags === null || flags[0] > 3) return malformed('hello flags');
-  let end = flags[1];
-  let maxUpdateBytes = MAX_UPDATE_BYTES;
-  if (fields === 8) {
-    const max = readUint(bytes, end);
-    if (max === null || max[0] < 1 || max[0] > MAX_UPDATE_BYTES_CEILING) return malformed('hello maxUpdateBytes');
-    maxUpdateBytes = max[0];
-    end = max[1];
-  }
+  if (flags === null || flags[0] > 7) return malformed('hello flags');
+  const max = readUint(bytes, flags[1]);
+  if (max === null || max[0] < 1 || max[0] > MAX_UPDATE_BYTES_CEILING) return malformed('hello maxUpdateBytes');
+  const nonce = readHead(bytes, max[1]);
+  if (nonce === null || nonce[0] !== 2 || nonce[1] !== NONCE_BYTES) return malformed(`hello nonce is not ${NONCE_BYTES} bytes`);
+  const end = max[1] + nonce[2] + NONCE_BYTES;
   if (end !== bytes.length) return malformed('trailing bytes');
   const hello: Hello = {
-    dataset: dataset[0], id: id[0], digest, meta, readable: (flags[0] & 1) !== 0, writable: (flags[0] & 2) !== 0, maxUpdateBytes,
+    dataset: dataset[0], id: id[0], digest, meta, readable: (flags[0] & 1) !== 0, writable: (flags[0] & 2) !== 0, reconcile: (flags[0] & 4) !== 0, maxUpdateBytes: max[0],
+    nonce: bytes.slice(max[1] + nonce[2], end),
   };
   return { ok: true, message: { type: 'hello', hello } };
 }

@@ -5,14 +5,18 @@ import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { FAULT_BUDGET, HELLO_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS } from '../limits.ts';
+import {
+  FAULT_BUDGET, HELLO_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS, RECONCILE_INTERVAL_MS, RECONCILE_QUIET_MS,
+} from '../limits.ts';
 import { ProtocolError } from '../errors.ts';
 import { FORWARD, type AnyScuttlebutt } from '../core/scuttlebutt.ts';
 import { hashPrefix } from '../core/order.ts';
 import type { Rejection, UpdateOrigin } from '../core/types.ts';
 import { bytesEqual } from '../util/bytes.ts';
-import { FrameDecoder, MAX_MESSAGE_DEPTH, MSG_UPDATES, decodeMessage, encodeHello, encodeSync, encodeUpdates, messageType, type DigestEntry, type Hello } from './messages.ts';
+import { FrameDecoder, MAX_MESSAGE_DEPTH, MSG_UPDATES, decodeMessage, encodeHello, encodeReconcile, encodeSync, encodeUpdates, messageType, type DigestEntry, type Hello } from './messages.ts';
 import { historyBatches } from './batches.ts';
+import { Reconciler, type ReconcileSummary } from './reconciler.ts';
+import type { ReconcileReason } from '../reconcile/index.ts';
 
 /** Default largest history/live batch in bytes (one update larger than this goes alone). */
 export const DEFAULT_MTU = 64 * 1024;
@@ -56,6 +60,13 @@ export interface StreamOptions {
    *  master's). Filter whole sources: skipping some of a source's updates leaves the peer a
    *  gap it cannot see. Default: every update. */
   filter?: (update: Update) => boolean;
+  /** Reconcile the sets of updates both sides hold after history, so that what a relay withheld
+   *  (or an equivocation below a source's latest version) is found and repaired. Default true;
+   *  false sends and answers nothing of it (the peer's reconciliation messages are ignored). */
+  reconcile?: boolean;
+  /** How often (ms) a long-lived stream reconciles again; 0: only after history and when the
+   *  live tail has been quiet. Default RECONCILE_INTERVAL_MS (60 s). */
+  reconcileIntervalMs?: number;
   /** A label for logs. */
   name?: string;
 }
@@ -87,7 +98,8 @@ export interface StreamStats {
 /** Why a stream cut its peer off (`stream.closeReason.reason`, the `'cut'` event). */
 export type CutReason =
   | 'bad-signature' | 'fault-budget' | 'too-large' | 'malformed' | 'unknown-message' | 'unsupported-version'
-  | 'second-hello' | 'second-sync' | 'no-hello' | 'hello-timeout' | 'wrong-dataset' | 'wrong-peer' | 'internal-error';
+  | 'second-hello' | 'second-sync' | 'no-hello' | 'hello-timeout' | 'wrong-dataset' | 'wrong-peer' | 'internal-error'
+  | ReconcileReason;
 
 /** Progress of the history a peer owes us, from its digest: sources it is ahead on, and how
  *  many of them have caught up; updates received from it so far. */
@@ -113,6 +125,8 @@ export interface ReplicationStreamEvents extends DuplexEvents {
   invalid: [rejection: Rejection];
   /** The peer broke the protocol: the stream is destroyed, without an 'error' event. */
   cut: [reason: ProtocolError];
+  /** A reconciliation session ended: what it found and what it cost. */
+  reconciled: [summary: ReconcileSummary];
 }
 
 /** A replication stream over one peer. Bytes in and out; pipe it to the peer's stream. */
@@ -130,6 +144,12 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
 
   private readonly sb: AnyScuttlebutt;
   private readonly opts: Required<Omit<StreamOptions, 'name' | 'meta' | 'expectedPeer' | 'filter'>> & { meta: Value; expectedPeer: NodeId | undefined };
+  /** Runs the reconciliation sessions with the peer (after SYNC). */
+  private readonly reconciler: Reconciler;
+  /** The peer's hello said it sends updates (and so a SYNC). */
+  private remoteReadable = false;
+  /** Updates reconciliation found the peer lacks, waiting to be framed. */
+  private repair: Update[] = [];
   private readonly sendFilter: ((update: Update) => boolean) | undefined;
   private helloTimer: NodeJS.Timeout | null = null;
   /** Sources the peer's digest is ahead on, with its version: shrinks as their history arrives. */
@@ -181,23 +201,35 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       helloTimeoutMs: options.helloTimeoutMs ?? HELLO_TIMEOUT_MS,
       faultBudget: options.faultBudget ?? FAULT_BUDGET,
       maxLiveBytes: options.maxLiveBytes ?? DEFAULT_MAX_LIVE_BYTES,
+      reconcile: options.reconcile !== false,
+      reconcileIntervalMs: options.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS,
     };
     for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'maxPendingBytes', 'faultBudget', 'maxLiveBytes'] as const) {
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`"${k}" expected a positive integer, got ${v}`);
     }
-    if (!Number.isSafeInteger(this.opts.helloTimeoutMs) || this.opts.helloTimeoutMs < 0) {
-      throw new RangeError(`"helloTimeoutMs" expected a non-negative integer, got ${this.opts.helloTimeoutMs}`);
+    for (const k of ['helloTimeoutMs', 'reconcileIntervalMs'] as const) {
+      const v = this.opts[k];
+      if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`"${k}" expected a non-negative integer, got ${v}`);
     }
     checkMeta(this.opts.meta);
     this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
     this.syncReceived = !this.opts.writable;
     this.syncSent = !this.opts.readable;
+    this.reconciler = new Reconciler({
+      sb, include: (u) => (this.sendFilter === undefined || this.sendFilter(u)) && u.bodyBytes.length <= this.peerMaxUpdateBytes, intervalMs: this.opts.reconcileIntervalMs, quietMs: RECONCILE_QUIET_MS,
+      send: (payload) => this.sendControl(payload),
+      repair: (updates) => this.queueRepair(updates),
+      charge: (wasted, detail) => this.charge(wasted, detail),
+      cut: (reason, detail) => this.cut(reason, detail),
+      ended: (summary) => this.reconcileEnded(summary),
+    });
     sb.streams++;
     sb.on(FORWARD, this.onForward);
     sb.once('dispose', this.onDispose);
     this.once('close', () => {
       this.clearHelloTimer();
+      this.reconciler.close();
       sb.off(FORWARD, this.onForward);
       sb.off('dispose', this.onDispose);
       sb.streams--;
@@ -231,6 +263,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     return {
       dataset: this.sb.dataset, id: this.sb.id, digest, meta: this.opts.meta,
       readable: this.opts.readable, writable: this.opts.writable, maxUpdateBytes: this.sb.maxUpdateBytes,
+      nonce: this.reconciler.nonce, reconcile: this.opts.reconcile,
     };
   }
 
@@ -269,6 +302,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     }
     this.live.push(update);
     this.liveBytes += update.bytes.length;
+    this.reconciler.activity();
     this.pump();
   }
 
@@ -322,6 +356,16 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       });
       return encodeSync();
     }
+    if (this.historyDone && this.repair.length > 0) {
+      const batch: Update[] = [];
+      let bytes = 0;
+      while (this.repair.length > 0 && (batch.length === 0 || bytes + this.repair[0]!.bytes.length <= this.opts.mtu)) {
+        const u = this.repair.shift()!;
+        bytes += u.bytes.length;
+        batch.push(u);
+      }
+      return this.batchFrame(batch);
+    }
     if (this.historyDone) {
       if (this.lagging && this.live.length === 0) {
         this.lagging = false;
@@ -340,7 +384,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
         return this.batchFrame(batch);
       }
     }
-    if (this.ending && this.control.length === 0 && (this.historyDone || !this.started)) return 'end';
+    if (this.ending && this.control.length === 0 && this.repair.length === 0 && (this.historyDone || !this.started)) return 'end';
     return null;
   }
 
@@ -403,6 +447,13 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
           for (const [source, v] of clock) if (v > (this.sb.clock.get(source) ?? 0)) this.behind.set(source, v);
           this.progress.sourcesTotal = this.behind.size;
         }
+        this.remoteReadable = m.hello.readable;
+        this.reconciler.peer(m.hello.id, m.hello.nonce!, {
+          enabled: this.opts.reconcile && m.hello.reconcile === true,
+          // Reconciliation moves updates from a side that sends to one that accepts.
+          sends: this.opts.readable && m.hello.writable,
+          accepts: this.opts.writable && m.hello.readable,
+        });
         this.emit('header', this.remote);
         if (this.opts.readable && !this.ending) this.startHistory(m.hello.digest);
       } else if (!this.remote) {
@@ -418,6 +469,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
           this.ingest(envelope);
         }
         if (!this.gotSync && this.progress.sourcesTotal > 0) this.emit('progress', { ...this.progress });
+        if (this.gotSync) this.reconciler.activity();
       } else if (m.type === 'sync') {
         if (this.gotSync) return this.cut('second-sync', 'the peer sent SYNC twice');
         this.gotSync = true;
@@ -427,6 +479,12 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
         if (this.progress.sourcesTotal > 0) this.emit('progress', { ...this.progress });
         this.emit('syncReceived');
         this.checkSync();
+      } else if (m.type === 'reconcile') {
+        // After the peer's history (a peer that sends none, write-only, has no SYNC to wait for).
+        if (!this.gotSync && this.remoteReadable) return this.cut('reconcile-unexpected', 'a reconciliation message before SYNC');
+        await this.drained(); // our snapshot includes what the peer sent before it
+        if (this.destroyed) return;
+        this.reconciler.receive(m.payload);
       }
     }
   }
@@ -470,6 +528,33 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.helloTimer = null;
   }
 
+  /** Frames a reconciliation message ahead of any update. */
+  private sendControl(payload: Uint8Array): void {
+    if (this.ending && !this.reconciler.active) return;
+    this.control.push(encodeReconcile(payload));
+    this.pump();
+  }
+
+  /** Queues updates reconciliation found the peer lacks (never on a stream that does not send). */
+  private queueRepair(updates: Update[]): void {
+    if (!this.opts.readable) return;
+    for (const u of updates) if (this.fitsPeer(u)) this.repair.push(u);
+    this.pump();
+  }
+
+  /** A session ended: tell listeners; a stream without a tail ends now (its own SYNC, history and
+   *  repairs are queued before the end). */
+  private reconcileEnded(summary: ReconcileSummary): void {
+    this.emit('reconciled', summary);
+    if (!this.opts.tail) this.finish();
+  }
+
+  /** Charges a peer for reconciliation work it made us do for nothing (see ReconcileStep.wasted). */
+  private charge(wasted: number, detail: string): void {
+    this.faults += wasted;
+    if (this.faults > this.opts.faultBudget) this.cut('fault-budget', `${this.faults} faults (the last: ${detail})`);
+  }
+
   /** Counts a rejection; a bad signature or an exhausted budget cuts the peer off. */
   fault(rejection: Rejection): void {
     this.faults++;
@@ -491,7 +576,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     if (this.syncSent && this.syncReceived && !this.syncEmitted && !this.destroyed) {
       this.syncEmitted = true;
       this.emit('sync');
-      if (!this.opts.tail) this.finish();
+      // Without a tail the stream ends after sync, or after reconciling if it reconciles.
+      if (!this.reconciler.afterSync() && !this.opts.tail) this.finish();
     }
   }
 
@@ -501,6 +587,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     if (this.ending) return;
     this.ending = true;
     this.live = [];
+    this.reconciler.stop();
     this.pump();
   }
 

@@ -9,6 +9,7 @@ import { base32 } from '../../src/identity/node-id.ts';
 import { MAX_UPDATE_BYTES } from '../../src/limits.ts';
 import { encodeHello, MSG_HELLO, MSG_UPDATES, PROTOCOL_VERSION } from '../../src/replication/messages.ts';
 import { concatBytes, utf8 } from '../../src/util/bytes.ts';
+import { NONCE_BYTES } from '../../src/reconcile/index.ts';
 
 // ---- who is who ---------------------------------------------------------------------------
 
@@ -49,8 +50,9 @@ export const validHello = (id = peer.id): Buffer =>
 
 /** A hello message (no prefix) from `peer` whose meta is the given raw CBOR bytes. */
 export function helloWithMeta(meta: Uint8Array, fields: { dataset?: Uint8Array; digest?: Uint8Array } = {}): Uint8Array {
-  return concatBytes(cborHead(4, 7), cborHead(0, MSG_HELLO), cborHead(0, PROTOCOL_VERSION), fields.dataset ?? text(DATASET),
-    text(peer.id), fields.digest ?? cborHead(4, 0), meta, cborHead(0, 3));
+  // [0, version, dataset, id, digest, meta, flags, maxUpdateBytes, nonce]
+  return concatBytes(cborHead(4, 9), cborHead(0, MSG_HELLO), cborHead(0, PROTOCOL_VERSION), fields.dataset ?? text(DATASET),
+    text(peer.id), fields.digest ?? cborHead(4, 0), meta, cborHead(0, 3), cborHead(0, MAX_UPDATE_BYTES), cborHead(2, NONCE_BYTES), new Uint8Array(NONCE_BYTES));
 }
 
 /** An updates message (no prefix) holding the given envelopes as byte strings. */

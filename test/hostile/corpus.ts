@@ -31,6 +31,10 @@ export type Layer = 'envelope' | 'message' | 'wire';
 export const CUT_REASONS = [
   'too-large', 'no-hello', 'malformed', 'unknown-message', 'unsupported-version', 'second-hello',
   'wrong-dataset', 'wrong-peer', 'second-sync', 'bad-signature', 'fault-budget', 'hello-timeout',
+  // reconciliation (src/reconcile/wire.ts)
+  'reconcile-truncated', 'reconcile-too-large', 'reconcile-bad-format', 'reconcile-bad-varint', 'reconcile-bad-bound',
+  'reconcile-bad-mode', 'reconcile-non-canonical', 'reconcile-too-many-ranges', 'reconcile-too-many-ids',
+  'reconcile-duplicate-id', 'reconcile-trailing-bytes', 'reconcile-bad-want', 'reconcile-rounds', 'reconcile-unexpected',
 ] as const satisfies ReadonlyArray<Exclude<SrcCutReason, 'internal-error'>>;
 export type CutReason = (typeof CUT_REASONS)[number];
 /** Compile-time: every reason the stream can cut with (but its own bug) is in the list above. */
