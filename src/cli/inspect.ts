@@ -24,8 +24,9 @@ example:
 
 export const statusHelp = `usage: signet status [--data DIR] [--json]
 Shows the running node: its id, listen address, datasets (keys, clock size, state hash, updates
-applied and rejected by reason, equivocations), peers live/dead/banned and members. Two nodes
-hold the same state of a dataset exactly when their state hashes are equal.
+applied and rejected by reason, equivocations), peers and members. Peers: live (connected now),
+dead (members the failure detector convicted), banned (bans in force). Counters run from the
+node's start. Two nodes hold the same state of a dataset exactly when their state hashes are equal.
 ${commonHelp(`{"id", "version", "pid", "uptimeMs", "listen", "dataDir", "store", "network", "metrics",
                   "datasets": [...], "peers": {"live", "dead", "banned"}, "members": {"alive", "dead"},
                   "updates": {"applied", "rejected": {reason: n}, "equivocations"}}`)}

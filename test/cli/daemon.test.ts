@@ -4,8 +4,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { MAX_CONTROL_LINE_BYTES } from '../../src/cli/control-protocol.ts';
 import { deadline } from '../helpers/streams.ts';
 import { COMMAND_MS, Scratch, jsonLines, type Daemon } from './daemons.ts';
 
@@ -166,6 +168,21 @@ test('/metrics answers Prometheus text whose counters move when updates are appl
   assert.is((await fetch(`${url}/`)).status, 404);
   assert.is((await fetch(`${url}/metrics/x`)).status, 404);
   assert.is((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);
+});
+
+test('hostile bytes on the real control socket (garbage, a line past the limit, a watcher that vanishes) leave the daemon answering', async () => {
+  const path = join(a.data, 'control.sock');
+  const raw = (data: string | Buffer, vanish = false) => new Promise<string>((resolve) => {
+    const s = connect(path);
+    let got = '';
+    s.setEncoding('utf8').on('data', (d: string) => (got += d)).on('error', () => {}).on('close', () => resolve(got));
+    s.on('connect', () => (vanish ? s.write(data, () => s.destroy()) : s.end(data)));
+  });
+  assert.match(await raw('\u0000\xff{"op":\n[]\n{"op":"status","id":1e400}\n'), '"code":"ERR_USAGE"');
+  assert.match(await raw(Buffer.alloc(MAX_CONTROL_LINE_BYTES + 1, 0x61)), 'ERR_LINE_TOO_LONG');
+  await raw('{"op":"watch"}\n', true);
+  const s = await json('status', '--data', a.data);
+  assert.is(s['id'], a.id);
 });
 
 test('a second daemon on the same data directory is refused, naming the directory and the holder', async () => {
