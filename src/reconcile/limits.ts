@@ -13,18 +13,20 @@ export const MAX_RANGES_PER_MESSAGE = 8192;
 /** Most 32-byte hashes (id lists and wants together) in one message. Past it:
  *  `reconcile-too-many-ids`, checked on each declared count before the ids are read. */
 export const MAX_IDS_PER_MESSAGE = 8192;
-/** Most messages a session receives. Past it: `reconcile-rounds` (so a peer that claims ranges
- *  differ forever costs at most this many rounds of bounded work). An honest session needs
- *  about log_B(n / IDLIST_THRESHOLD) + 2 rounds, more only when replies were cut at the size
- *  limit (tens of thousands of differences). */
+/** Most messages a session receives (a round trip is one message each way). Past it:
+ *  `reconcile-rounds`, so a peer that claims ranges differ forever costs at most this many
+ *  messages of bounded work. An honest session receives about (log_B(n / t) + 3) / 2 (4 at
+ *  n = 100,000), more only when replies were cut at the size limit, which takes a difference
+ *  of tens of thousands of items. */
 export const MAX_ROUNDS = 64;
-/** Most hashes one session reports in `need` (each held until the caller takes it). Past it the
- *  peer's further items are not asked for in this session (no error: the next session finds
- *  them again), so a peer listing invented hashes costs bounded memory. */
-export const MAX_NEED_PER_SESSION = 65_536;
+/** Most hashes one session reports in `need`. Past it the peer's further items are not asked
+ *  for in this session (no error: the next session finds them again), so a peer listing
+ *  invented hashes costs at most ~3 MiB (a copy and a set key per hash). */
+export const MAX_NEED_PER_SESSION = 16_384;
 /** Ranges a differing range is split into (B). Each difference costs about B fingerprints per
- *  level over log_B(n / t) levels: B = 8 measured cheapest in bytes per round trip (bench/
- *  reconcile.ts; 4 saves ~15% of the bytes for ~35% more rounds, 16 costs ~40% more bytes). */
+ *  level over log_B(n / t) levels. B = 8 with t = 8 was the best trade-off in a sweep at
+ *  n = 100,000, d = 10 (7.8 KiB in 4 round trips; B = 4 saves ~15% of the bytes for ~35% more
+ *  messages, B = 16 costs ~40% more bytes to save half a round trip). */
 export const RECONCILE_BRANCHING = 8;
 /** A differing range in which we hold at most this many items is answered with the list of
  *  their hashes instead of being split. A received id list longer than this is refused
@@ -36,15 +38,23 @@ export const IDLIST_THRESHOLD = 8;
 /** The limits of one session. The defaults above are protocol constants of format 1: change
  *  them only for tests and measurements, and on both sides alike. */
 export interface ReconcileLimits {
+  /** Default {@link MAX_RECONCILE_MESSAGE_BYTES}. */
   maxMessageBytes: number;
+  /** Default {@link MAX_RANGES_PER_MESSAGE}. */
   maxRangesPerMessage: number;
+  /** Default {@link MAX_IDS_PER_MESSAGE}. */
   maxIdsPerMessage: number;
+  /** Default {@link MAX_ROUNDS}. */
   maxRounds: number;
+  /** Default {@link MAX_NEED_PER_SESSION}. */
   maxNeed: number;
+  /** Default {@link RECONCILE_BRANCHING}. */
   branching: number;
+  /** Default {@link IDLIST_THRESHOLD}. */
   idListThreshold: number;
 }
 
+/** The protocol's limits, as a session uses them unless told otherwise. */
 export const DEFAULT_RECONCILE_LIMITS: Readonly<ReconcileLimits> = Object.freeze({
   maxMessageBytes: MAX_RECONCILE_MESSAGE_BYTES,
   maxRangesPerMessage: MAX_RANGES_PER_MESSAGE,

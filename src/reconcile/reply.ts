@@ -19,6 +19,7 @@ export interface Mark {
   lastSkipUpper: Range['upper'] | undefined;
 }
 
+/** One reply under construction, in range order. */
 export class ReplyBuilder {
   private readonly ranges: Range[] = [];
   private bytes = 0;

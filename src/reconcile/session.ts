@@ -59,10 +59,29 @@ type Turn = 'ours' | 'theirs' | 'done' | 'failed';
 
 /**
  * Range-based set reconciliation (Meyer 2023; Negentropy, NIP-77) between our snapshot and a
- * peer's. The initiator sends {@link initiate}; each side passes every message it receives to
- * {@link receive} and sends the reply, until a step says `done`. Equal sets take one round
- * trip; d differences about d·B·log_B(n/t) fingerprints. Each side ends knowing exactly which of
- * its items the peer lacks (`have`); `need` holds what the peer was asked for.
+ * peer's. Equal sets take one round trip (~25 bytes); d differences about d·B·log_B(n/t)
+ * fingerprints (n = 100,000, d = 10: ~8 KiB in 4 round trips; bench/reconcile.ts).
+ *
+ * Driving it (the replication stream does this):
+ * - both sides put `newNonce()` in their hello and derive `sessionSalt(local, remote)`; one side
+ *   is the initiator, the same one on both ends (for example the lower node id);
+ * - the initiator sends `initiate()`; then each side passes every reconciliation message it
+ *   receives to `receive()` and sends `step.reply` when it is not null (an empty 2-byte reply
+ *   still must be sent: the peer is waiting for it), until `step.done`;
+ * - `step.have` are our items the peer lacks: send their envelopes (an `Update` is an item, so
+ *   `update.bytes`), through the ordinary update path; they come in the item order;
+ * - `step.need` are hashes the peer listed that we lack: we asked for them, the peer sends
+ *   them. Where we were the side that listed, the peer's extra items arrive without being
+ *   announced here (the peer finds them in its own `have`), so `need` is what the peer owes,
+ *   not all we will receive. Together both sides' `have` are exactly the symmetric difference;
+ * - charge `step.wasted` to the peer's fault budget; a thrown ProtocolError (its `reason` a
+ *   ReconcileReason) breaks the protocol like any malformed message. `reconcile-rounds` is the
+ *   one an honest peer can reach, with a difference of tens of thousands of items.
+ *
+ * Cost of one session: building it sorts the items and hashes each once with the salt (~1 µs
+ * an item, synchronous); it holds ~41 bytes an item (snapshot, running sums, have flags) plus
+ * at most maxNeed hashes. Each message costs O(ranges · log n + ids + our items inside the
+ * peer's id lists), and a session at most maxRounds messages.
  */
 export class ReconcileSession<T extends ReconcileItem> {
   readonly limits: ReconcileLimits;
