@@ -44,6 +44,15 @@ export class Scratch {
   private ready: Promise<void> | undefined;
   private n = 0;
 
+  constructor() {
+    // A test process that dies (an uncaught exception) before cleanup() ran must not leave
+    // daemons behind: kill them as it exits (signals are sent synchronously).
+    process.once('exit', () => {
+      for (const c of this.children) c.kill('SIGKILL');
+      rmSync(this.dir, { recursive: true, force: true });
+    });
+  }
+
   /** The shared network key file, made once. */
   networkKey(): Promise<void> {
     this.ready ??= saveNetworkKey(generateNetworkKey(), this.networkKeyFile);
