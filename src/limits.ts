@@ -189,3 +189,7 @@ export const RECONCILE_INTERVAL_MS = 60_000;
 /** Replication: quiet time (ms) after live updates before a stream reconciles again, so that
  *  what a relay withheld from a burst is repaired soon after it. */
 export const RECONCILE_QUIET_MS = 2_000;
+/** Core: superseded arrivals remembered per dataset (by source and version), so that the two sides
+ *  of an equivocation that both lost last-writer-wins here are still recognised when a peer sends
+ *  them as evidence. Oldest forgotten first. */
+export const RECENT_SUPERSEDED = 4096;

@@ -8,7 +8,7 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { RECENT_SUPERSEDED, MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { StoreError, WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
@@ -154,6 +154,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private pendingDrops: Update[] = [];
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
+  /** Recent arrivals refused as superseded, by `source:version` (see supersededArrival). */
+  private readonly recentSuperseded = new Map<string, Update>();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
   private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
@@ -276,6 +278,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     const update = parsed.update;
     const early = this.cheapChecks(update);
+    if (early === 'superseded') return this.supersededArrival(update, origin);
     if (early === 'old') return Promise.resolve(this.old(update));
     if (early !== null) return Promise.resolve(this.reject(origin, early, 'refused before verification', update, seq));
 
@@ -343,11 +346,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return this.applyVerified(e.update, e.origin, e.seq);
   }
 
-  /** Shape-independent checks that need no signature. Returns a reason, 'old', or null. */
-  /** Checks that need no signature. Returns a reason, 'old' (not a fault), or null. An update
+  /** Checks that need no signature. Returns a reason, 'old' or 'superseded' (not a fault), or null. An update
    *  less than MAX_DEFER_MICROS beyond the skew is not refused here: it is verified, then
    *  deferred (see applyVerified); one further out is refused `future` and counted. */
-  private cheapChecks(update: Update): RejectReason | 'old' | null {
+  private cheapChecks(update: Update): RejectReason | 'old' | 'superseded' | null {
     if (this.quarantined.has(update.source)) return 'quarantined';
     // The clock is "the highest version seen", not "everything below it": a relay may have
     // withheld an older update, so one below the clock is judged on what we hold. A copy we hold
@@ -355,7 +357,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // worth verifying even if it would lose; else one the model would drop at once (superseded,
     // behind a purge or a compaction) is old.
     if (this.held.has(update)) return 'old';
-    if (!this.equivocates(update) && (this.superseded(update) || this.isStale(update))) return 'old';
+    if (!this.equivocates(update)) {
+      if (this.superseded(update)) return 'superseded';
+      if (this.isStale(update)) return 'old';
+    }
     // Beyond what any deferral would hold: no honest relay's clock is that far ahead of ours.
     if (update.version > this.now() + this.maxClockSkew + MAX_DEFER_MICROS) return 'future';
     const key = this.keyOfUpdate(update);
@@ -374,6 +379,42 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  holds a later write; Events: it would be compacted), so it is neither verified nor kept. */
   protected superseded(_update: Update): boolean {
     return false;
+  }
+
+  /**
+   * An update the model would drop at once: old, unless its other side is among the superseded
+   * updates that arrived lately. Two updates at one source and version that both lost here
+   * (their keys moved on) are still an equivocation a peer holds as evidence: both are verified,
+   * then kept as evidence, so this node's evidence and reconciled set match the peer's instead of
+   * being offered them again every session. The memory of recent arrivals is bounded
+   * (RECENT_SUPERSEDED): a flood of other updates can push one side out, which delays detection
+   * until the peer sends the pair again (its next session), never prevents it.
+   */
+  private supersededArrival(update: Update, origin: UpdateOrigin | null): Promise<IngestResult> {
+    const at = `${update.source}:${update.version}`;
+    const rival = this.recentSuperseded.get(at);
+    if (!rival || rival.hashHex === update.hashHex) {
+      this.rememberSuperseded(update);
+      return Promise.resolve(this.old(update));
+    }
+    this.recentSuperseded.delete(at);
+    return Promise.all([verifyUpdate(rival, { backend: this.backend }), verifyUpdate(update, { backend: this.backend })]).then(
+      ([first, second]) => {
+        if (this.disposed) return { status: 'ignored' } as const;
+        // The rival came from some peer unverified; only this one's origin is known to answer for it.
+        if (!second) return this.reject(origin, 'bad-signature', 'signature does not verify', update, ++this.ingested);
+        if (!first || this.held.has(update) || this.quarantined.has(update.source)) return this.old(update);
+        this.recordEvidence(rival, update, true);
+        if (!this.pinned.has(hashKey(update))) return this.old(update); // past MAX_EVIDENCE_PER_SOURCE
+        this.keepEvidence(update);
+        for (const u of [rival, update]) emitUntyped.call(this, FORWARD, u, null, true);
+        return this.old(update);
+      },
+      (err) => {
+        this.fail(err);
+        return { status: 'ignored' } as const;
+      },
+    );
   }
 
   /** Subclasses say whether a held update is due to be forgotten by `now` (Model: a tombstone or
@@ -418,7 +459,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private applyVerified(update: Update, origin: UpdateOrigin | null, seq: number): IngestResult {
     if (this.disposed) return { status: 'ignored' };
     const reason = this.cheapChecks(update); // state may have moved while we verified
-    if (reason === 'old') return this.old(update);
+    if (reason === 'old' || reason === 'superseded') return this.old(update);
     if (reason !== null) return this.reject(origin, reason, 'refused after verification', update, seq);
     // From the future, or behind a deferred update of its source (order per source is kept):
     // held until its time, charged to nobody (a relay whose clock is ahead is not at fault).
@@ -446,12 +487,24 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pinned.add(hashKey(b));
     // The rival may have been superseded since (a relay sent this one late): evidence is held
     // again, in the store too, so it survives a restart and reconciliation passes it on.
-    if (!this.held.has(a)) {
-      this.held.add(a);
-      if (this.store && this.loaded) this.store.commit(this.dataset, { put: [[hashKey(a), a.bytes]], drop: [], clock: [] }).catch((err) => this.fail(err));
-    }
+    if (this.loaded) this.keepEvidence(a);
     if (this.options.quarantine || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
     if (announce) emitUntyped.call(this, 'equivocation', ev);
+  }
+
+  /** Remembers a superseded update (arrived so, or let go by the model) for supersededArrival. */
+  private rememberSuperseded(update: Update): void {
+    const at = `${update.source}:${update.version}`;
+    this.recentSuperseded.delete(at);
+    this.recentSuperseded.set(at, update);
+    if (this.recentSuperseded.size > RECENT_SUPERSEDED) this.recentSuperseded.delete(this.recentSuperseded.keys().next().value!);
+  }
+
+  /** Holds an evidence update that the model does not keep (and stores it). */
+  private keepEvidence(u: Update): void {
+    if (this.held.has(u)) return;
+    this.held.add(u);
+    if (this.store) this.store.commit(this.dataset, { put: [[hashKey(u), u.bytes]], drop: [], clock: [] }).catch((err) => this.fail(err));
   }
 
   /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
@@ -565,6 +618,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  that wrote once and were overwritten cost nothing. What they sent again is judged by the
    *  model (superseded or stale: old), so forgetting them never lets an old write back in. */
   private release(update: Update): void {
+    this.rememberSuperseded(update);
     if (this.held.remove(update) && update.source !== this.id) {
       this.sources.delete(update.source);
       this.latest.delete(update.source);

@@ -129,8 +129,8 @@ export class Membership extends EventEmitter<MembershipEvents> {
   /** Signs a leaving record: members who get it judge this node dead at once (a graceful leave, as
    *  memberlist has), instead of after the failure detector's silence. Only the member itself
    *  can sign it; a later heartbeat (a restart) makes it alive again. */
-  leave(): void {
-    this.model.set(`${this.model.id}/${ALIVE_KEY}`, { beat: ++this.beats, every: this.interval, left: true });
+  leave(): Update {
+    return this.model.set(`${this.model.id}/${ALIVE_KEY}`, { beat: ++this.beats, every: this.interval, left: true });
   }
 
   /** The interval (ms) this node signs heartbeats at now: the base interval, stretched in

@@ -23,6 +23,10 @@ import {
   PHI_MIN_STD_DEVIATION_MS, PHI_THRESHOLD, RESERVED_OUTBOUND_SLOTS,
 } from '../limits.ts';
 import { Model } from '../models/model.ts';
+import type { Update } from '../envelope/update.ts';
+// Datasets replicate through replication streams, whose factory this module registers: without
+// it peers would connect and never replicate.
+import '../replication/index.ts';
 import type { ProtocolError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { assertInteger } from '../util/bytes.ts';
@@ -165,6 +169,8 @@ const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TI
 /** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new
  *  connection to it arrives first (the other end of a simultaneous dial closing its loser). */
 export const PEER_DOWN_GRACE_MS = 500;
+/** How long (ms) stop() waits for its leaving record to be stored (and so sent) before closing. */
+const LEAVE_FLUSH_MS = 1000;
 /** A connection that lasted this long (ms) resets its target's redial backoff when it ends. */
 const LASTING_CONNECTION_MS = 60_000;
 /** Bound on remembered addresses (proven, dial backoff). */
@@ -418,16 +424,39 @@ export class Node extends EventEmitter<NodeEvents> {
     this.stopping.abort();
     await this.starting?.catch(() => {}); // a start in progress gives up (and closes what it opened)
     await Promise.all(this.dials);
-    if (wasStarted) {
-      try {
-        this.membership.leave(); // written to every connection ahead of its close frame
-      } catch {
-        // the membership dataset failed (store I/O): the others will convict us by silence
-      }
-    }
+    if (wasStarted) await this.leave();
     for (const c of this.connections) this.close(c.channel);
     await Promise.all([this.listener?.close(), ...this.closing]);
     this.membership.model.dispose();
+  }
+
+  /** Signs the leaving record and waits (at most LEAVE_FLUSH_MS) until it is stored and so
+   *  handed to every connection, ahead of the close frames that follow. */
+  private async leave(): Promise<void> {
+    const model = this.membership.model;
+    const announced = new Set<string>();
+    let hash: string | undefined;
+    let wake: () => void = () => {};
+    const onUpdate = (u: Update): void => {
+      announced.add(u.hashHex);
+      if (u.hashHex === hash) wake();
+    };
+    model.on('update', onUpdate);
+    let timer: unknown;
+    try {
+      hash = this.membership.leave().hashHex; // with no store, announced (and sent) within leave()
+      if (!announced.has(hash)) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          timer = this.timers.setTimeout(resolve, LEAVE_FLUSH_MS);
+        });
+      }
+    } catch {
+      // the membership dataset failed (store I/O): the others will convict us by silence
+    } finally {
+      this.timers.clearTimeout(timer);
+      model.off('update', onUpdate);
+    }
   }
 
   /** The bound `host:port`, or undefined if the node does not listen (or has not started). */

@@ -34,7 +34,7 @@ export interface ReconcilerOptions {
   include: (update: Update) => boolean;
   /** Sessions again every this many ms (0: never by the clock). */
   intervalMs: number;
-  /** A session this long after the last live update. */
+  /** A session this long after the last live update (0: none). */
   quietMs: number;
   send: (payload: Uint8Array) => void;
   repair: (updates: Update[]) => void;
@@ -97,7 +97,7 @@ export class Reconciler {
 
   /** Live updates went by: the initiator reconciles once they have been quiet for `quietMs`. */
   activity(): void {
-    if (!this.synced || this.stopped || !this.initiator) return;
+    if (!this.synced || this.stopped || !this.initiator || this.o.quietMs === 0) return;
     if (this.session) {
       this.again = true;
       return;

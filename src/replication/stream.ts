@@ -67,6 +67,9 @@ export interface StreamOptions {
   /** How often (ms) a long-lived stream reconciles again; 0: only after history and when the
    *  live tail has been quiet. Default RECONCILE_INTERVAL_MS (60 s). */
   reconcileIntervalMs?: number;
+  /** Quiet time (ms) after live updates before reconciling again; 0: not after live updates.
+   *  Default RECONCILE_QUIET_MS (2 s). */
+  reconcileQuietMs?: number;
   /** A label for logs. */
   name?: string;
 }
@@ -148,6 +151,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private readonly reconciler: Reconciler;
   /** The peer's hello said it sends updates (and so a SYNC). */
   private remoteReadable = false;
+  /** The peer's hello said it accepts updates. */
+  private remoteWritable = false;
   /** Updates reconciliation found the peer lacks, waiting to be framed. */
   private repair: Update[] = [];
   private readonly sendFilter: ((update: Update) => boolean) | undefined;
@@ -203,12 +208,13 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       maxLiveBytes: options.maxLiveBytes ?? DEFAULT_MAX_LIVE_BYTES,
       reconcile: options.reconcile !== false,
       reconcileIntervalMs: options.reconcileIntervalMs ?? RECONCILE_INTERVAL_MS,
+      reconcileQuietMs: options.reconcileQuietMs ?? RECONCILE_QUIET_MS,
     };
     for (const k of ['mtu', 'maxMessageBytes', 'maxPending', 'maxPendingBytes', 'faultBudget', 'maxLiveBytes'] as const) {
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`"${k}" expected a positive integer, got ${v}`);
     }
-    for (const k of ['helloTimeoutMs', 'reconcileIntervalMs'] as const) {
+    for (const k of ['helloTimeoutMs', 'reconcileIntervalMs', 'reconcileQuietMs'] as const) {
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`"${k}" expected a non-negative integer, got ${v}`);
     }
@@ -217,7 +223,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.syncReceived = !this.opts.writable;
     this.syncSent = !this.opts.readable;
     this.reconciler = new Reconciler({
-      sb, include: (u) => (this.sendFilter === undefined || this.sendFilter(u)) && u.bodyBytes.length <= this.peerMaxUpdateBytes, intervalMs: this.opts.reconcileIntervalMs, quietMs: RECONCILE_QUIET_MS,
+      sb, include: (u) => (this.sendFilter === undefined || this.sendFilter(u)) && u.bodyBytes.length <= this.peerMaxUpdateBytes, intervalMs: this.opts.reconcileIntervalMs, quietMs: this.opts.reconcileQuietMs,
       send: (payload) => this.sendControl(payload),
       repair: (updates) => this.queueRepair(updates),
       charge: (wasted, detail) => this.charge(wasted, detail),
@@ -291,7 +297,9 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private forward(update: Update, origin: UpdateOrigin | null, evidence = false): void {
     if (origin === this) return; // never echo
     if (!this.opts.readable || !this.started || !this.opts.tail || this.ending) return;
-    if (!evidence && update.version <= (this.known.get(update.source) ?? 0)) return; // the peer has it
+    // The peer has seen this source up to `known`: an update at that version it has (a different
+    // one there comes flagged as evidence). One below may be a repair it lacks too: sent.
+    if (!evidence && update.version === this.known.get(update.source)) return;
     if (this.lagging || !this.fitsPeer(update)) return;
     if (this.liveBytes + update.bytes.length > this.opts.maxLiveBytes) {
       // The peer is not reading: drop the queue, rebuild it from the model when it reads again.
@@ -448,8 +456,10 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
           this.progress.sourcesTotal = this.behind.size;
         }
         this.remoteReadable = m.hello.readable;
+        this.remoteWritable = m.hello.writable;
         this.reconciler.peer(m.hello.id, m.hello.nonce!, {
-          enabled: this.opts.reconcile && m.hello.reconcile === true,
+          // Both sides must have said hello (a write-only side without sendClock says nothing).
+          enabled: this.opts.reconcile && m.hello.reconcile === true && (this.opts.readable || this.opts.sendClock),
           // Reconciliation moves updates from a side that sends to one that accepts.
           sends: this.opts.readable && m.hello.writable,
           accepts: this.opts.writable && m.hello.readable,
@@ -535,9 +545,9 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.pump();
   }
 
-  /** Queues updates reconciliation found the peer lacks (never on a stream that does not send). */
+  /** Queues updates reconciliation found the peer lacks (only where we send and it accepts). */
   private queueRepair(updates: Update[]): void {
-    if (!this.opts.readable) return;
+    if (!this.opts.readable || !this.remoteWritable) return;
     for (const u of updates) if (this.fitsPeer(u)) this.repair.push(u);
     this.pump();
   }

@@ -91,8 +91,9 @@ property(
 
 // Huge item counts in one message: a hello whose meta, or an updates message whose list, is
 // up to 8 arrays of 2^20 small items. What decodeMessage returns holds at most heapBudget(bytes).
-const PREFIX = { hello: concatBytes(Uint8Array.of(0x87, 0x00, 0x01, 0x67), Buffer.from('default'), Uint8Array.of(0x78, 52), Buffer.from(nodeIdOf(new Uint8Array(32))), Uint8Array.of(0x80)), updates: Uint8Array.of(0x82, 0x01) };
-const SUFFIX = { hello: Uint8Array.of(0x03), updates: new Uint8Array(0) };
+const PREFIX = { hello: concatBytes(Uint8Array.of(0x89, 0x00, 0x02, 0x67), Buffer.from('default'), Uint8Array.of(0x78, 52), Buffer.from(nodeIdOf(new Uint8Array(32))), Uint8Array.of(0x80)), updates: Uint8Array.of(0x82, 0x01) };
+// flags 3, maxUpdateBytes 65536, a 32-byte nonce
+const SUFFIX = { hello: concatBytes(Uint8Array.of(0x03, 0x1a, 0x00, 0x01, 0x00, 0x00, 0x58, 0x20), new Uint8Array(32)), updates: new Uint8Array(0) };
 // Failed before the decode budget (4ba77b2): 2^20 empty byte strings in an updates message held
 // about 190 heap bytes per wire byte; ed7eebd bounds it.
 property(

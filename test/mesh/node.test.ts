@@ -3,11 +3,14 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { randomBytes } from 'node:crypto';
-import { dial, Events, Identity, Model, type Node, type PeerInfo, writers } from '../../src/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { dial, Events, Identity, LmdbStore, Model, type Node, type PeerInfo, writers } from '../../src/index.ts';
 import { encodeUpdates } from '../../src/replication/messages.ts';
 import { Cluster, connectedTo, converged, networkKey, rawPeer, until } from './cluster.ts';
 import { freePort, replicationHello, scripted } from './attackers.ts';
-import { next } from '../helpers/streams.ts';
+import { deadline, next } from '../helpers/streams.ts';
 
 const connected = (node: Node, id: string): boolean => node.peers().some((p) => p.id === id && p.state === 'connected');
 
@@ -101,6 +104,30 @@ test('a stopped node is reported peer:down and member:dead, and member:alive whe
     await connectedTo(a, [b.id]);
   } finally {
     await cluster.stopAll();
+  }
+});
+
+test('a node that stops cleanly is seen dead at once by its signed leaving record (stored on disk first), not after its silence', async () => {
+  const cluster = new Cluster();
+  const dir = mkdtempSync(join(tmpdir(), 'signet-leave-'));
+  const store = new LmdbStore(dir);
+  try {
+    const a = cluster.node();
+    a.dataset('kv', Model);
+    await a.start();
+    // A 60 s heartbeat: judged by silence, B would be convicted minutes after it stopped.
+    const b = cluster.node({ seeds: [a.address()!], store, heartbeatIntervalMs: 60_000 });
+    b.dataset('kv', Model);
+    await b.start();
+    await until('A sees B alive', () => a.members().some((m) => m.id === b.id && m.state === 'alive'), [[a, ['member:new', 'member:alive']]]);
+    assert.is(a.members().find((m) => m.id === b.id)!.heartbeatIntervalMs, 60_000);
+    const dead = deadline(next<[{ id: string }]>(a, 'member:dead'), 'A to see B dead by its leaving record', 5_000);
+    await b.stop();
+    assert.is((await dead)[0].id, b.id);
+  } finally {
+    await cluster.stopAll();
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

@@ -7,7 +7,7 @@ import { Identity, MemoryStore, Model, nodeIdOf, signUpdate } from '../../src/in
 import { MIN_ENVELOPE_BYTES } from '../../src/envelope/update.ts';
 import { encodeCbor } from '../../src/envelope/cbor.ts';
 import { MAX_MESSAGE_BYTES } from '../../src/limits.ts';
-import { MAX_MESSAGE_DEPTH, encodeHello, encodeSync, encodeUpdates, frame } from '../../src/replication/messages.ts';
+import { MAX_MESSAGE_DEPTH, PROTOCOL_VERSION, encodeHello, encodeSync, encodeUpdates, frame } from '../../src/replication/messages.ts';
 import { byteByByte, closed, cutOff, next, synced, until } from '../helpers/streams.ts';
 
 const peer = Identity.fromSecretKey(new Uint8Array(32).fill(0x5e));
@@ -22,11 +22,14 @@ function rawFrame(body: Uint8Array | number[]): Buffer {
   head.writeUInt32BE(bytes.length, 0);
   return Buffer.concat([head, bytes]);
 }
+const NONCE = new Uint8Array(32);
 const hello = (over: Partial<{ dataset: string; id: string; meta: unknown }> = {}) =>
-  frame([0, 1, over.dataset ?? 'default', over.id ?? peer.id, [], over.meta ?? null, 3]);
+  frame([0, PROTOCOL_VERSION, over.dataset ?? 'default', over.id ?? peer.id, [], over.meta ?? null, 3, 65536, NONCE]);
+/** The raw bytes of a hello's last three fields: flags 3, maxUpdateBytes 65536, a zero nonce. */
+const RAW_TAIL = [0x03, 0x1a, 0x00, 0x01, 0x00, 0x00, 0x58, 0x20, ...NONCE];
 /** A hello with every field as given (for shape abuse). */
 const helloOf = (...fields: unknown[]) => frame([0, ...fields]);
-const okHello = [1, 'default', peer.id, [], null, 3];
+const okHello = [PROTOCOL_VERSION, 'default', peer.id, [], null, 3, 65536, NONCE];
 const withField = (i: number, v: unknown) => helloOf(...okHello.map((x, j) => (j === i ? v : x)));
 const entry = (source: unknown, version: unknown, prefix: unknown) => withField(3, [[source, version, prefix]]);
 const prefix8 = new Uint8Array(8);
@@ -84,17 +87,17 @@ const malformed: Array<[string, Buffer]> = [
   ['not CBOR (0xff break)', rawFrame([0xff])],
   ['not CBOR (reserved info 28)', rawFrame([0x1c])],
   ['empty message', rawFrame([])],
-  ['truncated array', rawFrame([0x83, 0x00, 0x01])],
+  ['truncated array', rawFrame([0x83, 0x00, 0x02])],
   ['trailing bytes after the message', rawFrame([...encodeCbor([2]), 0x00])],
   ['two messages in one frame', rawFrame([...encodeCbor([2]), ...encodeCbor([2])])],
   ['indefinite-length array', rawFrame([0x9f, 0x02, 0xff])],
-  ['invalid UTF-8 in dataset', rawFrame([0x87, 0x00, 0x01, 0x62, 0xc3, 0x28, ...encodeCbor(peer.id), 0x80, 0xf6, 0x03])],
+  ['invalid UTF-8 in dataset', rawFrame([0x89, 0x00, 0x02, 0x62, 0xc3, 0x28, ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL])],
   ['undefined', rawFrame([0x82, 0x02, 0xf7])],
   ['NaN', rawFrame([0x81, 0xf9, 0x7e, 0x00])],
   ['CBOR tag around the message (tag 0)', rawFrame([0xc0, ...encodeCbor([2])])],
-  ['CBOR tag 64 (typed array) as the id', rawFrame([0x87, 0x00, 0x01, ...encodeCbor('default'), 0xd8, 0x40, ...encodeCbor(new Uint8Array(32)), 0x80, 0xf6, 0x03])],
-  ['CBOR tag 258 (set) as the digest', rawFrame([0x87, 0x00, 0x01, ...encodeCbor('default'), ...encodeCbor(peer.id), 0xd9, 0x01, 0x02, 0x80, 0xf6, 0x03])],
-  ['CBOR tag inside meta', rawFrame([0x87, 0x00, 0x01, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xc1, 0x00, 0x03])],
+  ['CBOR tag 64 (typed array) as the id', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), 0xd8, 0x40, ...encodeCbor(new Uint8Array(32)), 0x80, 0xf6, ...RAW_TAIL])],
+  ['CBOR tag 258 (set) as the digest', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0xd9, 0x01, 0x02, 0x80, 0xf6, ...RAW_TAIL])],
+  ['CBOR tag inside meta', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xc1, 0x00, ...RAW_TAIL])],
   ['a map, not an array', frame({ type: 0 })],
   ['a string', frame('hello')],
   ['a number', frame(0)],
@@ -108,8 +111,12 @@ const malformed: Array<[string, Buffer]> = [
   [`nesting deeper than ${MAX_MESSAGE_DEPTH}`, hello({ meta: deep(MAX_MESSAGE_DEPTH) })],
   ['__proto__ key in meta', hello({ meta: JSON.parse('{"__proto__": {"polluted": true}}') })],
   ['constructor key in meta', hello({ meta: JSON.parse('{"constructor": 1}') })],
-  ['hello of 6 fields', frame([0, 1, 'default', peer.id, [], null])],
-  ['hello of 8 fields', frame([0, 1, 'default', peer.id, [], null, 3, 'extra'])],
+  ['hello of 6 fields', frame([0, PROTOCOL_VERSION, 'default', peer.id, [], null])],
+  ['hello of 8 fields (no nonce)', frame([0, PROTOCOL_VERSION, 'default', peer.id, [], null, 3, 65536])],
+  ['hello of 10 fields', frame([0, PROTOCOL_VERSION, 'default', peer.id, [], null, 3, 65536, NONCE, 'extra'])],
+  ['hello nonce of 31 bytes', withField(7, new Uint8Array(31))],
+  ['hello nonce of 33 bytes', withField(7, new Uint8Array(33))],
+  ['hello nonce as text', withField(7, 'x'.repeat(32))],
   ['hello of protocol version "1"', withField(0, '1')],
   ['hello dataset is a number', withField(1, 7)],
   ['hello dataset is empty', withField(1, '')],
@@ -139,7 +146,7 @@ const malformed: Array<[string, Buffer]> = [
   ['digest hash prefix of 9 bytes', entry(peer.id, 1, new Uint8Array(9))],
   ['digest hash prefix as text', entry(peer.id, 1, 'abcdefgh')],
   ['digest names a source twice', withField(3, [[peer.id, 1, prefix8], [peer.id, 2, prefix8]])],
-  ['flags 4', withField(5, 4)],
+  ['flags 8', withField(5, 8)],
   ['flags -1', withField(5, -1)],
   ['flags 1.5', withField(5, 1.5)],
   ['flags as a string', withField(5, '3')],
@@ -148,7 +155,7 @@ const malformed: Array<[string, Buffer]> = [
 test('control: the hand-built raw hello the tag cases start from is accepted without its defect', async () => {
   const t = await target();
   const header = next(t.s, 'header');
-  t.s.write(rawFrame([0x87, 0x00, 0x01, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xf6, 0x03]));
+  t.s.write(rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL]));
   await header;
   assert.is(t.s.remote?.id, peer.id);
   t.s.destroy();
@@ -162,8 +169,9 @@ for (const [name, bytes] of malformed) {
   });
 }
 
-test("a hello of protocol version 2 -> cut 'unsupported-version'", async () => {
-  await expectCut([withField(0, 2)], 'unsupported-version');
+test("a hello of protocol version 1 (before reconciliation) or 3 -> cut 'unsupported-version'", async () => {
+  await expectCut([withField(0, 1)], 'unsupported-version');
+  await expectCut([withField(0, 3)], 'unsupported-version');
 });
 
 const malformedAfterHello: Array<[string, Buffer]> = [
@@ -175,6 +183,9 @@ const malformedAfterHello: Array<[string, Buffer]> = [
   ['updates with an extra field', frame([1, [validUpdate.bytes], 3])],
   ['updates list nested', frame([1, [[validUpdate.bytes]]])],
   ['sync with a field', frame([2, 0])],
+  ['reconcile without its bytes', frame([3])],
+  ['reconcile with text', frame([3, 'abc'])],
+  ['reconcile with an extra field', frame([3, new Uint8Array(2), 0])],
   ['not CBOR after hello', rawFrame([0xff, 0xff, 0xff])],
   ['CBOR tag after hello', rawFrame([0xd8, 0x40, 0x41, 0x00])],
 ];
@@ -197,7 +208,7 @@ test("a second hello with another id, in the same chunk as the first -> cut 'sec
 });
 
 for (const [name, bytes] of [
-  ['type 3', frame([3])],
+  ['type 4', frame([4])],
   ['type 99 with a payload', frame([99, 'x', [1, 2]])],
   ['type -1', frame([-1])],
   ['type 2.5', frame([2.5])],

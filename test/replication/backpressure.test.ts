@@ -6,7 +6,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Readable } from 'node:stream';
 import { Identity, Model, type ReplicationStream } from '../../src/index.ts';
-import { frame, encodeSync, encodeUpdates } from '../../src/replication/messages.ts';
+import { encodeHello, encodeSync, encodeUpdates } from '../../src/replication/messages.ts';
 import { closed, next, synced, until } from '../helpers/streams.ts';
 
 const N = Number(process.env.SIGNET_FLOOD_N ?? 100_000);
@@ -72,7 +72,7 @@ test(`a peer that floods ${N} updates: read only as fast as they verify (inFligh
   target.on('update', sample);
   const attacker = Identity.generate();
   function* flood() {
-    yield frame([0, 1, 'default', attacker.id, [], null, 3]);
+    yield encodeHello({ dataset: 'default', id: attacker.id, digest: new Map(), meta: null, readable: true, writable: true });
     for (let i = 0; i < N; i += perFrame) {
       const batch = signed.slice(i, i + perFrame);
       produced += batch.length;

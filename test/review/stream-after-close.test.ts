@@ -3,7 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, Model, signUpdate } from '../../src/index.ts';
-import { encodeSync, encodeUpdates, frame } from '../../src/replication/messages.ts';
+import { encodeHello, encodeSync, encodeUpdates } from '../../src/replication/messages.ts';
 import { closed, next } from '../helpers/streams.ts';
 
 const peer = Identity.fromSecretKey(new Uint8Array(32).fill(0x91));
@@ -19,7 +19,7 @@ test('destroyed while draining before SYNC: no syncReceived after close', async 
   s.on('syncReceived', () => events.push('syncReceived'));
   s.on('sync', () => events.push('sync'));
   const u = signUpdate(writer, { dataset: 'default', version: 1_700_000_000_000_000, body: ['set', 'k', 1] });
-  s.write(Buffer.concat([frame([0, 1, 'default', peer.id, [], null, 3]), encodeUpdates([u.bytes]), encodeSync()]));
+  s.write(Buffer.concat([encodeHello({ dataset: 'default', id: peer.id, digest: new Map(), meta: null, readable: true, writable: true }), encodeUpdates([u.bytes]), encodeSync()]));
   const applied = next(m, 'update');
   s.destroy();
   await closed(s);
