@@ -639,6 +639,10 @@ export async function simulate(options: SimulateOptions): Promise<SimulationResu
 
 interface Plan { n: number; seeds: number[]; warmupS: number; steadyS: number; writes: number }
 
+/** The heartbeat interval (ms) of a Node in a mesh of `n` live members, with the defaults. */
+const heartbeatAt = (n: number): number =>
+  Math.min(limits.HEARTBEAT_INTERVAL_MS * Math.max(1, Math.ceil(n / limits.HEARTBEAT_MEMBERS)), limits.MAX_HEARTBEAT_INTERVAL_MS);
+
 /** Sizes run by default (`--sizes=` overrides). */
 const DEFAULT_SIZES = [100, 300];
 
@@ -667,9 +671,9 @@ async function main(): Promise<void> {
   const plans: Plan[] = sizes.map((n): Plan => {
     if (quick) return { n, seeds: [1], warmupS: 5, steadyS: 5, writes: 2 };
     if (n <= 200) return { n, seeds: [1, 2, 3, 4, 5], warmupS: 20, steadyS: 10, writes: 3 };
-    // Past a few hundred nodes a virtual second costs minutes (see the note printed below): one
-    // seed, no warm-up, one heartbeat interval of steady state.
-    return { n, seeds: [1], warmupS: 0, steadyS: 5, writes: 3 };
+    // Past a few hundred nodes a virtual second of join costs minutes (see the note printed
+    // below): one seed, no warm-up, one heartbeat interval of steady state at that size.
+    return { n, seeds: [1], warmupS: 0, steadyS: heartbeatAt(n) / 1000, writes: 3 };
   });
   const log = (line: string, n: number): void => void ((verbose || n >= 300) && console.error(line));
   const results = new Map<number, SimulationResult[]>();
@@ -713,7 +717,7 @@ async function main(): Promise<void> {
       'fewest alive known': spread(rs.map((r) => r.minAlive)),
       'connections/node': `${spread(rs.map((r) => r.connections.median))} [${Math.min(...rs.map((r) => r.connections.min))}-${Math.max(...rs.map((r) => r.connections.max))}]`,
       'window s': spread(rs.map((r) => r.steadyS)),
-      'member verif./node/s': spread(rs.map((r) => r.memberUpdatesPerNodeS), 1), '(N-1)/5': (n - 1) / 5,
+      'member verif./node/s': spread(rs.map((r) => r.memberUpdatesPerNodeS), 1), '(N-1)/heartbeat': (n - 1) / (heartbeatAt(n) / 1000),
       'dup. records/node/s': spread(rs.map((r) => r.memberDuplicatesPerNodeS), 0),
       'kB/node/s': spread(rs.map((r) => r.backgroundBytesPerNodeS / 1000), 1), 'dials/node/s': spread(rs.map((r) => r.dialsPerNodeS), 3),
       'peer up+down/node/s': spread(rs.map((r) => r.churnPerNodeS), 3),

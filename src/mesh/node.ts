@@ -169,6 +169,17 @@ const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TI
 /** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new
  *  connection to it arrives first (the other end of a simultaneous dial closing its loser). */
 export const PEER_DOWN_GRACE_MS = 500;
+/** Longest (ms) an offer of a dataset to a new connection waits for its history to finish
+ *  arriving on another (see Node.offer). */
+const CATCH_UP_WAIT_MS = 5000;
+
+/** Streams of one dataset receiving history now, and the connections whose offer waits for them. */
+interface CatchUp {
+  streams: number;
+  waiting: Set<Connection>;
+  timer: unknown;
+}
+
 /** How long (ms) stop() waits for its leaving record to be stored (and so sent) before closing. */
 const LEAVE_FLUSH_MS = 1000;
 /** A connection that lasted this long (ms) resets its target's redial backoff when it ends. */
@@ -214,6 +225,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly bans: BanList;
   private readonly peers_ = new PeerTable('');
   private readonly hosted = new Map<string, Hosted>();
+  /** Per hosted dataset: history arriving now, and offers waiting for it (see offer()). */
+  private readonly catchUps = new Map<Hosted, CatchUp>();
   private readonly membership: Membership;
   /** Addresses from which a peer completed a handshake: never banned by address. */
   private readonly proven = new Map<string, number>();
@@ -354,7 +367,7 @@ export class Node extends EventEmitter<NodeEvents> {
     model.ready.then(
       () => {
         hosted.ready = true;
-        for (const c of this.connections) c.mux.open(hosted.info);
+        for (const c of this.connections) this.offer(c, hosted);
       },
       () => {}, // the model reports its own load failure through `ready`; it is never offered
     );
@@ -420,6 +433,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.timers.clearTimeout(this.gossipTimer);
     this.timers.clearTimeout(this.heartbeatTimer);
     for (const timer of this.downPending.values()) this.timers.clearTimeout(timer);
+    for (const c of this.catchUps.values()) this.timers.clearTimeout(c.timer);
     this.downPending.clear();
     this.stopping.abort();
     await this.starting?.catch(() => {}); // a start in progress gives up (and closes what it opened)
@@ -559,7 +573,7 @@ export class Node extends EventEmitter<NodeEvents> {
     mux.on('session', (session) => this.session(connection, session));
     mux.on('violation', (reason) => this.punish(connection, `multiplexer: ${reason}`));
     mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
-    for (const h of this.hosted.values()) if (h.ready) mux.open(h.info);
+    for (const h of this.hosted.values()) if (h.ready) this.offer(connection, h);
     const pendingDown = this.downPending.get(id);
     if (pendingDown !== undefined) {
       this.timers.clearTimeout(pendingDown);
@@ -626,6 +640,37 @@ export class Node extends EventEmitter<NodeEvents> {
     return compatible(hosted.info, info);
   }
 
+  /**
+   * Offers a dataset on a connection, unless its history is arriving on another connection right
+   * now: then the offer waits until that history is in (or CATCH_UP_WAIT_MS), so that a node
+   * joining through several peers receives a dataset once and finds its later sessions with only
+   * the difference to send, instead of receiving everything from every peer at once.
+   */
+  private offer(connection: Connection, hosted: Hosted): void {
+    const c = this.catchUp(hosted);
+    if (c.streams === 0) {
+      connection.mux.open(hosted.info);
+      return;
+    }
+    c.waiting.add(connection);
+    c.timer ??= this.timers.setTimeout(() => this.offerWaiting(hosted), CATCH_UP_WAIT_MS);
+  }
+
+  private catchUp(hosted: Hosted): CatchUp {
+    let c = this.catchUps.get(hosted);
+    if (!c) this.catchUps.set(hosted, (c = { streams: 0, waiting: new Set(), timer: undefined }));
+    return c;
+  }
+
+  private offerWaiting(hosted: Hosted): void {
+    const c = this.catchUp(hosted);
+    this.timers.clearTimeout(c.timer);
+    c.timer = undefined;
+    const waiting = [...c.waiting];
+    c.waiting.clear();
+    for (const connection of waiting) if (this.connections.has(connection) && this.state === 'started') connection.mux.open(hosted.info);
+  }
+
   /** A dataset both sides accepted: one replication stream over the session. */
   private session(connection: Connection, session: MuxSession): void {
     const hosted = this.hosted.get(session.name);
@@ -634,6 +679,19 @@ export class Node extends EventEmitter<NodeEvents> {
     const stream = hosted.model.createStream({
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
     });
+    if (stream.writable && options.writable !== false) {
+      // History arrives on this stream: offers of this dataset to new connections wait for it.
+      const c = this.catchUp(hosted);
+      c.streams++;
+      let counted = true;
+      const done = (): void => {
+        if (!counted) return;
+        counted = false;
+        if (--c.streams === 0) this.offerWaiting(hosted);
+      };
+      stream.once('syncReceived', done);
+      stream.once('close', done);
+    }
     stream.on('cut', (reason: ProtocolError) => {
       if (BANNED_CUTS.has(reason.reason) || reason.reason.startsWith('reconcile-')) this.punish(connection, `${session.name}: ${reason.message}`);
       else this.close(connection.channel);

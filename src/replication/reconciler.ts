@@ -67,6 +67,8 @@ export class Reconciler {
   private again = false;
   private timer: NodeJS.Timeout | null = null;
   private quietTimer: NodeJS.Timeout | null = null;
+  /** Live updates went by since the quiet timer was armed. */
+  private touched = false;
 
   constructor(options: ReconcilerOptions) {
     this.o = options;
@@ -102,10 +104,18 @@ export class Reconciler {
       this.again = true;
       return;
     }
-    if (this.quietTimer) clearTimeout(this.quietTimer);
+    // One timer per quiet period, not one per update: when it fires after more activity, it
+    // waits another period.
+    this.touched = true;
+    if (!this.quietTimer) this.armQuiet();
+  }
+
+  private armQuiet(): void {
+    this.touched = false;
     this.quietTimer = setTimeout(() => {
       this.quietTimer = null;
-      this.begin();
+      if (this.touched) this.armQuiet();
+      else this.begin();
     }, this.o.quietMs);
     this.quietTimer.unref();
   }
