@@ -173,9 +173,9 @@ export const PEER_DOWN_GRACE_MS = 500;
  *  arriving on another (see Node.offer). */
 const CATCH_UP_WAIT_MS = 5000;
 
-/** Streams of one dataset receiving history now, and the connections whose offer waits for them. */
+/** Connections whose first exchange of one dataset is under way, and those whose offer waits. */
 interface CatchUp {
-  streams: number;
+  syncing: Set<Connection>;
   waiting: Set<Connection>;
   timer: unknown;
 }
@@ -572,7 +572,11 @@ export class Node extends EventEmitter<NodeEvents> {
     });
     mux.on('session', (session) => this.session(connection, session));
     mux.on('violation', (reason) => this.punish(connection, `multiplexer: ${reason}`));
-    mux.on('refused', (dataset, reason) => this.emit('dataset:refused', { peer: id, dataset, reason }));
+    mux.on('refused', (dataset, reason) => {
+      const hosted = this.hosted.get(dataset);
+      if (hosted) this.caughtUp(hosted, connection);
+      this.emit('dataset:refused', { peer: id, dataset, reason });
+    });
     for (const h of this.hosted.values()) if (h.ready) this.offer(connection, h);
     const pendingDown = this.downPending.get(id);
     if (pendingDown !== undefined) {
@@ -595,6 +599,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   private closed(connection: Connection): void {
+    for (const hosted of this.catchUps.keys()) this.caughtUp(hosted, connection);
     connection.mux.destroy();
     this.connections.delete(connection);
     this.redialLater(connection);
@@ -648,27 +653,43 @@ export class Node extends EventEmitter<NodeEvents> {
    */
   private offer(connection: Connection, hosted: Hosted): void {
     const c = this.catchUp(hosted);
-    if (c.streams === 0) {
+    if (c.syncing.size === 0) {
+      c.syncing.add(connection); // until its history is in (see session()) or it ends
       connection.mux.open(hosted.info);
       return;
     }
     c.waiting.add(connection);
-    c.timer ??= this.timers.setTimeout(() => this.offerWaiting(hosted), CATCH_UP_WAIT_MS);
+    c.timer ??= this.timers.setTimeout(() => this.offerWaiting(hosted, true), CATCH_UP_WAIT_MS);
   }
 
   private catchUp(hosted: Hosted): CatchUp {
     let c = this.catchUps.get(hosted);
-    if (!c) this.catchUps.set(hosted, (c = { streams: 0, waiting: new Set(), timer: undefined }));
+    if (!c) this.catchUps.set(hosted, (c = { syncing: new Set(), waiting: new Set(), timer: undefined }));
     return c;
   }
 
-  private offerWaiting(hosted: Hosted): void {
+  /** `connection`'s first exchange of `hosted` is over (synced, refused or closed): the next waits no more. */
+  private caughtUp(hosted: Hosted, connection: Connection): void {
+    const c = this.catchUp(hosted);
+    c.waiting.delete(connection);
+    if (c.syncing.delete(connection) && c.syncing.size === 0) this.offerWaiting(hosted, false);
+  }
+
+  /** Offers what waits: all of it after CATCH_UP_WAIT_MS, else the next connection in line. */
+  private offerWaiting(hosted: Hosted, all: boolean): void {
     const c = this.catchUp(hosted);
     this.timers.clearTimeout(c.timer);
     c.timer = undefined;
-    const waiting = [...c.waiting];
-    c.waiting.clear();
-    for (const connection of waiting) if (this.connections.has(connection) && this.state === 'started') connection.mux.open(hosted.info);
+    for (const connection of [...c.waiting]) {
+      c.waiting.delete(connection);
+      if (!this.connections.has(connection) || this.state !== 'started') continue;
+      if (all) connection.mux.open(hosted.info);
+      else {
+        this.offer(connection, hosted);
+        if (c.syncing.size > 0) break;
+      }
+    }
+    if (c.waiting.size > 0) c.timer = this.timers.setTimeout(() => this.offerWaiting(hosted, true), CATCH_UP_WAIT_MS);
   }
 
   /** A dataset both sides accepted: one replication stream over the session. */
@@ -679,16 +700,10 @@ export class Node extends EventEmitter<NodeEvents> {
     const stream = hosted.model.createStream({
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
     });
-    if (stream.writable && options.writable !== false) {
-      // History arrives on this stream: offers of this dataset to new connections wait for it.
-      const c = this.catchUp(hosted);
-      c.streams++;
-      let counted = true;
-      const done = (): void => {
-        if (!counted) return;
-        counted = false;
-        if (--c.streams === 0) this.offerWaiting(hosted);
-      };
+    // Offers of this dataset to other new connections wait until this history is in.
+    const done = (): void => this.caughtUp(hosted, connection);
+    if (options.writable === false) done(); // we accept nothing on it: nothing to wait for
+    else {
       stream.once('syncReceived', done);
       stream.once('close', done);
     }

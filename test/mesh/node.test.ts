@@ -78,6 +78,34 @@ test('10 nodes joined through one seed discover each other and converge on two d
   }
 });
 
+test('a node joining through three peers receives a dataset once, not from each of them at once', async () => {
+  const cluster = new Cluster();
+  try {
+    const a = cluster.node();
+    const ka = a.dataset('kv', Model);
+    await a.start();
+    for (let i = 0; i < 300; i++) ka.set(`k${i}`, i);
+    const b = cluster.node({ seeds: [a.address()!] });
+    const c = cluster.node({ seeds: [a.address()!] });
+    const [kb, kc] = [b.dataset('kv', Model), c.dataset('kv', Model)];
+    await Promise.all([b.start(), c.start()]);
+    await until('B and C hold the 300 keys', () => kb.keys().length === 300 && kc.keys().length === 300, [[kb, ['update']], [kc, ['update']]]);
+    const d = cluster.node({ seeds: [a.address()!, b.address()!, c.address()!] });
+    const kd = d.dataset('kv', Model);
+    let copies = 0;
+    kd.on('old_data', () => copies++);
+    await d.start();
+    const holders: string[] = [a.id, b.id, c.id];
+    const sessions = (): number => d.peers().filter((p) => p.id !== undefined && holders.includes(p.id) && p.datasets.includes('kv')).length;
+    await until('D holds the keys and has kv sessions with all three', () => kd.keys().length === 300 && sessions() === 3, [[kd, ['update']], [d, ['peer:up']], [d.membersDataset, ['update']]]); // heartbeats: re-checked as sessions open
+    // Each later session starts from D's full digest: nothing to send. Without waiting for the
+    // first, all three would send the 300 updates at once (~600 copies).
+    assert.ok(copies < 100, `${copies} copies of updates D already had`);
+  } finally {
+    await cluster.stopAll();
+  }
+});
+
 test('a stopped node is reported peer:down and member:dead, and member:alive when it returns', async () => {
   const cluster = new Cluster();
   try {
