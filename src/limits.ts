@@ -193,3 +193,7 @@ export const RECONCILE_QUIET_MS = 2_000;
  *  of an equivocation that both lost last-writer-wins here are still recognised when a peer sends
  *  them as evidence. Oldest forgotten first. */
 export const RECENT_SUPERSEDED = 4096;
+/** Replication: a peer that starts a reconciliation session sooner than this (ms, or the
+ *  responder's own quiet time if shorter) after the last one ended is charged one fault: each
+ *  session costs the responder a pass over all it holds. */
+export const RECONCILE_MIN_GAP_MS = 1_000;

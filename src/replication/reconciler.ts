@@ -7,6 +7,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import { ProtocolError } from '../errors.ts';
 import type { AnyScuttlebutt } from '../core/scuttlebutt.ts';
 import { ReconcileSession, newNonce, sessionSalt, type ReconcileReason } from '../reconcile/index.ts';
+import { RECONCILE_MIN_GAP_MS } from '../limits.ts';
 
 /** What one reconciliation session found and cost (the stream's `'reconciled'` event). */
 export interface ReconcileSummary {
@@ -45,6 +46,12 @@ export interface ReconcilerOptions {
 
 const SALT_TAG = Buffer.from('signet/reconcile-session/v1', 'ascii');
 
+/** The salt of session number `session` (1, 2, ...) on a stream whose hellos gave `base`
+ *  (sessionSalt of both nonces): SHA-256(tag || base || decimal session number). */
+export function perSessionSalt(base: Uint8Array, session: number): Uint8Array {
+  return createHash('sha256').update(SALT_TAG).update(base).update(String(session)).digest();
+}
+
 /**
  * One stream's reconciliation. The side with the lower node id initiates: right after SYNC, on a
  * timer, and once the live tail has been quiet; the other answers. Each session has its own salt,
@@ -69,6 +76,9 @@ export class Reconciler {
   private quietTimer: NodeJS.Timeout | null = null;
   /** Live updates went by since the quiet timer was armed. */
   private touched = false;
+  /** Responder: a session ended less than the minimum gap ago. */
+  private cooling = false;
+  private coolTimer: NodeJS.Timeout | null = null;
 
   constructor(options: ReconcilerOptions) {
     this.o = options;
@@ -125,6 +135,9 @@ export class Reconciler {
     if (!this.enabled || this.stopped) return; // we said we do not reconcile: ignored
     if (!this.session) {
       if (this.initiator) return this.o.cut('reconcile-unexpected', 'a reconciliation message while no session is open');
+      // Each session costs us a pass over everything we hold: an initiator that starts them back
+      // to back pays a fault each time (honest ones wait quietMs at least).
+      if (this.cooling) this.o.charge(1, 'a reconciliation session started right after the last one');
       this.session = this.open(false);
     }
     let step;
@@ -161,7 +174,7 @@ export class Reconciler {
 
   private open(initiator: boolean): ReconcileSession<Update> {
     this.count++;
-    const salt = createHash('sha256').update(SALT_TAG).update(this.baseSalt!).update(String(this.count)).digest();
+    const salt = perSessionSalt(this.baseSalt!, this.count);
     const items = this.o.sb.reconcileSet().filter(this.o.include);
     this.items = items.length;
     return new ReconcileSession<Update>({ items, salt, initiator });
@@ -170,6 +183,14 @@ export class Reconciler {
   private end(): void {
     const session = this.session!;
     this.session = null;
+    if (!this.initiator && !this.stopped) {
+      this.cooling = true;
+      this.coolTimer = setTimeout(() => {
+        this.cooling = false;
+        this.coolTimer = null;
+      }, Math.min(RECONCILE_MIN_GAP_MS, this.o.quietMs > 0 ? this.o.quietMs : RECONCILE_MIN_GAP_MS));
+      this.coolTimer.unref();
+    }
     const st = session.stats;
     this.o.ended({
       session: this.count, initiator: this.initiator, items: this.items, have: st.have, need: st.need,
@@ -190,6 +211,8 @@ export class Reconciler {
   }
 
   private clearTimers(): void {
+    if (this.coolTimer) clearTimeout(this.coolTimer);
+    this.coolTimer = null;
     if (this.timer) clearTimeout(this.timer);
     if (this.quietTimer) clearTimeout(this.quietTimer);
     this.timer = null;
