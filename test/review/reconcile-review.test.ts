@@ -5,7 +5,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, MemoryStore, Model, signUpdate, writers, type Update } from '../../src/index.ts';
-import { ReconcileSession } from '../../src/reconcile/index.ts';
+import { ReconcileSession, newNonce } from '../../src/reconcile/index.ts';
+import { encodeMessage } from '../../src/reconcile/messages.ts';
+import { INFINITY_BOUND } from '../../src/reconcile/items.ts';
+import { encodeHello, encodeReconcile, encodeSync } from '../../src/replication/messages.ts';
+import { Identity } from '../../src/index.ts';
 import { identity, testClock, fakeOrigin, T0 } from '../core/helpers.ts';
 import { connect, deadline, synced } from '../helpers/streams.ts';
 import { Prng } from '../helpers/prng.ts';
@@ -172,6 +176,45 @@ test.skip('Events: nodes with different maxHistory stop resending the same event
   big.dispose();
   small.dispose();
   assert.is(found[2], 0, `differences found per session: ${found.join(', ')}; ${sent} envelopes sent for 50 events`);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5 (high): the repair queue has no bound and no dedupe (stream.ts queueRepair pushes
+// every `have` of every session; `reported` is per session). A peer that initiates sessions
+// (any id below ours) sends one 6-byte message per session: an empty id list over the whole key
+// space. We answer with every item we hold in `have` (not `wasted`: we do hold more), queue all
+// of them again, and it never reads: the queue grows by the whole dataset per session. At one
+// session a second (RECONCILE_MIN_GAP_MS, no fault) memory grows without bound; a peer that
+// reads gets the whole dataset re-sent every second from a 6-byte message. Here 40 sessions
+// back to back (39 faults, under the budget of 64).
+// ---------------------------------------------------------------------------------------------
+test.skip('repairs: a peer that never reads cannot grow the repair queue past what we hold', async () => {
+  const m = new Model({ identity: V });
+  await m.ready;
+  for (let i = 0; i < 300; i++) m.set(`k${i}`, i);
+  let peer: Identity;
+  do peer = Identity.generate(); while (!(peer.id < m.id)); // the peer initiates
+  const s = m.createStream({ reconcileQuietMs: 0, reconcileIntervalMs: 0 });
+  const everything = encodeReconcile(encodeMessage([{ mode: 'idList', upper: INFINITY_BOUND, ids: [] }]));
+  let sessions = 0;
+  s.on('reconciled', () => sessions++);
+  s.write(Buffer.concat([
+    encodeHello({ dataset: 'default', id: peer.id, digest: new Map(), meta: null, readable: true, writable: true, reconcile: true, nonce: newNonce() }),
+    encodeSync(),
+    ...Array.from({ length: 40 }, () => everything),
+  ]));
+  await deadline(new Promise<void>((resolve) => {
+    const check = () => { if (sessions >= 40 || s.destroyed) resolve(); };
+    s.on('reconciled', check);
+    s.on('close', check);
+    check();
+  }), '40 sessions');
+  const queued = (s as unknown as { repair: Update[] }).repair.length;
+  const cut = s.closeReason?.reason ?? null;
+  s.destroy();
+  m.dispose();
+  // Today: 40 sessions answered, 12,000 repairs queued for 300 updates held, not cut.
+  assert.ok(queued <= m.heldCount, `${sessions} sessions, ${queued} repairs queued for ${m.heldCount} updates held (cut: ${cut})`);
 });
 
 test.run();
