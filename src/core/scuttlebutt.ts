@@ -8,13 +8,15 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { RECENT_SUPERSEDED, MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_DEFERRED_BYTES, MAX_EVIDENCE_PER_SOURCE, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { StoreError, WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
 import { compareUpdates, hashKey } from './order.ts';
 import { HeldSet } from './held.ts';
+import { Deferrals } from './deferral.ts';
+import { Evidence } from './evidence.ts';
 import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './types.ts';
 // Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
 import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
@@ -89,14 +91,6 @@ interface Pending {
   resolve: (result: IngestResult) => void;
 }
 
-/** A verified update held until its version is no longer in the future. Its origin is held
- *  weakly: a closed stream (with its buffers) must not live on for the minutes a deferral lasts. */
-interface Deferred {
-  update: Update;
-  origin: WeakRef<UpdateOrigin> | null;
-  seq: number;
-}
-
 /** Internal event that carries applied updates to attached streams. */
 export const FORWARD = Symbol('signet.forward');
 
@@ -131,16 +125,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Per source, updates in arrival order waiting for their verification and their turn. */
   private readonly queues = new Map<NodeId, Pending[]>();
-  private readonly quarantined = new Set<NodeId>();
-  private readonly evidence: Equivocation[] = [];
-  /** Equivocations recorded per source (at most MAX_EVIDENCE_PER_SOURCE). */
-  private readonly evidenceCount = new Map<NodeId, number>();
-  /** Hashes of updates kept as evidence: never dropped from the store. */
-  private readonly pinned = new Set<string>();
-  /** Per source, verified updates from the future waiting for their time, by version. */
-  private readonly deferred = new Map<NodeId, Deferred[]>();
-  private deferredBytes = 0;
-  private deferTimer: NodeJS.Timeout | null = null;
+  /** Equivocation evidence, pinned updates, quarantined sources (see Evidence). */
+  private readonly evidence: Evidence;
+  /** Verified updates from the near future, waiting for their time. */
+  private readonly deferrals: Deferrals;
   /** Every version this node may have signed in this dataset is at most this (from the store). */
   private ownFloor = 0;
   /** The own-version reservation known to be durable in the store (see localUpdate). */
@@ -154,8 +142,6 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private pendingDrops: Update[] = [];
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
-  /** Recent arrivals refused as superseded, by `source:version` (see supersededArrival). */
-  private readonly recentSuperseded = new Map<string, Update>();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
   private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
@@ -185,6 +171,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
     this.backend = options.backend ?? 'native';
     this.setMaxListeners(0);
+    this.evidence = new Evidence(options.quarantine === true);
+    this.deferrals = new Deferrals({
+      now: this.now, skew: this.maxClockSkew, fail: (err) => this.fail(err),
+      due: (d) => (this.disposed ? undefined : void this.applyVerified(d.update, d.origin?.deref() ?? null, d.seq)),
+    });
     this.ready = this.load();
     this.ready.catch(() => {}); // surfaced to whoever awaits ready
   }
@@ -219,12 +210,12 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
 
   /** Evidence of every equivocation seen. */
   equivocations(): readonly Equivocation[] {
-    return this.evidence;
+    return this.evidence.list;
   }
 
   /** True if `source` is refused after equivocating (option `quarantine`). */
   isQuarantined(source: NodeId): boolean {
-    return this.quarantined.has(source);
+    return this.evidence.isQuarantined(source);
   }
 
   // ---- local writes ------------------------------------------------------------------------
@@ -350,7 +341,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  less than MAX_DEFER_MICROS beyond the skew is not refused here: it is verified, then
    *  deferred (see applyVerified); one further out is refused `future` and counted. */
   private cheapChecks(update: Update): RejectReason | 'old' | 'superseded' | null {
-    if (this.quarantined.has(update.source)) return 'quarantined';
+    if (this.evidence.isQuarantined(update.source)) return 'quarantined';
     // The clock is "the highest version seen", not "everything below it": a relay may have
     // withheld an older update, so one below the clock is judged on what we hold. A copy we hold
     // is old; another update at a version where we hold one (or at the latest) is equivocation,
@@ -391,21 +382,16 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    * until the peer sends the pair again (its next session), never prevents it.
    */
   private supersededArrival(update: Update, origin: UpdateOrigin | null): Promise<IngestResult> {
-    const at = `${update.source}:${update.version}`;
-    const rival = this.recentSuperseded.get(at);
-    if (!rival || rival.hashHex === update.hashHex) {
-      this.rememberSuperseded(update);
-      return Promise.resolve(this.old(update));
-    }
-    this.recentSuperseded.delete(at);
+    const rival = this.evidence.takeRival(update);
+    if (!rival) return Promise.resolve(this.old(update));
     return Promise.all([verifyUpdate(rival, { backend: this.backend }), verifyUpdate(update, { backend: this.backend })]).then(
       ([first, second]) => {
         if (this.disposed) return { status: 'ignored' } as const;
         // The rival came from some peer unverified; only this one's origin is known to answer for it.
         if (!second) return this.reject(origin, 'bad-signature', 'signature does not verify', update, ++this.ingested);
-        if (!first || this.held.has(update) || this.quarantined.has(update.source)) return this.old(update);
+        if (!first || this.held.has(update) || this.evidence.isQuarantined(update.source)) return this.old(update);
         this.recordEvidence(rival, update, true);
-        if (!this.pinned.has(hashKey(update))) return this.old(update); // past MAX_EVIDENCE_PER_SOURCE
+        if (!this.evidence.isPinned(update)) return this.old(update); // past MAX_EVIDENCE_PER_SOURCE
         this.keepEvidence(update);
         for (const u of [rival, update]) emitUntyped.call(this, FORWARD, u, null, true);
         return this.old(update);
@@ -432,7 +418,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    */
   reconcileSet(): Update[] {
     const now = this.now();
-    return this.held.inOrder().filter((u) => this.pinned.has(hashKey(u)) || !this.forgettable(u, now));
+    return this.held.inOrder().filter((u) => this.evidence.isPinned(u) || !this.forgettable(u, now));
   }
 
   /** Number of updates held (live and evidence). */
@@ -463,10 +449,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     if (reason !== null) return this.reject(origin, reason, 'refused after verification', update, seq);
     // From the future, or behind a deferred update of its source (order per source is kept):
     // held until its time, charged to nobody (a relay whose clock is ahead is not at fault).
-    const queue = this.deferred.get(update.source);
-    if (update.version > this.now() + this.maxClockSkew || (queue && queue[0]!.update.version < update.version)) {
-      return this.defer(update, origin, seq);
-    }
+    if (this.deferrals.mustWait(update)) return this.defer(update, origin, seq);
     // Same source and version, different signed payload: proof of equivocation.
     const rival = this.rivals(update)[0];
     if (rival) this.recordEvidence(rival, update, true);
@@ -474,30 +457,15 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return { status: 'applied', update };
   }
 
-  /** Keeps two updates with one source and version as evidence (pinned in the store), up to
-   *  MAX_EVIDENCE_PER_SOURCE per source; reaching the cap quarantines the source, so a source
-   *  minting equivocations costs bounded memory and time. */
+  /** Keeps two updates with one source and version as evidence (pinned in the store; see
+   *  Evidence.record for the cap) and reports it. */
   private recordEvidence(a: Update, b: Update, announce: boolean): void {
-    const count = (this.evidenceCount.get(b.source) ?? 0) + 1;
-    if (count > MAX_EVIDENCE_PER_SOURCE) return;
-    this.evidenceCount.set(b.source, count);
-    const ev: Equivocation = { source: b.source, version: b.version, updates: [a, b] };
-    this.evidence.push(ev);
-    this.pinned.add(hashKey(a));
-    this.pinned.add(hashKey(b));
+    const ev = this.evidence.record(a, b);
+    if (!ev) return;
     // The rival may have been superseded since (a relay sent this one late): evidence is held
     // again, in the store too, so it survives a restart and reconciliation passes it on.
     if (this.loaded) this.keepEvidence(a);
-    if (this.options.quarantine || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
     if (announce) emitUntyped.call(this, 'equivocation', ev);
-  }
-
-  /** Remembers a superseded update (arrived so, or let go by the model) for supersededArrival. */
-  private rememberSuperseded(update: Update): void {
-    const at = `${update.source}:${update.version}`;
-    this.recentSuperseded.delete(at);
-    this.recentSuperseded.set(at, update);
-    if (this.recentSuperseded.size > RECENT_SUPERSEDED) this.recentSuperseded.delete(this.recentSuperseded.keys().next().value!);
   }
 
   /** Holds an evidence update that the model does not keep (and stores it). */
@@ -511,18 +479,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  refused `future`, blamelessly, and its origin's later updates from that source are left for
    *  another connection (no gap). */
   private defer(update: Update, origin: UpdateOrigin | null, seq: number): IngestResult {
-    if (this.deferredBytes + update.bytes.length > MAX_DEFERRED_BYTES) {
-      return this.reject(origin, 'future', 'the deferred-update budget is full', update, seq, true);
-    }
-    const d: Deferred = { update, origin: origin ? new WeakRef(origin) : null, seq };
-    let queue = this.deferred.get(update.source);
-    if (!queue) this.deferred.set(update.source, (queue = []));
-    if (queue.some((q) => q.update.hashHex === update.hashHex)) return this.old(update);
-    let i = queue.length;
-    while (i > 0 && queue[i - 1]!.update.version > update.version) i--;
-    queue.splice(i, 0, d);
-    this.deferredBytes += update.bytes.length;
-    this.scheduleDeferred();
+    const held = this.deferrals.hold(update, origin, seq);
+    if (held === 'full') return this.reject(origin, 'future', 'the deferred-update budget is full', update, seq, true);
+    if (held === 'duplicate') return this.old(update);
     emitUntyped.call(this, 'deferred', update);
     return { status: 'deferred' };
   }
@@ -530,40 +489,12 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** Applies, in version order per source, the deferred updates whose time has come. Runs on a
    *  timer by itself; call it after moving an injected clock. @returns how many were taken. */
   flushDeferred(): number {
-    let taken = 0;
-    for (const [source, queue] of this.deferred) {
-      while (queue.length > 0 && queue[0]!.update.version <= this.now() + this.maxClockSkew && !this.disposed) {
-        const d = queue.shift()!;
-        this.deferredBytes -= d.update.bytes.length;
-        if (queue.length === 0) this.deferred.delete(source);
-        taken++;
-        try {
-          this.applyVerified(d.update, d.origin?.deref() ?? null, d.seq);
-        } catch (err) {
-          this.fail(err);
-        }
-      }
-    }
-    this.scheduleDeferred();
-    return taken;
+    return this.deferrals.flush();
   }
 
   /** Number of deferred updates held (memory: at most MAX_DEFERRED_BYTES of envelopes). */
   get deferredCount(): number {
-    let n = 0;
-    for (const q of this.deferred.values()) n += q.length;
-    return n;
-  }
-
-  private scheduleDeferred(): void {
-    if (this.deferTimer) clearTimeout(this.deferTimer);
-    this.deferTimer = null;
-    if (this.disposed || this.deferred.size === 0) return;
-    let due = Infinity;
-    for (const q of this.deferred.values()) due = Math.min(due, q[0]!.update.version - this.maxClockSkew);
-    const ms = Math.min(2 ** 31 - 1, Math.max(1, Math.ceil((due - this.now()) / 1000)));
-    this.deferTimer = setTimeout(() => this.flushDeferred(), ms);
-    this.deferTimer.unref();
+    return this.deferrals.count;
   }
 
   /** Apply, advance the clock, store, then announce and forward. */
@@ -571,7 +502,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pendingDrops = [];
     const changed = this.applyUpdate(update);
     const have = this.sources.get(update.source) ?? 0;
-    const evidence = this.pinned.has(hashKey(update)); // one side of an equivocation
+    const evidence = this.evidence.isPinned(update); // one side of an equivocation
     const advanced = update.version > have;
     const drops = this.settle(update, have);
     const extra = this.takeMeta();
@@ -607,7 +538,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private settle(update: Update, have: number): Update[] {
     this.hold(update, have);
     this.held.add(update);
-    const drops = this.pinned.size > 0 ? this.pendingDrops.filter((u) => !this.pinned.has(hashKey(u))) : this.pendingDrops;
+    const drops = this.pendingDrops.filter((u) => !this.evidence.isPinned(u));
     this.pendingDrops = [];
     for (const u of drops) this.release(u);
     return drops;
@@ -618,7 +549,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  that wrote once and were overwritten cost nothing. What they sent again is judged by the
    *  model (superseded or stale: old), so forgetting them never lets an old write back in. */
   private release(update: Update): void {
-    this.rememberSuperseded(update);
+    this.evidence.remember(update);
     if (this.held.remove(update) && update.source !== this.id) {
       this.sources.delete(update.source);
       this.latest.delete(update.source);
@@ -677,7 +608,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
 
   /** Subclasses call this when they discard updates outside an apply (TTL purge, compaction). */
   protected dropStored(updates: Update[], meta?: Array<[string, number]>): void {
-    const gone = updates.filter((u) => !this.pinned.has(hashKey(u)));
+    const gone = updates.filter((u) => !this.evidence.isPinned(u));
     for (const u of gone) this.release(u);
     const drop = gone.map(hashKey);
     if (this.store && (drop.length > 0 || meta)) {
@@ -771,7 +702,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     // What the model let go while replaying (Events compacted to a smaller maxHistory) leaves
     // the store too; evidence stays.
-    const dropped = this.pendingDrops.filter((u) => !this.pinned.has(hashKey(u)));
+    const dropped = this.pendingDrops.filter((u) => !this.evidence.isPinned(u));
     this.pendingDrops = [];
     for (const u of dropped) this.release(u);
     this.takeMeta();
@@ -859,8 +790,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    if (this.deferTimer) clearTimeout(this.deferTimer);
-    this.deferTimer = null;
+    this.deferrals.close();
     this.siblings?.delete(this);
     emitUntyped.call(this, 'dispose');
   }
