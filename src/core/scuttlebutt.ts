@@ -348,15 +348,17 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // worth verifying even if it would lose; else one the model would drop at once (superseded,
     // behind a purge or a compaction) is old.
     if (this.held.has(update)) return 'old';
-    if (!this.equivocates(update)) {
-      if (this.superseded(update)) return 'superseded';
-      if (this.isStale(update)) return 'old';
-    }
+    // Shape, policy and the far future first: an update its source may not write is refused
+    // however it would fare, so nothing of a forbidden source is ever kept, even as evidence.
     // Beyond what any deferral would hold: no honest relay's clock is that far ahead of ours.
     if (update.version > this.now() + this.maxClockSkew + MAX_DEFER_MICROS) return 'future';
     const key = this.keyOfUpdate(update);
     if (key === null) return 'bad-shape';
     if (!this.policy(update.source, key)) return 'forbidden';
+    if (!this.equivocates(update)) {
+      if (this.superseded(update)) return 'superseded';
+      if (this.isStale(update)) return 'old';
+    }
     return null;
   }
 
@@ -418,7 +420,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    */
   reconcileSet(): Update[] {
     const now = this.now();
-    return this.held.inOrder().filter((u) => this.evidence.isPinned(u) || !this.forgettable(u, now));
+    // A quarantined source's other updates are left out too: nodes that quarantined it at
+    // different moments hold different ones, and would offer them to each other every session.
+    return this.held.inOrder().filter((u) => this.evidence.isPinned(u) || (!this.forgettable(u, now) && !this.evidence.isQuarantined(u.source)));
   }
 
   /** Number of updates held (live and evidence). */
@@ -679,17 +683,23 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.ownDurable = Math.max(this.ownFloor, this.now()) + OWN_VERSION_RESERVE_MICROS;
     await this.store.commit(this.dataset, { put: [], drop: [], clock: [], meta: [['ownVersion', this.ownDurable]] });
     updates.sort(compareUpdates);
+    // The subclass's floors (purge, compaction) first: replay must not revive what they cover.
+    this.loadedMeta(meta);
+    // Sides of equivocations (two stored updates at one source and version) are stored whatever
+    // the model did with them; one that is stale now (a tombstone that beat it has been purged)
+    // is held as evidence but not replayed into the model, or a deleted key would come back.
+    const count = new Map<string, number>();
+    for (const u of updates) count.set(`${u.source}:${u.version}`, (count.get(`${u.source}:${u.version}`) ?? 0) + 1);
     const first = new Map<string, Update>(); // source and version -> the first update seen there
     for (const update of updates) {
-      this.applyUpdate(update);
       const at = `${update.source}:${update.version}`;
+      if (count.get(at)! < 2 || !this.isStale(update)) this.applyUpdate(update);
       const other = first.get(at);
       if (other) this.recordEvidence(other, update, false); // evidence survives a restart
       else first.set(at, update);
       this.hold(update, this.sources.get(update.source) ?? 0);
       this.held.add(update);
     }
-    this.loadedMeta(meta);
     for (const [source, version] of state.clock) {
       // A stored clock entry of a source that holds nothing is forgotten (see release()).
       if (source !== this.id && !this.held.holdsSource(source)) continue;

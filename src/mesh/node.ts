@@ -164,6 +164,10 @@ export interface NodeEvents {
 /** Replication cuts that only a misbehaving peer causes (an honest one never does): banned. */
 /** Stream cuts only a cheat causes (and every reconciliation protocol breach, `reconcile-*`). */
 const BANNED_CUTS = new Set(['bad-signature', 'fault-budget', 'too-large', 'malformed', 'unknown-message', 'second-hello', 'second-sync', 'no-hello', 'wrong-dataset', 'wrong-peer']);
+/** Reconciliation breaches ban too, except running out of rounds, which two honest nodes with
+ *  a very large difference (over ~100,000 items each way) can reach: their connection closes and
+ *  the next one resumes where the first left off. */
+const isBannedReconcileCut = (reason: string): boolean => reason.startsWith('reconcile-') && reason !== 'reconcile-rounds';
 /** Handshake failures that ban the address they came from, unless a peer proved itself from it. */
 const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TIMEOUT']);
 /** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new
@@ -708,7 +712,7 @@ export class Node extends EventEmitter<NodeEvents> {
       stream.once('close', done);
     }
     stream.on('cut', (reason: ProtocolError) => {
-      if (BANNED_CUTS.has(reason.reason) || reason.reason.startsWith('reconcile-')) this.punish(connection, `${session.name}: ${reason.message}`);
+      if (BANNED_CUTS.has(reason.reason) || isBannedReconcileCut(reason.reason)) this.punish(connection, `${session.name}: ${reason.message}`);
       else this.close(connection.channel);
     });
     session.attach(stream);

@@ -23,6 +23,9 @@ export const DEFAULT_MTU = 64 * 1024;
 /** Default bytes of live updates queued for a peer that is not reading. Past it: the queue is
  *  dropped and rebuilt from the model when the peer reads again (memory stays bounded). */
 export const DEFAULT_MAX_LIVE_BYTES = 4 * 1024 * 1024;
+/** Repairs a stream remembers having sent (a hex hash each, ~100 bytes); past it, a repair the
+ *  peer keeps refusing may be sent again in a later session. */
+const MAX_REPAIRS_REMEMBERED = 65_536;
 
 /** Options for {@link Scuttlebutt.createStream}; every one has a default. */
 export interface StreamOptions {
@@ -153,8 +156,11 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private remoteReadable = false;
   /** The peer's hello said it accepts updates. */
   private remoteWritable = false;
-  /** Updates reconciliation found the peer lacks, waiting to be framed. */
+  /** Updates reconciliation found the peer lacks, waiting to be framed (at most maxLiveBytes). */
   private repair: Update[] = [];
+  private repairBytes = 0;
+  /** Hashes of the repairs queued or sent on this stream (each goes once; see queueRepair). */
+  private readonly repairSeen = new Set<string>();
   private readonly sendFilter: ((update: Update) => boolean) | undefined;
   private helloTimer: NodeJS.Timeout | null = null;
   /** Sources the peer's digest is ahead on, with its version: shrinks as their history arrives. */
@@ -372,6 +378,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
         bytes += u.bytes.length;
         batch.push(u);
       }
+      this.repairBytes -= bytes;
       return this.batchFrame(batch);
     }
     if (this.historyDone) {
@@ -545,10 +552,21 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.pump();
   }
 
-  /** Queues updates reconciliation found the peer lacks (only where we send and it accepts). */
+  /**
+   * Queues updates reconciliation found the peer lacks (only where we send and it accepts). Each
+   * is sent at most once on this stream: one the peer still lacks after we sent it was refused
+   * there (stale, compacted), and sending it again every session would help nobody. The queue is
+   * bounded like the live tail (`maxLiveBytes`); what does not fit is found again next session.
+   */
   private queueRepair(updates: Update[]): void {
     if (!this.opts.readable || !this.remoteWritable) return;
-    for (const u of updates) if (this.fitsPeer(u)) this.repair.push(u);
+    for (const u of updates) {
+      if (this.repairSeen.has(u.hashHex) || !this.fitsPeer(u)) continue;
+      if (this.repairBytes + u.bytes.length > this.opts.maxLiveBytes) break;
+      if (this.repairSeen.size < MAX_REPAIRS_REMEMBERED) this.repairSeen.add(u.hashHex);
+      this.repair.push(u);
+      this.repairBytes += u.bytes.length;
+    }
     this.pump();
   }
 

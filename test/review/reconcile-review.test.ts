@@ -58,7 +58,7 @@ async function sessions(x: Parameters<typeof connect>[0], y: Parameters<typeof c
 // winning key (so does not see them as superseded) refuses them `forbidden` and charges the
 // honest relay: 33 pairs cut it (`fault-budget`, which the mesh bans).
 // ---------------------------------------------------------------------------------------------
-test.skip('policy: a forbidden source cannot get updates into the store as "evidence", nor get an honest relay cut', async () => {
+test('policy: a forbidden source cannot get updates into the store as "evidence", nor get an honest relay cut', async () => {
   const clock = testClock();
   const policy = writers([Y.id]);
   const store = new MemoryStore();
@@ -102,6 +102,8 @@ test.skip('policy: a forbidden source cannot get updates into the store as "evid
 // first, then writes once more to A only. A applies it before it learns of the equivocation;
 // B refuses it `quarantined` (blameless) forever. A keeps it (state and reconciled set).
 // ---------------------------------------------------------------------------------------------
+// STILL OPEN: quarantine is per node (SECURITY.md); since 7f1d936+ the quarantined source's other
+// updates leave the reconciled set, so sessions no longer repeat, but the states still differ.
 test.skip('quarantine: two honest nodes end with the same state, and a second session finds nothing to send', async () => {
   const clock = testClock();
   const a = new Model({ identity: V, now: clock.now });
@@ -133,7 +135,7 @@ test.skip('quarantine: two honest nodes end with the same state, and a second se
 // evidence becomes the key's value again on this node only: the application sees a deleted key
 // come back, and this node's state differs from every node that did not restart.
 // ---------------------------------------------------------------------------------------------
-test.skip('restart: a key deleted (tombstone purged) does not come back from pinned evidence', async () => {
+test('restart: a key deleted (tombstone purged) does not come back from pinned evidence', async () => {
   const clock = testClock();
   const store = new MemoryStore();
   const m = new Model({ identity: V, now: clock.now, store, tombstoneHorizonMs: 1000 });
@@ -164,6 +166,8 @@ test.skip('restart: a key deleted (tombstone purged) does not come back from pin
 // resends everything the smaller one compacted, which refuses it as superseded (compaction
 // floor) each time. (Model has the same with different tombstoneHorizonMs.)
 // ---------------------------------------------------------------------------------------------
+// STILL OPEN: the reconciled set depends on each node's maxHistory / tombstoneHorizonMs; each
+// repair now goes once per stream (90 envelopes, was 170), but every session still finds them.
 test.skip('Events: nodes with different maxHistory stop resending the same events every session', async () => {
   const clock = testClock();
   const big = new Events({ identity: V, now: clock.now, maxHistory: 100 });
@@ -188,7 +192,7 @@ test.skip('Events: nodes with different maxHistory stop resending the same event
 // reads gets the whole dataset re-sent every second from a 6-byte message. Here 40 sessions
 // back to back (39 faults, under the budget of 64).
 // ---------------------------------------------------------------------------------------------
-test.skip('repairs: a peer that never reads cannot grow the repair queue past what we hold', async () => {
+test('repairs: a peer that never reads cannot grow the repair queue past what we hold', async () => {
   const m = new Model({ identity: V });
   await m.ready;
   for (let i = 0; i < 300; i++) m.set(`k${i}`, i);
@@ -226,6 +230,8 @@ test.skip('repairs: a peer that never reads cannot grow the repair queue past wh
 // the stream. The session could instead end early (close with what it found, like maxNeed does)
 // and let the next session continue.
 // ---------------------------------------------------------------------------------------------
+// STILL OPEN: the engine throws reconcile-rounds instead of ending the session; the mesh no
+// longer bans for it (node.ts isBannedReconcileCut), the next connection resumes.
 test.skip('rounds: two honest sessions with a large difference end without a protocol error', () => {
   const prng = new Prng(7);
   const sets = twoSets(prng, 1000, 225_000, 225_000);
