@@ -78,13 +78,4 @@ test('another salt gives unrelated fingerprints', () => {
   assert.throws(() => new Fingerprints(list, new Uint8Array(31)), /salt/);
 });
 
-test('100,000 items fingerprint in well under a second', () => {
-  const list = items(100_000);
-  const start = performance.now();
-  const fp = new Fingerprints(list, SALT);
-  for (let i = 0; i < 1000; i++) fp.of(i * 50, 100_000 - i * 50);
-  const ms = performance.now() - start;
-  assert.ok(ms < 1000, `took ${ms.toFixed(0)} ms`);
-});
-
 test.run();
