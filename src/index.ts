@@ -53,7 +53,7 @@ export type {
 
 // mesh/
 export {
-  Node, PUBLIC_NETWORK_KEY, type NodeOptions, type NodeEvents, type DatasetOptions, type DatasetClass, type PeerInfo, type BanInfo,
+  Node, PUBLIC_NETWORK_KEY, type NodeOptions, type NodeEvents, type DatasetOptions, type DatasetClass, type PeerInfo, type BanInfo, type NodeStats,
 } from './mesh/node.ts';
 export { MEMBERS_DATASET, type MemberInfo } from './mesh/membership.ts';
 export { PhiAccrualDetector, type PhiAccrualOptions } from './mesh/phi-accrual.ts';

@@ -88,6 +88,31 @@ export function metricsRegistry(src: MetricsSource): Registry {
   metric('signet_node_events_total', 'Node events: peer:up, peer:down, peer:banned, member:new, member:dead, member:alive.', ['event'], (set) => {
     for (const event of ['peer:up', 'peer:down', 'peer:banned', 'member:new', 'member:dead', 'member:alive']) set({ event }, events.nodeEvents.get(event) ?? 0);
   }, 'counter');
+  // Node.stats() once per scrape would be cheaper; each collect reads it (a handful of maps).
+  metric('signet_bytes_total', 'Multiplexer bytes on every connection since start (inside the encryption), by direction.', ['direction'], (set) => {
+    const { bytes } = node.stats();
+    set({ direction: 'in' }, bytes.in);
+    set({ direction: 'out' }, bytes.out);
+  }, 'counter');
+  metric('signet_handshakes_total', 'Secure channels established (result ok, by direction), inbound connections refused and dials failed (by code).', ['direction', 'result'], (set) => {
+    const { handshakes } = node.stats();
+    set({ direction: 'in', result: 'ok' }, handshakes.completed.in);
+    set({ direction: 'out', result: 'ok' }, handshakes.completed.out);
+    for (const [code, n] of Object.entries(handshakes.refused)) set({ direction: 'in', result: code }, n);
+    for (const [code, n] of Object.entries(handshakes.dialFailed)) set({ direction: 'out', result: code }, n);
+  }, 'counter');
+  metric('signet_verify_queue', 'Updates waiting for their signature verdict or their turn, by dataset.', ['dataset'], (set) => {
+    for (const [dataset, d] of Object.entries(node.stats().datasets)) set({ dataset }, d.pendingVerifications);
+  }, 'gauge');
+  metric('signet_reconciliations_total', 'Reconciliation sessions ended on this node, by dataset.', ['dataset'], (set) => {
+    for (const [dataset, d] of Object.entries(node.stats().datasets)) set({ dataset }, d.reconciliation.sessions);
+  }, 'counter');
+  metric('signet_reconcile_updates_total', 'Updates reconciliation found missing, by dataset and side (have: the peer lacked ours; need: we lacked the peer\'s).', ['dataset', 'side'], (set) => {
+    for (const [dataset, d] of Object.entries(node.stats().datasets)) {
+      set({ dataset, side: 'have' }, d.reconciliation.have);
+      set({ dataset, side: 'need' }, d.reconciliation.need);
+    }
+  }, 'counter');
   metric('signet_dataset_refusals_total', 'Datasets a peer refused to replicate with this node, by reason (not-hosted, policy-mismatch, master-mismatch).', ['reason'], (set) => {
     for (const [reason, n] of events.refusals) set({ reason }, n);
   }, 'counter');

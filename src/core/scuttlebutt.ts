@@ -501,6 +501,13 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return this.deferrals.count;
   }
 
+  /** Updates received and waiting for their signature's verdict or their turn (the verify queue). */
+  get pendingVerifications(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.length;
+    return n;
+  }
+
   /** Apply, advance the clock, store, then announce and forward. */
   private commitApplied(update: Update, origin: UpdateOrigin | null, meta?: Array<[string, number]>): void {
     this.pendingDrops = [];

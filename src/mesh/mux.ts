@@ -72,6 +72,9 @@ export class Mux extends EventEmitter<MuxEvents> {
   private violated = false;
   private closed = false;
   private readonly onMessage = (message: Buffer): void => this.receive(message);
+  /** Multiplexer bytes received and sent on this connection (inside the encryption). */
+  bytesIn = 0;
+  bytesOut = 0;
   private readonly onDrain = (): void => {
     this.blocked = false;
     this.flush();
@@ -137,6 +140,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   // ---- receiving ----------------------------------------------------------------------------
 
   private receive(bytes: Buffer): void {
+    this.bytesIn += bytes.length;
     if (this.closed || this.violated) return;
     const m = decodeMuxMessage(bytes);
     if (typeof m === 'string') return this.violation(m);
@@ -236,6 +240,7 @@ export class Mux extends EventEmitter<MuxEvents> {
   /** @internal Writes one message; DATA and CREDIT wait for 'drain' (see flush), the others never do. */
   send(message: Buffer): void {
     if (this.closed || this.channel.destroyed || this.channel.writableEnded) return;
+    this.bytesOut += message.length;
     if (!this.channel.write(message)) this.blocked = true;
   }
 

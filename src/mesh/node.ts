@@ -121,6 +121,29 @@ export type DatasetOptions<O = ScuttlebuttOptions> = Omit<O, 'identity' | 'datas
   replicaOf?: NodeId;
 };
 
+/** Counters since start, as {@link Node.stats} reports them. */
+export interface NodeStats {
+  /** Multiplexer bytes received and sent on every connection, closed ones included (inside the
+   *  encryption: add ~16 bytes per frame for the wire). */
+  bytes: { in: number; out: number };
+  handshakes: {
+    /** Secure channels established, accepted (`in`) and dialed (`out`), before admission. */
+    completed: { in: number; out: number };
+    /** Inbound connections that never became a channel, by code (ERR_HANDSHAKE, ERR_TIMEOUT...). */
+    refused: Record<string, number>;
+    /** Dials that failed, by code (ERR_CONNECT, ERR_TIMEOUT, ERR_PEER_MISMATCH...). */
+    dialFailed: Record<string, number>;
+  };
+  /** Per hosted dataset (the membership dataset included). */
+  datasets: Record<string, {
+    /** Updates waiting for their signature's verdict or their turn now. */
+    pendingVerifications: number;
+    /** Reconciliation sessions ended on this node's streams, updates they found a peer lacked
+     *  (`have`, sent where we send) and that we lacked (`need`), and their message bytes. */
+    reconciliation: { sessions: number; have: number; need: number; bytes: number };
+  }>;
+}
+
 /** A peer as {@link Node.peers} reports it. */
 export interface PeerInfo {
   id: NodeId | undefined;
@@ -184,6 +207,11 @@ interface CatchUp {
   timer: unknown;
 }
 
+/** Adds one to a count by code (codes come from our own errors: a small, fixed set). */
+function bump(counts: Map<string, number>, code: string): void {
+  counts.set(code, (counts.get(code) ?? 0) + 1);
+}
+
 /** How long (ms) stop() waits for its leaving record to be stored (and so sent) before closing. */
 const LEAVE_FLUSH_MS = 1000;
 /** A connection that lasted this long (ms) resets its target's redial backoff when it ends. */
@@ -229,6 +257,11 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly bans: BanList;
   private readonly peers_ = new PeerTable('');
   private readonly hosted = new Map<string, Hosted>();
+  private readonly counters = {
+    bytesIn: 0, bytesOut: 0, completedIn: 0, completedOut: 0,
+    refused: new Map<string, number>(), dialFailed: new Map<string, number>(),
+    reconciliation: new Map<string, { sessions: number; have: number; need: number; bytes: number }>(),
+  };
   /** Per hosted dataset: history arriving now, and offers waiting for it (see offer()). */
   private readonly catchUps = new Map<Hosted, CatchUp>();
   private readonly membership: Membership;
@@ -492,6 +525,29 @@ export class Node extends EventEmitter<NodeEvents> {
 
   // ---- views ----------------------------------------------------------------------------------
 
+  /** Counters since start: bytes, handshakes, and per dataset the verify queue and reconciliation. */
+  stats(): NodeStats {
+    const c = this.counters;
+    let bytesIn = c.bytesIn;
+    let bytesOut = c.bytesOut;
+    for (const connection of this.connections) {
+      bytesIn += connection.mux.bytesIn;
+      bytesOut += connection.mux.bytesOut;
+    }
+    const datasets: NodeStats['datasets'] = {};
+    for (const [name, hosted] of this.hosted) {
+      datasets[name] = {
+        pendingVerifications: hosted.model.pendingVerifications,
+        reconciliation: { ...(c.reconciliation.get(name) ?? { sessions: 0, have: 0, need: 0, bytes: 0 }) },
+      };
+    }
+    return {
+      bytes: { in: bytesIn, out: bytesOut },
+      handshakes: { completed: { in: c.completedIn, out: c.completedOut }, refused: Object.fromEntries(c.refused), dialFailed: Object.fromEntries(c.dialFailed) },
+      datasets,
+    };
+  }
+
   /** Connected peers, then banned ones. */
   peers(): PeerInfo[] {
     const now = this.now();
@@ -525,6 +581,8 @@ export class Node extends EventEmitter<NodeEvents> {
 
   /** A secure channel completed its handshake (either way). Decides whether to keep it; false if dropped. */
   private established(channel: SecureChannel, direction: 'in' | 'out', target: DialTarget | undefined): boolean {
+    if (direction === 'in') this.counters.completedIn++;
+    else this.counters.completedOut++;
     const id = channel.remote.id;
     const ip = canonicalIp(channel.remoteAddress ?? target?.host ?? 'unknown');
     const address = formatHostPort(ip, channel.remotePort ?? target?.port ?? 0);
@@ -603,6 +661,8 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   private closed(connection: Connection): void {
+    this.counters.bytesIn += connection.mux.bytesIn;
+    this.counters.bytesOut += connection.mux.bytesOut;
     for (const hosted of this.catchUps.keys()) this.caughtUp(hosted, connection);
     connection.mux.destroy();
     this.connections.delete(connection);
@@ -704,6 +764,14 @@ export class Node extends EventEmitter<NodeEvents> {
     const stream = hosted.model.createStream({
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
     });
+    stream.on('reconciled', (r) => {
+      let c = this.counters.reconciliation.get(session.name);
+      if (!c) this.counters.reconciliation.set(session.name, (c = { sessions: 0, have: 0, need: 0, bytes: 0 }));
+      c.sessions++;
+      c.have += r.have;
+      c.need += r.need;
+      c.bytes += r.bytes;
+    });
     // Offers of this dataset to other new connections wait until this history is in.
     const done = (): void => this.caughtUp(hosted, connection);
     if (options.writable === false) done(); // we accept nothing on it: nothing to wait for
@@ -750,6 +818,7 @@ export class Node extends EventEmitter<NodeEvents> {
   /** A connection that never became a channel: bans its address if it looked hostile and no
    *  peer ever proved itself from there (so a NAT shared with honest members is not banned). */
   private refused(code: string, address: string | undefined): void {
+    bump(this.counters.refused, code);
     if (address === undefined || !BANNED_REFUSALS.has(code) || this.state !== 'started') return;
     const ip = canonicalIp(address);
     if (this.proven.has(ip)) return;
@@ -852,6 +921,7 @@ export class Node extends EventEmitter<NodeEvents> {
       (error: unknown) => {
         state.inFlight = false;
         state.notBefore = this.now() + state.backoff.next();
+        if ((error as { code?: unknown })?.code !== 'ERR_ABORTED') bump(this.counters.dialFailed, String((error as { code?: unknown })?.code ?? 'ERR_UNKNOWN'));
         if (error instanceof PeerMismatchError && target.seed) {
           // A pinned seed that proves another id: refused, and retried only after the backoff.
         }

@@ -164,7 +164,13 @@ test('/metrics answers Prometheus text whose counters move when updates are appl
   assert.match(before, /^signet_peers\{state="connected"\} 1$/m);
   assert.match(before, new RegExp(`^signet_info\\{id="${a.id}",version="[^"]+"\\} 1$`, 'm'));
   assert.is((await signet('set', 'counted', 'yes', '--data', a.data)).code, 0);
-  assert.is(applied(await scrape()), applied(before) + 1, 'one more update applied');
+  const after = await scrape();
+  assert.is(applied(after), applied(before) + 1, 'one more update applied');
+  // Node.stats(): bytes move as the update goes to B; the handshake with B is counted.
+  const bytesOut = (text: string): number => Number(/^signet_bytes_total\{direction="out"\} (\d+)$/m.exec(text)?.[1] ?? NaN);
+  assert.ok(bytesOut(after) > 0, 'bytes sent counted');
+  assert.match(after, /^signet_handshakes_total\{direction="(in|out)",result="ok"\} [1-9]/m);
+  for (const name of ['signet_verify_queue', 'signet_reconciliations_total', 'signet_reconcile_updates_total']) assert.match(after, `# TYPE ${name} `, name);
   assert.is((await fetch(`${url}/`)).status, 404);
   assert.is((await fetch(`${url}/metrics/x`)).status, 404);
   assert.is((await fetch(`${url}/metrics`, { method: 'POST' })).status, 405);

@@ -46,6 +46,12 @@ test('3 nodes in a line A-B-C converge, and an update from C reaches A through B
     await converged([ma, mb, mc], 'from-a', 'world');
     assert.equal(direct, [b.id], 'A connected to B only');
     assert.is(ma.updateOf('from-c')!.source, c.id);
+    // stats(): B's bytes and handshakes moved, and its kv streams reconciled after their history.
+    await until('B counts a kv reconciliation', () => b.stats().datasets['kv']!.reconciliation.sessions >= 1, [[b.membersDataset, ['update']]]);
+    const stats = b.stats();
+    assert.ok(stats.bytes.in > 0 && stats.bytes.out > 0, JSON.stringify(stats.bytes));
+    assert.is(stats.handshakes.completed.in, 2, 'A and C dialed B');
+    assert.is(stats.datasets['kv']!.pendingVerifications, 0);
   } finally {
     await cluster.stopAll();
   }
