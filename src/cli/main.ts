@@ -33,7 +33,7 @@ const commands: Record<string, Command> = {
   peers: { load: lazy(inspect, 'peers', 'peersHelp'), summary: "list the running node's peers (connected, banned)" },
   members: { load: lazy(inspect, 'members', 'membersHelp'), summary: 'list the members the running node knows' },
   status: { load: lazy(inspect, 'status', 'statusHelp'), summary: 'show the running node: id, address, datasets, peers, counters' },
-  demo: { load: lazy(() => import('./demo.ts'), 'demo', 'demoHelp'), summary: 'run two in-process nodes and show signed replication' },
+  demo: { load: lazy(() => import('./demo.ts'), 'demo', 'demoHelp'), summary: 'run a private mesh on loopback: replica, outsider, forger, withholding relay' },
 };
 
 export const mainHelp = `usage: signet <command> [options]   (signet <command> --help for more)
