@@ -371,13 +371,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       return encodeSync();
     }
     if (this.historyDone && this.repair.length > 0) {
-      const batch: Update[] = [];
-      let bytes = 0;
-      while (this.repair.length > 0 && (batch.length === 0 || bytes + this.repair[0]!.bytes.length <= this.opts.mtu)) {
-        const u = this.repair.shift()!;
-        bytes += u.bytes.length;
-        batch.push(u);
-      }
+      const [batch, bytes] = takeBatch(this.repair, this.opts.mtu);
       this.repairBytes -= bytes;
       return this.batchFrame(batch);
     }
@@ -388,13 +382,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
         this.liveBytes = this.live.reduce((n, u) => n + u.bytes.length, 0);
       }
       if (this.live.length > 0) {
-        const batch: Update[] = [];
-        let bytes = 0;
-        while (this.live.length > 0 && (batch.length === 0 || bytes + this.live[0]!.bytes.length <= this.opts.mtu)) {
-          const u = this.live.shift()!;
-          bytes += u.bytes.length;
-          batch.push(u);
-        }
+        const [batch, bytes] = takeBatch(this.live, this.opts.mtu);
         this.liveBytes -= bytes;
         return this.batchFrame(batch);
       }
@@ -658,6 +646,15 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   get inFlight(): number {
     return this.pending;
   }
+}
+
+/** Takes from the front of `queue` the updates that fit in `mtu` bytes (at least one).
+ *  @returns them and their bytes. */
+function takeBatch(queue: Update[], mtu: number): [Update[], number] {
+  let count = 0;
+  let bytes = 0;
+  while (count < queue.length && (count === 0 || bytes + queue[count]!.bytes.length <= mtu)) bytes += queue[count++]!.bytes.length;
+  return [queue.splice(0, count), bytes];
 }
 
 /** A local `meta` must pass the checks the peer applies (size, depth, decode budget, valid UTF-8).

@@ -149,13 +149,14 @@ test('a node that stops cleanly is seen dead at once by its signed leaving recor
     const a = cluster.node();
     a.dataset('kv', Model);
     await a.start();
-    // A 60 s heartbeat: judged by silence, B would be convicted minutes after it stopped.
+    // A 60 s heartbeat: judged by silence, B would be convicted minutes after it stopped (the
+    // 20 s deadline leaves room for a loaded machine, far below that).
     const b = cluster.node({ seeds: [a.address()!], store, heartbeatIntervalMs: 60_000 });
     b.dataset('kv', Model);
     await b.start();
     await until('A sees B alive', () => a.members().some((m) => m.id === b.id && m.state === 'alive'), [[a, ['member:new', 'member:alive']]]);
     assert.is(a.members().find((m) => m.id === b.id)!.heartbeatIntervalMs, 60_000);
-    const dead = deadline(next<[{ id: string }]>(a, 'member:dead'), 'A to see B dead by its leaving record', 5_000);
+    const dead = deadline(next<[{ id: string }]>(a, 'member:dead'), 'A to see B dead by its leaving record', 20_000);
     await b.stop();
     assert.is((await dead)[0].id, b.id);
   } finally {
