@@ -13,6 +13,8 @@ export type LogFn = (event: string, fields: Record<string, unknown>) => void;
  *  `'rejected:suppressed'` line gives the count when the window ends (the counters stay exact). */
 export const REJECT_LOG_BUDGET = 50;
 export const REJECT_LOG_WINDOW_MS = 10_000;
+/** At most one `'catching-up'` line per peer and dataset this often (ms). */
+export const PROGRESS_LOG_MS = 1_000;
 
 /** Counters of one dataset since the daemon started. */
 export interface DatasetCounters {
@@ -79,6 +81,24 @@ export class DaemonEvents {
     node.on('dataset:refused', (r) => {
       bump(this.refusals, r.reason);
       this.log('dataset:refused', r);
+    });
+    // Catching up with a peer: a line at most every PROGRESS_LOG_MS per peer and dataset, and
+    // one when it is done (how many updates of how many sources its digest announced).
+    const lastLine = new Map<string, number>();
+    node.on('peer:down', (p) => {
+      for (const key of lastLine.keys()) if (key.endsWith(`@${p.id}`)) lastLine.delete(key);
+    });
+    node.on('dataset:progress', (p) => {
+      const key = `${p.dataset}@${p.peer}`;
+      const now = performance.now();
+      const fields = { dataset: p.dataset, peer: p.peer, received: p.received, sources: `${p.sourcesDone}/${p.sourcesTotal}` };
+      if (p.done) {
+        lastLine.delete(key);
+        this.log('caught-up', fields);
+      } else if (now - (lastLine.get(key) ?? -Infinity) >= PROGRESS_LOG_MS) {
+        lastLine.set(key, now);
+        this.log('catching-up', fields);
+      }
     });
   }
 

@@ -182,6 +182,9 @@ export interface NodeEvents {
   'member:alive': [member: MemberInfo];
   /** A peer refused a dataset we offered (`not-hosted`, `policy-mismatch`, `master-mismatch`). */
   'dataset:refused': [refusal: { peer: NodeId; dataset: string; reason: string }];
+  /** History arriving from a peer that was ahead of us: how far along it is (the stream's
+   *  `'progress'`), and a last one with `done` once its SYNC came and all of it applied. */
+  'dataset:progress': [progress: { peer: NodeId; dataset: string; sourcesDone: number; sourcesTotal: number; received: number; done: boolean }];
 }
 
 /** Replication cuts that only a misbehaving peer causes (an honest one never does): banned. */
@@ -763,6 +766,14 @@ export class Node extends EventEmitter<NodeEvents> {
     const options = streamOptions(this.id, connection.id, session.local, session.remote);
     const stream = hosted.model.createStream({
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
+    });
+    let behind = false;
+    stream.on('progress', (p) => {
+      behind = true;
+      this.emit('dataset:progress', { peer: connection.id, dataset: session.name, ...p, done: false });
+    });
+    stream.once('syncReceived', () => {
+      if (behind) this.emit('dataset:progress', { peer: connection.id, dataset: session.name, ...stream.progressNow, done: true });
     });
     stream.on('reconciled', (r) => {
       let c = this.counters.reconciliation.get(session.name);

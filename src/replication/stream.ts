@@ -642,6 +642,11 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     return this.liveBytes;
   }
 
+  /** How far the peer's history has come (see the `'progress'` event). */
+  get progressNow(): Progress {
+    return { ...this.progress };
+  }
+
   /** Verifications in flight for this peer. */
   get inFlight(): number {
     return this.pending;

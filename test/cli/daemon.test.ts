@@ -191,6 +191,17 @@ test('hostile bytes on the real control socket (garbage, a line past the limit, 
   assert.is(s['id'], a.id);
 });
 
+test('a daemon joining a mesh that holds data logs its catch-up: catching-up lines at most once a second, then caught-up with the count', async () => {
+  for (let i = 0; i < 3; i++) assert.is((await signet('set', `catch/${i}`, String(i), '--data', a.data)).code, 0);
+  const c = await scratch.daemon(['--dataset', 'kv', '--seed', `${a.started['address'] as string}#${a.id}`]);
+  const done = await c.logged((e) => e['event'] === 'caught-up' && e['dataset'] === 'kv', "C's caught-up line for kv");
+  assert.is(done['peer'], a.id);
+  assert.ok((done['received'] as number) >= 3, `received ${done['received']}`);
+  assert.match(done['sources'] as string, /^(\d+)\/\1$/, 'every source the digest announced');
+  c.child.kill('SIGTERM');
+  assert.is(await c.exited, 0);
+});
+
 test('a second daemon on the same data directory is refused, naming the directory and the holder', async () => {
   const r = await scratch.run(['node', '--data', a.data, '--keys', a.keys, '--network-key', scratch.networkKeyFile, '--dataset', 'kv']);
   assert.is(r.code, 1);
