@@ -28,7 +28,9 @@ function fakeHandlers() {
       if (r.key === 'write') throw new WriteError('dataset kv is read-only');
       if (r.key === 'bug') throw new Error('a bug');
       if (r.key === 'string') throw 'not even an Error'; // eslint-disable-line no-throw-literal
-      if (r.key === 'slow') await new Promise((resolve) => setTimeout(resolve, 50));
+      // 'slow' answers after a few turns of the event loop (the requests behind it have arrived
+      // by then), so answers must be kept in order by the server, not by luck.
+      if (r.key === 'slow') for (let i = 0; i < 5; i++) await new Promise((resolve) => setImmediate(resolve));
       return { op: r.op, key: r.key ?? null };
     },
     async watch(_r, emit) {
