@@ -23,7 +23,7 @@ step, then prints a summary table and removes every process and file it made:
   4. a member forges another's update: rejected as bad-signature, the forger banned;
   5. a relay passes on a source's newer update but withholds an older one: the withheld update
      arrives anyway, repaired by reconciliation with an honest member.
-Exit 0 if every check held, 1 otherwise. Takes about 20 s.
+Exit 0 if every check held, 1 otherwise. Takes about 10 s (longer on a loaded machine).
   --json   print the outcome as one JSON object (checks, pids and directories it used)
 
 example:
