@@ -190,10 +190,9 @@ export interface NodeEvents {
 /** Replication cuts that only a misbehaving peer causes (an honest one never does): banned. */
 /** Stream cuts only a cheat causes (and every reconciliation protocol breach, `reconcile-*`). */
 const BANNED_CUTS = new Set(['bad-signature', 'fault-budget', 'too-large', 'malformed', 'unknown-message', 'second-hello', 'second-sync', 'no-hello', 'wrong-dataset', 'wrong-peer']);
-/** Reconciliation breaches ban too, except running out of rounds, which two honest nodes with
- *  a very large difference (over ~100,000 items each way) can reach: their connection closes and
- *  the next one resumes where the first left off. */
-const isBannedReconcileCut = (reason: string): boolean => reason.startsWith('reconcile-') && reason !== 'reconcile-rounds';
+/** Every reconciliation breach bans too (an honest session ends itself within its round
+ *  budget, however large the difference, so none of them is an honest mistake). */
+const isBannedReconcileCut = (reason: string): boolean => reason.startsWith('reconcile-');
 /** Handshake failures that ban the address they came from, unless a peer proved itself from it. */
 const BANNED_REFUSALS = new Set(['ERR_HANDSHAKE', 'ERR_FRAME_TOO_LARGE', 'ERR_TIMEOUT']);
 /** How long (ms) after a peer's connection closes it is reported `'peer:down'`, unless a new

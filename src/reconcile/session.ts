@@ -85,6 +85,9 @@ type Turn = 'ours' | 'theirs' | 'done' | 'failed';
  */
 export class ReconcileSession<T extends ReconcileItem> {
   readonly limits: ReconcileLimits;
+  /** True if this side ended the session because its message budget was spent (differences
+   *  may remain: the next session goes on). */
+  spent = false;
   readonly stats: ReconcileStats = { messagesSent: 0, messagesReceived: 0, bytesSent: 0, bytesReceived: 0, have: 0, need: 0, needDropped: 0, wasted: 0 };
   private readonly snapshot: ItemSnapshot<T>;
   private readonly fingerprints: Fingerprints;
@@ -172,6 +175,12 @@ export class ReconcileSession<T extends ReconcileItem> {
     this.splits = splits;
     if (!needsReply(ranges)) {
       this.turn = 'done';
+    } else if (reply.asksForReply && this.stats.messagesSent + this.stats.messagesReceived + 3 > this.limits.maxRounds) {
+      // Going on would take the session past maxRounds messages (both ways) before it could
+      // end: end it now with an empty message (it asks for nothing), keeping what was found. So
+      // an honest session never reaches either side's round limit; the next one goes on.
+      this.spent = true;
+      step.reply = this.send(new ReplyBuilder(this.limits).finish(), 'done');
     } else {
       step.reply = this.send(reply.finish(), reply.asksForReply ? 'theirs' : 'done');
     }

@@ -197,7 +197,11 @@ export class Reconciler {
       messages: st.messagesSent + st.messagesReceived, bytes: st.bytesSent + st.bytesReceived, wasted: st.wasted,
     });
     if (this.stopped || !this.initiator) return;
-    if (this.again) {
+    // Live updates went by meanwhile, or the session used up its message budget (either side
+    // ended it there, with differences perhaps left: a large repair takes several sessions):
+    // another follows once things are quiet.
+    const spent = session.spent || st.messagesReceived + st.messagesSent + 3 > session.limits.maxRounds;
+    if (this.again || spent) {
       this.again = false;
       this.activity();
     }

@@ -43,17 +43,24 @@ function claimEverythingDiffers(ours: Uint8Array): Uint8Array {
   return encodeMessage(ranges.length ? ranges : [randomFingerprint(INFINITY_BOUND)]);
 }
 
-test('a peer that claims ranges differ forever hits the round limit: maxRounds messages, not one more', () => {
+test('a peer that claims ranges differ forever: the session ends itself once its messages are spent (maxRounds both ways), and a message after that is refused', () => {
   for (const maxRounds of [5, 64]) {
     const { session } = victim(5000, { maxRounds });
     let message = encodeMessage([randomFingerprint(INFINITY_BOUND)]);
-    for (let round = 1; round <= maxRounds; round++) {
+    let rounds = 0;
+    for (;;) {
       const step = session.receive(message);
-      assert.ok(step.reply && !step.done, `round ${round} is answered`);
+      rounds++;
+      assert.ok(step.reply, `round ${rounds} is answered`);
+      if (step.done) {
+        assert.is(decodeMessage(step.reply, LIMITS).length, 0, 'an empty message (asking for nothing) ends it');
+        break;
+      }
+      assert.ok(rounds < maxRounds, `still going after ${rounds} rounds`);
       message = claimEverythingDiffers(step.reply);
     }
-    refusedWith(() => session.receive(message), 'reconcile-rounds');
-    assert.is(session.stats.messagesReceived, maxRounds + 1);
+    assert.ok(session.stats.messagesSent + session.stats.messagesReceived <= maxRounds, 'within the budget both ways');
+    refusedWith(() => session.receive(message), 'reconcile-unexpected');
     assert.throws(() => session.receive(message), (e: Error) => !(e instanceof ProtocolError) && /failed/.test(e.message), 'a failed session refuses further use');
   }
 });
