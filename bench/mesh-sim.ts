@@ -750,8 +750,8 @@ async function main(): Promise<void> {
     if (plan.n > 200) {
       console.log(`N=${plan.n}: one seed, no warm-up (join churn may not have died down), a 5 s steady window: simulating a virtual ` +
         'second of membership costs ~1 s of real time at N=100, ~8 s at N=200, ~30 s at N=300 (every node receives every heartbeat ' +
-        'from ~all of its connections); at N=1000 (--sizes=1000) 4 virtual s, 800 of 1000 nodes started, took 28 minutes of real time, ' +
-        'so N=1000 is not in the default run');
+        'from ~all of its connections); at N=500 the join took 11 minutes of real time and each steady virtual second ~5 minutes; ' +
+        'at N=1000 (--sizes=1000) 3 virtual s, 600 of 1000 nodes started, took 24 minutes, so N=1000 is not in the default run');
     }
   }
   if (determinism) console.log(`determinism: ${determinism}`);
