@@ -27,6 +27,15 @@ export interface Ran {
   err: string;
 }
 
+/** Resolves with a child's exit code and everything it wrote, once it has closed. */
+export function outcome(child: ChildProcess): Promise<Ran> {
+  let out = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  return new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
+}
+
 /** Rejects with "timed out waiting for `what`" after `ms`. */
 export function within<T>(promise: Promise<T>, what: string, ms = STEP_MS): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -131,13 +140,7 @@ export class DemoScratch {
 
   /** Runs `signet ...args` to completion. */
   run(args: string[], ms = STEP_MS): Promise<Ran> {
-    const child = this.spawn(args);
-    let out = '';
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const done = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
-    return within(done, `signet ${args[0]}`, ms);
+    return within(outcome(this.spawn(args)), `signet ${args[0]}`, ms);
   }
 
   /** A key directory holding a fresh identity. */

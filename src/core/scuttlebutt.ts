@@ -356,7 +356,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     if (key === null) return 'bad-shape';
     if (!this.policy(update.source, key)) return 'forbidden';
     if (!this.equivocates(update)) {
-      if (this.superseded(update)) return 'superseded';
+      if (this.superseded(update, key)) return 'superseded';
       if (this.isStale(update)) return 'old';
     }
     return null;
@@ -368,9 +368,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return false;
   }
 
-  /** Subclasses say whether {@link applyUpdate} would drop this update at once (Model: its key
+  /** Subclasses say (given the key it writes, already read) whether {@link applyUpdate} would drop this update at once (Model: its key
    *  holds a later write; Events: it would be compacted), so it is neither verified nor kept. */
-  protected superseded(_update: Update): boolean {
+  protected superseded(_update: Update, _key: string): boolean {
     return false;
   }
 

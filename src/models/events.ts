@@ -275,7 +275,7 @@ export class Events extends Scuttlebutt<EventsEvents> {
 
   /** Old if it is at or below its source's compaction floor, or if the history is full and it
    *  would be the event evicted at once (its source's oldest, and that source the fullest). */
-  protected override superseded(update: Update): boolean {
+  protected override superseded(update: Update, _name: string): boolean {
     if (update.version <= (this.compactedThrough.get(update.source) ?? 0)) return true;
     if (this.retained < this.maxHistory) return false;
     const log = this.logs.get(update.source);

@@ -285,9 +285,8 @@ export class Model extends Scuttlebutt<ModelEvents> {
   }
 
   /** A write that loses last-writer-wins to what its key holds is old wherever it comes from. */
-  protected override superseded(update: Update): boolean {
-    const key = readBody(update.bodyBytes)?.key;
-    const current = key === undefined ? undefined : this.entries_.get(key);
+  protected override superseded(update: Update, key: string): boolean {
+    const current = this.entries_.get(key);
     return current !== undefined && compareUpdates(update, current.update) < 0;
   }
 

@@ -9,17 +9,14 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Identity, generateNetworkKey, saveIdentity, saveNetworkKey } from '../../src/index.ts';
 import { deadline } from '../helpers/streams.ts';
+import { outcome, type Ran } from '../../src/cli/demo-processes.ts';
 
 export const BIN = fileURLToPath(new URL('../../bin/signet.js', import.meta.url));
 /** How long one command may run, and a daemon may take to start or stop. */
 export const COMMAND_MS = 30_000;
 
 /** A finished command: exit code, stdout and stderr separately. */
-export interface Ran {
-  code: number | null;
-  out: string;
-  err: string;
-}
+export type { Ran } from '../../src/cli/demo-processes.ts';
 
 /** A running `signet node`. */
 export interface Daemon {
@@ -76,13 +73,7 @@ export class Scratch {
 
   /** Runs `signet ...args` to completion. */
   run(args: string[], ms = COMMAND_MS): Promise<Ran> {
-    const child = this.spawn(args);
-    let out = '';
-    let err = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
-    const done = new Promise<Ran>((resolve) => child.once('close', (code) => resolve({ code, out, err })));
-    return deadline(done, `signet ${args.join(' ')}`, ms);
+    return deadline(outcome(this.spawn(args)), `signet ${args.join(' ')}`, ms);
   }
 
   /** Starts `signet ...args` and leaves it running (killed by cleanup). */
