@@ -27,6 +27,7 @@ import type { Update } from '../envelope/update.ts';
 // Datasets replicate through replication streams, whose factory this module registers: without
 // it peers would connect and never replicate.
 import '../replication/index.ts';
+import { HISTORY_ORDERINGS, type HistoryOrdering } from '../replication/batches.ts';
 import type { ProtocolError } from '../errors.ts';
 import type { Store } from '../store/store.ts';
 import { assertInteger } from '../util/bytes.ts';
@@ -119,6 +120,11 @@ const globalTimers: NodeTimers = {
 export type DatasetOptions<O = ScuttlebuttOptions> = Omit<O, 'identity' | 'dataset' | 'store' | 'readOnly'> & {
   /** Follow this master: accept only its signed updates, refuse local writes, never send upstream. */
   replicaOf?: NodeId;
+  /** Which sources' history this node sends a peer first when it owes more than fits in a
+   *  batch: `'depth'` (the sources the peer is furthest behind on, each as one run) or
+   *  `'breadth'` (one update per source in turn). The `ordering` of every replication stream
+   *  of this dataset (see StreamOptions.ordering). Default `'depth'`. */
+  ordering?: HistoryOrdering;
 };
 
 /** Counters since start, as {@link Node.stats} reports them. */
@@ -259,6 +265,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly bans: BanList;
   private readonly peers_ = new PeerTable('');
   private readonly hosted = new Map<string, Hosted>();
+  /** The history ordering chosen per dataset (absent: the stream's default, 'depth'). */
+  private readonly orderings = new Map<string, HistoryOrdering>();
   private readonly counters = {
     bytesIn: 0, bytesOut: 0, completedIn: 0, completedOut: 0,
     refused: new Map<string, number>(), dialFailed: new Map<string, number>(),
@@ -380,7 +388,11 @@ export class Node extends EventEmitter<NodeEvents> {
       return existing.model as InstanceType<C>;
     }
     if (this.state === 'stopped') throw new RangeError('the node is stopped');
-    const { replicaOf, ...rest } = (options ?? {}) as DatasetOptions<ScuttlebuttOptions>;
+    const { replicaOf, ordering, ...rest } = (options ?? {}) as DatasetOptions<ScuttlebuttOptions>;
+    if (ordering !== undefined) {
+      if (typeof ordering !== 'string') throw new TypeError(`"ordering" expected 'depth' or 'breadth', got ${typeof ordering}`);
+      if (!HISTORY_ORDERINGS.includes(ordering)) throw new RangeError(`"ordering" expected 'depth' or 'breadth', got ${JSON.stringify(ordering.slice(0, 40))}`);
+    }
     let policy: WritePolicy | undefined = (rest as { policy?: WritePolicy }).policy;
     let readOnly: string | undefined;
     if (replicaOf !== undefined) {
@@ -396,6 +408,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const model = new (Class as unknown as new (o: ScuttlebuttOptions) => InstanceType<C>)({
       now: this.wallClock, backend: this.options.backend, ...rest, identity: this.identity, dataset: name, store: this.store, policy, readOnly,
     });
+    if (ordering !== undefined) this.orderings.set(name, ordering);
     this.register(name, model, replicaOf ?? null);
     return model;
   }
@@ -765,6 +778,7 @@ export class Node extends EventEmitter<NodeEvents> {
     const options = streamOptions(this.id, connection.id, session.local, session.remote);
     const stream = hosted.model.createStream({
       ...options, expectedPeer: connection.id, maxPendingBytes: 1024 * 1024, name: `${session.name}@${shortId(connection.id)}`,
+      ordering: this.orderings.get(session.name),
     });
     let behind = false;
     stream.on('progress', (p) => {

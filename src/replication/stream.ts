@@ -1,5 +1,5 @@
 // The replication stream: one peer, any Duplex transport. Hello with digest, history in
-// MTU batches (scuttle-depth first, prefix per source), SYNC, then a live tail without echo;
+// MTU batches (scuttle-depth or breadth first, prefix per source), SYNC, then a live tail without echo;
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
 import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
@@ -14,7 +14,7 @@ import { hashPrefix } from '../core/order.ts';
 import type { Rejection, UpdateOrigin } from '../core/types.ts';
 import { bytesEqual } from '../util/bytes.ts';
 import { FrameDecoder, MAX_MESSAGE_DEPTH, MSG_UPDATES, decodeMessage, encodeHello, encodeReconcile, encodeSync, encodeUpdates, messageType, type DigestEntry, type Hello } from './messages.ts';
-import { historyBatches } from './batches.ts';
+import { HISTORY_ORDERINGS, historyBatches, type HistoryOrdering } from './batches.ts';
 import { Reconciler, type ReconcileSummary } from './reconciler.ts';
 import type { ReconcileReason } from '../reconcile/index.ts';
 
@@ -43,6 +43,19 @@ export interface StreamOptions {
   meta?: Value;
   /** Largest batch in bytes. Default 64 KiB. */
   mtu?: number;
+  /**
+   * Which sources' history goes first when more is owed than fits in one batch (plasmid's
+   * ordering). `'depth'`: the sources the peer is furthest behind on first, each source's owed
+   * updates as one run (scuttle-depth). `'breadth'`: round-robin, one update per source in
+   * turn, so every source advances with every batch. Either way each source's updates are sent
+   * oldest first, so a stream cut mid-history leaves the peer a prefix of every source, never a
+   * gap; the final state is the same. Only the history sent before SYNC is ordered; live
+   * updates go in the order they happen. Default `'depth'`.
+   * ```ts
+   * const s = model.createStream({ ordering: 'breadth', mtu: 16 * 1024 });
+   * ```
+   */
+  ordering?: HistoryOrdering;
   /** Largest message accepted from the peer. Default 16 MiB. */
   maxMessageBytes?: number;
   /** Verifications in flight before the stream stops reading. Default 1024. */
@@ -205,6 +218,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       tail: options.tail !== false,
       meta: options.meta ?? null,
       mtu: options.mtu ?? DEFAULT_MTU,
+      ordering: options.ordering ?? 'depth',
       maxMessageBytes: options.maxMessageBytes ?? MAX_MESSAGE_BYTES,
       maxPending: options.maxPending ?? MAX_PENDING_VERIFICATIONS,
       maxPendingBytes: options.maxPendingBytes ?? MAX_PENDING_BYTES,
@@ -224,6 +238,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       const v = this.opts[k];
       if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`"${k}" expected a non-negative integer, got ${v}`);
     }
+    if (typeof this.opts.ordering !== 'string') throw new TypeError(`"ordering" expected 'depth' or 'breadth', got ${typeof this.opts.ordering}`);
+    if (!HISTORY_ORDERINGS.includes(this.opts.ordering)) throw new RangeError(`"ordering" expected 'depth' or 'breadth', got ${JSON.stringify(this.opts.ordering.slice(0, 40))}`);
     checkMeta(this.opts.meta);
     this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
     this.syncReceived = !this.opts.writable;
@@ -294,7 +310,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       if (this.sb.clock.get(source) !== e.version) continue;
       for (const u of this.sb.latestUpdates(source)) if (!bytesEqual(hashPrefix(u), e.hashPrefix)) owed.push(u);
     }
-    this.history = historyBatches(owed.filter((u) => this.fitsPeer(u)), this.opts.mtu);
+    this.history = historyBatches(owed.filter((u) => this.fitsPeer(u)), this.opts.mtu, this.opts.ordering);
     this.pump();
   }
 
