@@ -5,6 +5,7 @@ import type { Equivocation, Rejection, UpdateOrigin } from '../core/types.ts';
 import type { Update } from '../envelope/update.ts';
 import { shortId } from '../identity/node-id.ts';
 import type { Node } from '../mesh/node.ts';
+import type { ProgressBars } from './progress.ts';
 
 /** Writes one log line: an event name and its fields. */
 export type LogFn = (event: string, fields: Record<string, unknown>) => void;
@@ -46,7 +47,8 @@ export class DaemonEvents {
   private suppressed = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly log: LogFn, private readonly now: () => number = () => performance.now()) {}
+  /** `bars`: on a terminal, catch-ups show as progress bars instead of `'catching-up'` lines. */
+  constructor(private readonly log: LogFn, private readonly now: () => number = () => performance.now(), private readonly bars?: ProgressBars) {}
 
   /** Counts and logs what `model` (hosted as `name`) reports. */
   dataset(name: string, model: AnyScuttlebutt): DatasetCounters {
@@ -82,20 +84,23 @@ export class DaemonEvents {
       bump(this.refusals, r.reason);
       this.log('dataset:refused', r);
     });
-    // Catching up with a peer: a line at most every PROGRESS_LOG_MS per peer and dataset, and
-    // one when it is done (how many updates of how many sources its digest announced).
+    // Catching up with a peer: a bar on a terminal, else a line at most every PROGRESS_LOG_MS per
+    // peer and dataset; and a line when it is done (how many updates of how many sources its digest announced).
     const lastLine = new Map<string, number>();
     node.on('peer:down', (p) => {
       for (const key of lastLine.keys()) if (key.endsWith(`@${p.id}`)) lastLine.delete(key);
+      if (p.id) for (const dataset of this.datasets.keys()) this.bars?.finish(dataset, p.id);
     });
     node.on('dataset:progress', (p) => {
       const key = `${p.dataset}@${p.peer}`;
-      const now = performance.now();
+      const now = this.now();
       const fields = { dataset: p.dataset, peer: p.peer, received: p.received, sources: `${p.sourcesDone}/${p.sourcesTotal}` };
       if (p.done) {
         lastLine.delete(key);
+        this.bars?.finish(p.dataset, p.peer);
         this.log('caught-up', fields);
-      } else if (now - (lastLine.get(key) ?? -Infinity) >= PROGRESS_LOG_MS) {
+      } else if (this.bars) this.bars.update(p);
+      else if (now - (lastLine.get(key) ?? -Infinity) >= PROGRESS_LOG_MS) {
         lastLine.set(key, now);
         this.log('catching-up', fields);
       }

@@ -2,11 +2,14 @@
 // (0 success, 1 failure, 2 usage).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { SignetError } from '../errors.ts';
+import type { TtyStream } from './progress.ts';
 
 /** Where a command writes: data to `out`, diagnostics to `err`. */
 export interface CliIo {
   out: (text: string) => void;
   err: (text: string) => void;
+  /** stderr when it is a terminal: long work draws progress bars on it. */
+  errTty?: TtyStream;
 }
 
 export const EXIT_OK = 0;
@@ -42,4 +45,5 @@ export function parse<T extends Options>(args: string[], options: T, allowPositi
 export const processIo: CliIo = {
   out: (text) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`),
   err: (text) => process.stderr.write(text.endsWith('\n') ? text : `${text}\n`),
+  ...(process.stderr.isTTY ? { errTty: process.stderr } : {}),
 };

@@ -19,6 +19,7 @@ import { controlOps, type DaemonState } from './control-ops.ts';
 import { CONTROL_SOCKET, DEFAULT_DATA_DIR, controlSocketPath, printable, safeJson } from './control-protocol.ts';
 import { ControlServer } from './control-server.ts';
 import { DaemonEvents, type LogFn } from './daemon-events.ts';
+import { ProgressBars } from './progress.ts';
 import { checkDataDir } from './data-dir.ts';
 import { type CliIo, parse, CliError, UsageError, EXIT_OK } from './io.ts';
 import { DEFAULT_KEYS_DIR, IDENTITY_FILE, NETWORK_KEY_FILE } from './keys.ts';
@@ -32,7 +33,9 @@ Runs a mesh node until SIGINT or SIGTERM (a second signal exits at once). Its da
 an LMDB store in DIR, which one node at a time may use; the commands set, get, del, keys,
 watch, peers, members and status talk to it through DIR/${CONTROL_SOCKET} (mode 0600). DIR must
 not be writable by group or others. Logs one line per event on stderr (started, peer
-up/down/banned, member new/dead/alive, rejected updates by reason, equivocations).
+up/down/banned, member new/dead/alive, rejected updates by reason, equivocations). Catching
+up with a peer shows a progress bar per dataset and peer when stderr is a terminal (sources of
+the peer's digest done, updates received), else a catching-up line each second; then caught-up.
   --data DIR             the store and the control socket (default ${DEFAULT_DATA_DIR}; created 0700)
   --memory               keep the datasets in memory only (lost when the node stops); DIR still
                          holds the lock and the control socket
@@ -101,7 +104,9 @@ export async function node(args: string[], io: CliIo): Promise<number> {
       throw new UsageError((err as Error).message);
     }
   }
-  const log = logger(io, values.log === 'json');
+  // On a terminal (text logs), catch-ups draw bars and log lines print above them.
+  const bars = io.errTty && values.log !== 'json' ? new ProgressBars(io.errTty) : undefined;
+  const log = logger(bars ? { ...io, err: (text) => bars.log(text) } : io, values.log === 'json');
 
   const identity = await loadIdentity(join(values.keys, IDENTITY_FILE));
   const keyFile = values['network-key'] ?? join(values.keys, NETWORK_KEY_FILE);
@@ -123,7 +128,7 @@ export async function node(args: string[], io: CliIo): Promise<number> {
   } else store = new LmdbStore(dataDir);
   // A signal during startup is kept: the node stops as soon as it has started.
   const stopped = stopSignal(() => log('stopping', {}));
-  const events = new DaemonEvents(log);
+  const events = new DaemonEvents(log, undefined, bars);
   const models = new Map<string, Model>();
   let mesh: Node | undefined;
   let control: ControlServer | undefined;
@@ -164,6 +169,7 @@ export async function node(args: string[], io: CliIo): Promise<number> {
     await metrics?.close();
     await mesh?.stop();
     events.flush();
+    bars?.stop();
     await store?.close();
     if (lock !== undefined) releaseLock(resolve(dataDir), lock);
   }
