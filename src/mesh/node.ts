@@ -19,7 +19,7 @@ import type { SignatureBackend } from '../identity/signature.ts';
 import { NETWORK_KEY_LENGTH } from '../identity/key-files.ts';
 import { isNodeId, shortId, type NodeId } from '../identity/node-id.ts';
 import {
-  GOSSIP_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_HEARTBEAT_INTERVAL_MS, MAX_MEMBERS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
+  GOSSIP_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, HEARTBEAT_INTERVAL_MS, INBOUND_SURPLUS, MAX_CONNECTIONS_PER_ADDRESS, MAX_HEARTBEAT_INTERVAL_MS, MAX_MEMBER_ADDRESSES, MAX_MEMBERS, MAX_PEERS, MUX_MAX_MESSAGE_BYTES,
   PHI_MIN_STD_DEVIATION_MS, PHI_THRESHOLD, RESERVED_OUTBOUND_SLOTS,
 } from '../limits.ts';
 import { Model } from '../models/model.ts';
@@ -55,9 +55,20 @@ export interface NodeOptions {
   /** `host:port` to accept connections on (`127.0.0.1:0` picks a free port; see address()).
    *  Default: none, the node only dials. */
   listen?: string;
-  /** Addresses written in this node's membership record, which peers dial. Default: the bound
-   *  listen address, unless it is a wildcard (`0.0.0.0`, `::`), which nobody can dial. */
-  advertise?: string[];
+  /**
+   * Where peers should dial this node (telepathine's addressMap, gossipmonger's transport data):
+   * one `host:port` or a list of up to MAX_MEMBER_ADDRESSES (8), tried in order. They are signed
+   * in this node's membership record instead of the listen address, which is still where it
+   * listens; use it behind NAT, port forwarding or a container's published port:
+   * ```ts
+   * new Node({ identity, networkKey, listen: '0.0.0.0:7420', advertise: ['203.0.113.7:17420', 'node-a.internal:7420'] });
+   * ```
+   * Each is validated like a seed (no port 0, no wildcard host, no duplicates); `[]` advertises
+   * nothing (peers then never dial this node; it still dials them). Default: the bound listen
+   * address, unless it is a wildcard (`0.0.0.0`, `::`), which nobody can dial; nothing without `listen`.
+   * @throws TypeError / RangeError from the constructor, naming `advertise[i]`.
+   */
+  advertise?: string | string[];
   /** `host:port` or `host:port#nodeId` (the seed must then prove that id). Default none. */
   seeds?: string[];
   /** Where every dataset (and the membership dataset) keeps its updates. Default: memory only. */
@@ -246,6 +257,8 @@ export class Node extends EventEmitter<NodeEvents> {
   private readonly networkKey: Uint8Array;
   private readonly isPublic: boolean;
   private readonly listenAt: { host: string; port: number } | undefined;
+  /** The `advertise` option, checked; undefined: the bound listen address. */
+  private readonly advertise: readonly string[] | undefined;
   private readonly seeds: Seed[];
   private readonly store: Store | undefined;
   private readonly maxPeers: number;
@@ -313,10 +326,7 @@ export class Node extends EventEmitter<NodeEvents> {
     this.networkKey = Uint8Array.from(key);
     this.isPublic = this.networkKey.every((b) => b === 0);
     this.listenAt = options.listen === undefined ? undefined : parseHostPort(options.listen, 'listen', true);
-    if (options.advertise !== undefined) {
-      if (!Array.isArray(options.advertise)) throw new TypeError('"advertise" expected an array of "host:port" strings');
-      options.advertise.forEach((a, i) => parseHostPort(a, `advertise[${i}]`));
-    }
+    this.advertise = options.advertise === undefined ? undefined : parseAdvertise(options.advertise);
     if (options.seeds !== undefined && !Array.isArray(options.seeds)) throw new TypeError('"seeds" expected an array of "host:port[#nodeId]" strings');
     this.seeds = (options.seeds ?? []).map((s, i) => parseSeed(s, `seeds[${i}]`));
     this.store = options.store;
@@ -531,8 +541,9 @@ export class Node extends EventEmitter<NodeEvents> {
     return bound && bound.port !== undefined ? formatHostPort(bound.address, bound.port) : undefined;
   }
 
+  /** What this node signs in its membership record as where to dial it (see NodeOptions.advertise). */
   private advertised(): string[] {
-    if (this.options.advertise) return [...this.options.advertise];
+    if (this.advertise) return [...this.advertise];
     const bound = this.listener?.address();
     if (!bound || isWildcardHost(bound.address)) return [];
     return [formatHostPort(bound.address, bound.port)];
@@ -992,6 +1003,27 @@ function closeChannel(channel: SecureChannel): Promise<void> {
   channel.resume();
   channel.end();
   return done.then(() => clearTimeout(timer));
+}
+
+/**
+ * The `advertise` option as a list: one `host:port` or an array of at most MAX_MEMBER_ADDRESSES,
+ * each dialable (a port, not a wildcard host) and different from the others.
+ * @throws TypeError / RangeError naming the option.
+ */
+function parseAdvertise(value: unknown): string[] {
+  const list = typeof value === 'string' ? [value] : value;
+  if (!Array.isArray(list)) throw new TypeError('"advertise" expected a "host:port" string or an array of them');
+  if (list.length > MAX_MEMBER_ADDRESSES) throw new RangeError(`"advertise" expected at most ${MAX_MEMBER_ADDRESSES} addresses (MAX_MEMBER_ADDRESSES), got ${list.length}`);
+  const name = (i: number): string => (typeof value === 'string' ? 'advertise' : `advertise[${i}]`);
+  const seen = new Set<string>();
+  list.forEach((a: unknown, i) => {
+    const { host, port } = parseHostPort(a, name(i));
+    if (isWildcardHost(host)) throw new RangeError(`"${name(i)}" is a wildcard address, which nobody can dial: ${JSON.stringify(a)}`);
+    const key = formatHostPort(host.toLowerCase(), port);
+    if (seen.has(key)) throw new RangeError(`"${name(i)}" repeats an address: ${JSON.stringify(a)}`);
+    seen.add(key);
+  });
+  return [...(list as string[])];
 }
 
 /** The key of a dial target's backoff: its address and the id it must prove. A member that
