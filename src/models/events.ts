@@ -1,18 +1,28 @@
-// Events: a reliable, replicated event emitter (npm scuttlebutt `events`). emit(name, data)
-// is signed and replayed to late joiners; history is bounded, shared fairly between sources.
+// Events: a reliable, replicated event emitter (npm scuttlebutt `events`, telepathine's bus).
+// emit(name, data, { ttl }) is signed and replayed to late joiners until it expires; history is
+// bounded, shared fairly between sources; listeners take exact names or wildcard patterns.
 import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
-import { decodeScanned, readHead, type Value } from '../envelope/cbor.ts';
+import { decodeScanned, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
+import { Heap } from './heap.ts';
+import { isPattern, PatternSet } from './patterns.ts';
+
+export { PATTERN_SEPARATOR } from './patterns.ts';
 
 /** Default number of events kept for late joiners. Past it: the fullest source's oldest are compacted away. */
 export const DEFAULT_MAX_HISTORY = 10_000;
-/** Longest event name. */
+/** Longest event name, and longest listener pattern (in UTF-16 code units). Past it: `emit` and
+ *  `on` with a pattern throw RangeError; a received event is `bad-shape`. */
 export const MAX_EVENT_NAME_LENGTH = 256;
+/** Longest event ttl (ms): 2^32 - 1, about 49.7 days (the largest the codec writes as a CBOR
+ *  integer; it writes larger numbers as floats). Past it: `emit` throws RangeError; a received
+ *  event is `bad-shape`. Longer-lived state belongs in a Model. */
+export const MAX_EVENT_TTL_MS = 0xffff_ffff;
 /** Names the emitter itself uses; replicated events may not take them. */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
   'update', 'invalid', 'old_data', 'equivocation', 'dispose', 'unstream', 'compaction', 'error', 'newListener', 'removeListener',
@@ -22,7 +32,8 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
 export interface EventsOptions extends ScuttlebuttOptions {
   /**
    * Events kept for late joiners, from all sources together. Default 10,000.
-   * Past it, the source that holds the most retained events loses its oldest one (a tie goes
+   * Past it, expired events go first (see {@link EmitOptions.ttl}); then the source that holds
+   * the most retained events loses its oldest one (a tie goes
    * to the source whose oldest event is oldest in the total order), and `'compaction'` is
    * emitted with what was removed. A source that floods therefore evicts only its own events:
    * a source holding no more than its fair share (maxHistory / number of sources) keeps all of
@@ -34,100 +45,74 @@ export interface EventsOptions extends ScuttlebuttOptions {
   maxHistory?: number;
 }
 
+/** Options for a replicated {@link Events.emit}: `emit(name, data, { ttl })`. */
+export interface EmitOptions {
+  /**
+   * How long the event lives, in ms (1..MAX_EVENT_TTL_MS), counted from its version (the signed
+   * µs timestamp of the write), so it expires at the same instant on every node. Once expired
+   * it is not delivered to listeners (an event that arrives late is dropped unseen), not
+   * replayed to late joiners, not reconciled, and goes first when the history is full.
+   * Default: never expires. The ttl is signed inside the body (`['emit', name, data, ttl]`);
+   * bodies without it (`['emit', name, data]`) are read as before.
+   */
+  ttl?: number;
+}
+
+/** A listener on a pattern (see {@link Events}): the event's data, the verified source's node id
+ *  (the signer), the event's name, and the signed update. */
+export type PatternListener = (data: Value, fromPeer: NodeId, name: string, update: Update) => void;
+
 const emitLocal = EventEmitter.prototype.emit;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replicated data is typed by the listener
+type Listener = (...args: any[]) => void;
+
+/** A name a replicated event may take. */
+const validName = (name: unknown): name is string =>
+  typeof name === 'string' && name.length > 0 && name.length <= MAX_EVENT_NAME_LENGTH && !RESERVED_EVENT_NAMES.has(name);
+const validTtl = (ttl: unknown): boolean => Number.isSafeInteger(ttl) && (ttl as number) >= 1 && (ttl as number) <= MAX_EVENT_TTL_MS;
 
 function nameOf(body: Value): string | null {
-  if (!Array.isArray(body) || body.length !== 3 || body[0] !== 'emit') return null;
-  const name = body[1];
-  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_EVENT_NAME_LENGTH || RESERVED_EVENT_NAMES.has(name)) return null;
-  return name;
+  if (!Array.isArray(body) || (body.length !== 3 && body.length !== 4) || body[0] !== 'emit') return null;
+  if (body.length === 4 && !validTtl(body[3])) return null;
+  return validName(body[1]) ? body[1] : null;
 }
 
-/** CBOR of ['emit', ...: a 3-element array head and the text "emit". */
-const EMIT_PREFIX = Uint8Array.of(0x83, 0x64, 0x65, 0x6d, 0x69, 0x74);
+/** CBOR text "emit", after the body's array head (0x83: 3 items, 0x84: 4 with a ttl). */
+const EMIT_TAG = Uint8Array.of(0x64, 0x65, 0x6d, 0x69, 0x74);
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
-/** Reads an event body's name from its CBOR bytes (already accepted by the guard) without
- *  decoding the data: [name, where the data starts], or null if the shape is wrong. */
-function readName(bytes: Uint8Array): [string, number] | null {
-  if (!EMIT_PREFIX.every((b, i) => bytes[i] === b)) return null;
-  const h = readHead(bytes, EMIT_PREFIX.length);
-  if (h === null || h[0] !== 3) return null;
-  const start = EMIT_PREFIX.length + h[2];
-  const name = utf8.decode(bytes.subarray(start, start + h[1]));
-  return nameOf(['emit', name, null]) === null ? null : [name, start + h[1]];
+/** An event body read from its bytes: ['emit', name, data] or ['emit', name, data, ttl]. */
+interface EventBody {
+  name: string;
+  /** The data's extent in the body bytes. */
+  dataStart: number;
+  dataEnd: number;
+  /** ms, or undefined: never expires. */
+  ttl: number | undefined;
 }
 
-/** A binary heap: `before(a, b)` is true when `a` must come out first. `moved` is told every
- *  item's new index, so a caller can {@link fix} an item whose priority changed. */
-class Heap<T> {
-  readonly items: T[] = [];
-  constructor(private readonly before: (a: T, b: T) => boolean, private readonly moved: (item: T, index: number) => void = () => {}) {}
+/** Reads an event body from its CBOR bytes (already accepted by the guard) without decoding the
+ *  data; null if the shape is wrong (bad name, ttl not an integer in 1..MAX_EVENT_TTL_MS). */
+function readEvent(bytes: Uint8Array): EventBody | null {
+  const items = bytes[0] === 0x83 ? 3 : bytes[0] === 0x84 ? 4 : 0;
+  if (items === 0 || !EMIT_TAG.every((b, i) => bytes[1 + i] === b)) return null;
+  const at = 1 + EMIT_TAG.length;
+  const h = readHead(bytes, at);
+  if (h === null || h[0] !== 3) return null;
+  const start = at + h[2];
+  const name = utf8.decode(bytes.subarray(start, start + h[1]));
+  if (!validName(name)) return null;
+  const dataStart = start + h[1];
+  if (items === 3) return { name, dataStart, dataEnd: bytes.length, ttl: undefined };
+  const dataEnd = skipScanned(bytes, dataStart);
+  const t = readHead(bytes, dataEnd);
+  if (t === null || t[0] !== 0 || !validTtl(t[1])) return null;
+  return { name, dataStart, dataEnd, ttl: t[1] };
+}
 
-  get size(): number {
-    return this.items.length;
-  }
-
-  peek(): T | undefined {
-    return this.items[0];
-  }
-
-  push(item: T): void {
-    this.items.push(item);
-    this.up(this.items.length - 1);
-  }
-
-  pop(): T | undefined {
-    return this.items.length === 0 ? undefined : this.removeAt(0);
-  }
-
-  removeAt(index: number): T {
-    const items = this.items;
-    const out = items[index]!;
-    const last = items.pop()!;
-    if (index < items.length) {
-      items[index] = last;
-      this.fix(index);
-    }
-    return out;
-  }
-
-  /** Restores the heap after the item at `index` changed priority (either way). */
-  fix(index: number): void {
-    this.down(this.up(index));
-  }
-
-  private up(i: number): number {
-    const items = this.items;
-    const item = items[i]!;
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!this.before(item, items[parent]!)) break;
-      this.place(items[parent]!, i);
-      i = parent;
-    }
-    this.place(item, i);
-    return i;
-  }
-
-  private down(i: number): void {
-    const items = this.items;
-    const item = items[i]!;
-    for (;;) {
-      let child = 2 * i + 1;
-      if (child >= items.length) break;
-      if (child + 1 < items.length && this.before(items[child + 1]!, items[child]!)) child++;
-      if (!this.before(items[child]!, item)) break;
-      this.place(items[child]!, i);
-      i = child;
-    }
-    this.place(item, i);
-  }
-
-  private place(item: T, index: number): void {
-    this.items[index] = item;
-    this.moved(item, index);
-  }
+/** When an event expires (µs), from its signed version and ttl; Infinity without a ttl. */
+function expiryOf(update: Update, body: EventBody): number {
+  return body.ttl === undefined ? Infinity : update.version + body.ttl * 1000;
 }
 
 /** One source's retained events, oldest (in the total order) on top; `index` is its place in
@@ -145,9 +130,30 @@ const COMPACTED_META = 'compacted:';
 const fullerFirst = (a: SourceLog, b: SourceLog): boolean =>
   a.events.size !== b.events.size ? a.events.size > b.events.size : olderFirst(a.events.peek()!, b.events.peek()!);
 
+/** The events an Events emitter emits: its own (typed), and every replicated event name with
+ *  `(data, update)`. Replicated names are free-form, so they are not checked at compile time. */
+export interface EventsEvents extends ScuttlebuttEvents {
+  /** Events removed from the retained history (see `maxHistory`). */
+  compaction: [removed: Update[]];
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- replicated data is typed by the listener
+  [name: string]: any[];
+}
+
 /**
- * A replicated event emitter. `emit(name, data)` signs and replicates; `on(name, fn)` hears
- * every event from every source, including history replayed when a stream connects.
+ * A replicated event emitter. `emit(name, data, { ttl })` signs and replicates; `on(name, fn)`
+ * hears every event from every source, including history replayed when a stream connects.
+ *
+ * Listeners (telepathine's bus, EventEmitter2's wildcards): a name is split into segments at
+ * `'.'` ({@link PATTERN_SEPARATOR}). A listener name with a segment that is exactly `*` (one
+ * segment) or `**` (any number of segments, none included; `'**'` alone hears every event) is a
+ * pattern: `events.on('alerts.*', (data, fromPeer, name, update) => ...)` hears `alerts.disk`
+ * but not `alerts.disk.full` (`'alerts.**'` hears both, and `alerts` too), with `fromPeer` the
+ * verified source's node id. Any other listener name is exact and hears `(data, update)` as
+ * before. `once`, `off`/`removeListener` and `removeAllListeners` take patterns like names.
+ * Patterns hear replicated events only (never `update`, `compaction`, ...). An event whose own
+ * name contains a wildcard segment (`'a.*'`, emitted literally) reaches pattern listeners only.
+ * Matching costs O(pattern segments x name length), with no backtracking; patterns are bounded
+ * like names (MAX_EVENT_NAME_LENGTH).
  *
  * History is bounded by `maxHistory` and shared fairly between sources: when it is full, the
  * source with the most retained events loses its oldest one (ties: the source whose oldest
@@ -165,15 +171,6 @@ const fullerFirst = (a: SourceLog, b: SourceLog): boolean =>
  * mint identities, and a Sybil writing from many of them takes many shares and can still
  * evict other sources' events; restrict writers (`writers([...])`) where that matters.
  */
-/** The events an Events emitter emits: its own (typed), and every replicated event name with
- *  `(data, update)`. Replicated names are free-form, so they are not checked at compile time. */
-export interface EventsEvents extends ScuttlebuttEvents {
-  /** Events removed from the retained history (see `maxHistory`). */
-  compaction: [removed: Update[]];
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- replicated data is typed by the listener
-  [name: string]: any[];
-}
-
 export class Events extends Scuttlebutt<EventsEvents> {
   private readonly logs = new Map<NodeId, SourceLog>();
   private readonly fullest = new Heap<SourceLog>(fullerFirst, (log, index) => {
@@ -187,6 +184,12 @@ export class Events extends Scuttlebutt<EventsEvents> {
    *  floor passed it is not recovered; history is bounded anyway. */
   private readonly compactedThrough = new Map<NodeId, number>();
   private floorsChanged: Array<[string, number]> = [];
+  /** Patterns listened to (see the class). */
+  private readonly patterns = new PatternSet((pattern) => EventEmitter.prototype.listenerCount.call(this, pattern));
+  /** No retained event expires before this (µs); a lower bound, exact after each purge scan. */
+  private nextExpiry = Infinity;
+  /** Expiry of retained events with a ttl, by update (read from the body once). */
+  private readonly expiries = new WeakMap<Update, number>();
 
   constructor(options: EventsOptions) {
     super(options);
@@ -194,19 +197,64 @@ export class Events extends Scuttlebutt<EventsEvents> {
     assertInteger(this.maxHistory, 'maxHistory', 1, 1e9);
   }
 
+  // ---- listeners: exact names and patterns ---------------------------------------------------
+
+  /** Checks a listener name; a pattern is recorded and bounded like a name.
+   *  @throws RangeError for a pattern longer than MAX_EVENT_NAME_LENGTH. */
+  private listenTo(eventName: unknown): void {
+    if (typeof eventName !== 'string' || !isPattern(eventName)) return;
+    if (eventName.length > MAX_EVENT_NAME_LENGTH) {
+      throw new RangeError(`"pattern" expected at most ${MAX_EVENT_NAME_LENGTH} characters, got length=${eventName.length}`);
+    }
+    this.patterns.track(eventName);
+  }
+
+  /** Listens to an event name, or a pattern (see the class): a pattern's listener gets
+   *  `(data, fromPeer, name, update)`. @throws RangeError for an over-long pattern. */
+  override on<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+    this.listenTo(eventName);
+    return super.on(eventName as never, listener as never);
+  }
+
+  /** {@link on}. */
+  override addListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+    this.listenTo(eventName);
+    return super.addListener(eventName as never, listener as never);
+  }
+
+  /** {@link on}, first in line. */
+  override prependListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+    this.listenTo(eventName);
+    return super.prependListener(eventName as never, listener as never);
+  }
+
+  /** {@link on}, for the next matching event only. */
+  override once<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+    this.listenTo(eventName);
+    return super.once(eventName as never, listener as never);
+  }
+
+  /** {@link once}, first in line. */
+  override prependOnceListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+    this.listenTo(eventName);
+    return super.prependOnceListener(eventName as never, listener as never);
+  }
+
   protected keyOf(body: Value): string | null {
     return nameOf(body);
   }
 
   protected override keyOfUpdate(update: Update): string | null {
-    return readName(update.bodyBytes)?.[0] ?? null;
+    return readEvent(update.bodyBytes)?.name ?? null;
   }
 
   /**
-   * Emits a replicated event. Internal names (`update`, `invalid`, ... {@link RESERVED_EVENT_NAMES})
-   * and symbols are emitted locally only, never signed or replicated.
-   * @throws RangeError for an empty or over-long name; TypeError for data CBOR cannot carry;
-   * WriteError if disposed, still loading, or the policy refuses this node.
+   * Emits a replicated event: `emit(name, data, options?)` with {@link EmitOptions} (`ttl`).
+   * Internal names (`update`, `invalid`, ... {@link RESERVED_EVENT_NAMES}) and symbols are
+   * emitted locally only, with all their arguments, never signed or replicated.
+   * @throws RangeError for an empty or over-long name or a ttl out of range; TypeError for data
+   * CBOR cannot carry or options that are not an object; WriteError if disposed, still loading,
+   * or the policy refuses this node.
    */
   override emit<K>(eventName: keyof EventsEvents | K, ...args: unknown[]): boolean {
     const name = eventName as unknown;
@@ -219,23 +267,51 @@ export class Events extends Scuttlebutt<EventsEvents> {
     if (hasLoneSurrogate(name)) throw new TypeError('"name" has a lone surrogate (not valid Unicode)');
     const data = args[0] === undefined ? null : args[0];
     assertValue(data, 'data');
-    this.localUpdate(['emit', name, data]);
+    const options = args[1];
+    if (options !== undefined && (options === null || typeof options !== 'object')) {
+      throw new TypeError(`"options" expected an object like { ttl }, got ${options === null ? 'null' : typeof options}`);
+    }
+    const ttl = (options as EmitOptions | undefined)?.ttl;
+    if (ttl === undefined) {
+      this.localUpdate(['emit', name, data]);
+    } else {
+      assertInteger(ttl, 'ttl', 1, MAX_EVENT_TTL_MS);
+      this.localUpdate(['emit', name, data, ttl]);
+    }
     return true;
   }
 
-  /** Retained events `clock` lacks, in the total order (oldest first). */
+  /** Retained events `clock` lacks and not expired, in the total order (oldest first). */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
+    const now = this.now();
     const out: Update[] = [];
     for (const log of this.logs.values()) {
       const have = clock?.get(log.source) ?? 0;
-      for (const u of log.events.items) if (u.version > have) out.push(u);
+      for (const u of log.events.items) if (u.version > have && this.expiry(u) > now) out.push(u);
     }
     return out.sort(compareUpdates);
   }
 
-  /** Keeps the event; past maxHistory, evicts the fullest source's oldest (see the class). */
+  /** When a retained event expires (µs); Infinity without a ttl. */
+  private expiry(update: Update): number {
+    return this.expiries.get(update) ?? Infinity;
+  }
+
+  /** Keeps the event; past maxHistory, drops expired events, then evicts the fullest source's
+   *  oldest (see the class). An event already expired is not kept (a restart's replay). */
   applyUpdate(update: Update): boolean {
-    if (readName(update.bodyBytes) === null) return false;
+    const body = readEvent(update.bodyBytes);
+    if (body === null) return false;
+    const now = this.now();
+    const expiresAt = expiryOf(update, body);
+    if (expiresAt <= now) {
+      this.dropUpdate(update);
+      return false;
+    }
+    if (expiresAt !== Infinity) {
+      this.expiries.set(update, expiresAt);
+      this.nextExpiry = Math.min(this.nextExpiry, expiresAt);
+    }
     let log = this.logs.get(update.source);
     if (log) {
       log.events.push(update);
@@ -248,11 +324,50 @@ export class Events extends Scuttlebutt<EventsEvents> {
     }
     this.retained++;
     if (this.retained <= this.maxHistory) return true;
+    // Expired events make room first (same store batch as the put); they are not compaction.
+    if (this.nextExpiry <= now) for (const u of this.takeExpired(now)) this.dropUpdate(u);
+    if (this.retained <= this.maxHistory) return true;
     const removed: Update[] = [];
     while (this.retained > this.maxHistory) removed.push(this.evictOne());
     for (const u of removed) this.dropUpdate(u); // same store batch as the put
     emitLocal.call(this, 'compaction', removed);
     return !removed.includes(update); // an old event of the fullest source may go at once
+  }
+
+  /**
+   * Forgets retained events whose ttl has run out (they are already invisible: not delivered,
+   * not in history(), not reconciled). They also go by themselves when the history is full.
+   * @returns the number removed.
+   */
+  purge(): number {
+    const gone = this.nextExpiry <= this.now() ? this.takeExpired(this.now()) : [];
+    if (gone.length > 0) this.dropStored(gone);
+    return gone.length;
+  }
+
+  /** Removes every expired event from the logs (O(n)) and recomputes {@link nextExpiry}. */
+  private takeExpired(now: number): Update[] {
+    const gone: Update[] = [];
+    let next = Infinity;
+    for (const log of [...this.logs.values()]) {
+      const keep: Update[] = [];
+      for (const u of log.events.items) {
+        const at = this.expiry(u);
+        if (at <= now) gone.push(u);
+        else {
+          keep.push(u);
+          next = Math.min(next, at);
+        }
+      }
+      if (keep.length === log.events.size) continue;
+      if (keep.length === 0) this.logs.delete(log.source);
+      else log.events.reset(keep);
+    }
+    this.nextExpiry = next;
+    if (gone.length === 0) return gone;
+    this.retained -= gone.length;
+    this.fullest.reset([...this.logs.values()]);
+    return gone;
   }
 
   /** Removes the oldest event of the source holding the most. O(log n). */
@@ -273,11 +388,15 @@ export class Events extends Scuttlebutt<EventsEvents> {
     return oldest;
   }
 
-  /** Old if it is at or below its source's compaction floor, or if the history is full and it
-   *  would be the event evicted at once (its source's oldest, and that source the fullest). */
+  /** Old if it has expired, if it is at or below its source's compaction floor, or if the
+   *  history is full (of unexpired events) and it would be the event evicted at once (its
+   *  source's oldest, and that source the fullest). */
   protected override superseded(update: Update, _name: string): boolean {
+    const now = this.now();
+    const body = readEvent(update.bodyBytes);
+    if (body !== null && expiryOf(update, body) <= now) return true;
     if (update.version <= (this.compactedThrough.get(update.source) ?? 0)) return true;
-    if (this.retained < this.maxHistory) return false;
+    if (this.retained < this.maxHistory || this.nextExpiry <= now) return false;
     const log = this.logs.get(update.source);
     if (log && !olderFirst(update, log.events.peek()!)) return false;
     const top = this.fullest.peek()!;
@@ -301,8 +420,24 @@ export class Events extends Scuttlebutt<EventsEvents> {
     }
   }
 
+  /** Expired events leave the reconciled set when they expire, on every node alike. */
+  protected override forgettable(update: Update, now: number): boolean {
+    const body = readEvent(update.bodyBytes);
+    return body !== null && expiryOf(update, body) <= now;
+  }
+
+  /** Delivers an applied event, unless it has expired: to exact-name listeners as
+   *  `(data, update)` (unless the name is itself a pattern), then to each matching pattern's
+   *  listeners as `(data, fromPeer, name, update)`. The data is decoded only if someone listens. */
   protected override announced(update: Update): void {
-    const [name, dataStart] = readName(update.bodyBytes)!;
-    emitLocal.call(this, name, decodeScanned(update.bodyBytes.subarray(dataStart)), update);
+    const body = readEvent(update.bodyBytes);
+    if (body === null || expiryOf(update, body) <= this.now()) return;
+    const name = body.name;
+    const exact = !isPattern(name) && EventEmitter.prototype.listenerCount.call(this, name) > 0;
+    const patterns = this.patterns.matching(name);
+    if (!exact && patterns.length === 0) return;
+    const data = decodeScanned(update.bodyBytes.subarray(body.dataStart, body.dataEnd));
+    if (exact) emitLocal.call(this, name, data, update);
+    for (const pattern of patterns) emitLocal.call(this, pattern, data, update.source, name, update);
   }
 }
