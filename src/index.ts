@@ -36,6 +36,7 @@ export {
   ReplicationStream, createStream, PROTOCOL_VERSION, type StreamOptions, type Header, type StreamStats, type Progress,
   type ReplicationStreamEvents, type CutReason,
 } from './replication/index.ts';
+export type { HistoryOrdering } from './replication/batches.ts';
 
 // store/
 export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';
@@ -46,6 +47,7 @@ export {
   secureChannel, SecureChannel, HandshakeLimiter, listen, SecureListener, dial, replicate,
   CLOSE_TIMEOUT_MS, tcpTransport, MemoryNetwork,
 } from './channel/index.ts';
+export { unixSocketTransport, unixSocketPath, UNIX_REMOTE_ADDRESS, MAX_UNIX_SOCKET_PATH_BYTES, type UnixSocketTransportOptions } from './channel/unix-transport.ts';
 export type {
   SecureChannelOptions, SecureChannelEvents, ChannelLimits, RemoteIdentity, HandshakeLimiterOptions, ReleaseHandshake,
   ListenOptions, Refusal, Disconnect, SecureListenerEvents, CloseOptions, DialOptions, Transport, TransportServer, TransportStream,

@@ -111,8 +111,21 @@ export interface NodeOptions {
   /** Timers for the gossip round, heartbeats and the peer-down grace (inject a virtual
    *  scheduler to simulate). Default the global setTimeout/clearTimeout. */
   timers?: NodeTimers;
-  /** What to listen and dial over. Default TCP ({@link tcpTransport}); {@link MemoryNetwork}
-   *  gives in-process transports for tests and simulations. */
+  /**
+   * What to listen and dial over (gossipmonger's pluggable transport): an object that can listen
+   * and dial and yields Duplex streams; the secure channel and replication run over it unchanged.
+   * `listen`, `advertise`, seeds and members' addresses are `host:port` strings that the transport
+   * interprets. Built in: {@link tcpTransport} (the default), {@link unixSocketTransport} (Unix-domain
+   * sockets in one directory: `alpha:7420` is the file `alpha_7420.sock`), and
+   * {@link MemoryNetwork} (in-process, for tests and simulations).
+   * ```ts
+   * const transport = unixSocketTransport({ directory: '/run/signet' });
+   * const node = new Node({ identity, networkKey, transport, listen: 'alpha:0', seeds: ['beta:7420'] });
+   * ```
+   * Any object with `createServer(onConnection)` (a server with `listen(port, host)`, `address()`,
+   * `close()`, `'listening'`/`'error'` events) and `connect(host, port, signal)` works; accepted
+   * streams must carry a `remoteAddress` (limits and bans count by it). Default {@link tcpTransport}.
+   */
   transport?: Transport;
 }
 
