@@ -1,6 +1,6 @@
-// Node: a member of a mesh. It listens and dials over TCP through the secure channel, keeps one
-// multiplexed connection per peer, learns members from their own signed records, detects
-// failures, gossips, bans misbehaving peers, and replicates every dataset it hosts.
+// Node: a member of a mesh. It listens and dials over TCP (or another transport) through the
+// secure channel, keeps one multiplexed connection per peer, learns members from their own signed
+// records, detects failures, gossips, bans misbehaving peers, and replicates every dataset it hosts.
 import { EventEmitter, setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import { dial } from '../channel/dial.ts';
