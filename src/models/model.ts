@@ -1,24 +1,52 @@
-// Model: a last-writer-wins map replicated by signed updates. Keys are strings held in a
-// Map (prototype names are ordinary keys); TTL entries expire on every node alike.
+// Model: a last-writer-wins map (or one merged by a custom resolve rule) replicated by signed
+// updates. Keys are strings held in a Map (prototype names are ordinary keys); TTL entries
+// expire on every node alike; optionally every version of a key is kept (plasmid's history).
 import { createHash } from 'node:crypto';
 import { on } from 'node:events';
 import type { Update } from '../envelope/update.ts';
-import { decodeScanned, encodeCbor, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
-import type { NodeId } from '../identity/node-id.ts';
+import { decodeScanned, encodeCbor, type Value } from '../envelope/cbor.ts';
+import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
 import { compareUpdates, hashKey } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
+import { MAX_KEY_LENGTH, expiryOf, readBody, type Body } from './body.ts';
+import { pickWinner, versionRecord, type ResolveFn, type VersionRecord } from './resolve.ts';
 
-/** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
-export const MAX_KEY_LENGTH = 1024;
+export { MAX_KEY_LENGTH };
 /** Default time a tombstone is kept before it is collected: 7 days. */
 export const DEFAULT_TOMBSTONE_HORIZON_MS = 7 * 24 * 3600 * 1000;
+/** Most versions of one key a Model with `keepVersions` keeps (the ceiling of `maxVersions`, and
+ *  its default). Past it, the oldest version that is not the key's winner is dropped. */
+export const MAX_KEPT_VERSIONS = 64;
 
-/** Model options: the Scuttlebutt options plus tombstone collection. */
+/** Model options: the Scuttlebutt options plus tombstone collection, version history and merge rule. */
 export interface ModelOptions extends ScuttlebuttOptions {
   /** How long (ms) a delete's tombstone (or an expired TTL entry, from its expiry) is kept before {@link Model.purge} collects it. Default 7 days. */
   tombstoneHorizonMs?: number;
+  /**
+   * Keep every version of each key (plasmid's full history), not only the winner: read them with
+   * {@link Model.versions}. Bounded per key by `maxVersions`. Kept versions are stored, reloaded,
+   * and offered by `history(clock)`, so a replica that keeps versions too receives the older
+   * ones (those above its clock for their source); a replica that does not keep them drops them
+   * as superseded. They are not part of the reconciled set (only each key's winner is), so
+   * models with and without this option reconcile the same set. Default false.
+   */
+  keepVersions?: boolean;
+  /** With `keepVersions`: versions kept per key, the winner included, 1..MAX_KEPT_VERSIONS. Default MAX_KEPT_VERSIONS. */
+  maxVersions?: number;
+  /**
+   * A custom merge rule (simple-scuttle's `resolve`): `resolve(current, incoming)` returns the
+   * version of a key that wins, by a strict total order of your choosing; see {@link ResolveFn}
+   * for what the arguments are and the obligations convergence rests on. Every decision is
+   * asked both ways round and a disagreement throws ResolveError: from `set`/`delete`, from
+   * loading a store, and as `'error'` for an update from a peer (which is then not applied).
+   * It decides between tombstones and TTL entries too (an expired entry still holds its key).
+   * The tombstone horizon stays a version rule: once a node has purged, a write at or below its
+   * purge floor for a key it no longer holds is refused as stale, whatever the rule would say.
+   * Default: last-writer-wins by (version, source, hash).
+   */
+  resolve?: ResolveFn;
 }
 
 /** Options for {@link Model.set}. */
@@ -44,41 +72,19 @@ interface Entry {
   expiresAt: number;
   valueStart: number;
   valueEnd: number;
+  /** With keepVersions: every kept version, the winner included, in the total order (oldest first). */
+  versions: Update[] | undefined;
 }
 
-/** A model body read from its bytes: ['set', key, value, ttl?] or ['del', key]. */
-interface Body {
-  op: 'set' | 'del';
-  key: string;
-  ttl: number | undefined;
-  /** The value's extent in the body bytes (empty for a delete). */
-  valueStart: number;
-  valueEnd: number;
-}
+const entryOf = (update: Update, body: Body, versions: Update[] | undefined): Entry => ({
+  update, deleted: body.op === 'del', expiresAt: expiryOf(update, body), valueStart: body.valueStart, valueEnd: body.valueEnd, versions,
+});
 
-/** CBOR text "set" and "del": a body's first item, compared as bytes. */
-const OPS: ReadonlyArray<['set' | 'del', Uint8Array]> = [['set', Uint8Array.of(0x63, 0x73, 0x65, 0x74)], ['del', Uint8Array.of(0x63, 0x64, 0x65, 0x6c)]];
-const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a leading U+FEFF is part of the key
-
-/** Reads the body's shape from its CBOR bytes (already accepted by the guard) without decoding
- *  the value: a peer's value is never materialised until the application reads it. */
-function readBody(bytes: Uint8Array): Body | null {
-  const top = readHead(bytes, 0);
-  if (top === null || top[0] !== 4 || top[2] !== 1) return null;
-  const op = OPS.find(([, tag]) => tag.every((b, i) => bytes[1 + i] === b))?.[0];
-  if (op === undefined || (op === 'del' ? top[1] !== 2 : top[1] !== 3 && top[1] !== 4)) return null;
-  const k = readHead(bytes, 5);
-  if (k === null || k[0] !== 3) return null;
-  const keyStart = 5 + k[2];
-  const key = utf8.decode(bytes.subarray(keyStart, keyStart + k[1]));
-  if (key.length > MAX_KEY_LENGTH) return null;
-  const valueStart = keyStart + k[1];
-  if (op === 'del') return { op, key, ttl: undefined, valueStart, valueEnd: valueStart };
-  const valueEnd = skipScanned(bytes, valueStart);
-  if (top[1] === 3) return { op, key, ttl: undefined, valueStart, valueEnd };
-  const ttl = readHead(bytes, valueEnd);
-  if (ttl === null || ttl[0] !== 0 || ttl[1] < 1) return null;
-  return { op, key, ttl: ttl[1], valueStart, valueEnd };
+/** `<peer id>/<key>` split into [peer id, key], or null for a key outside any owner namespace. */
+function ownerOf(key: string): [NodeId, string] | null {
+  if (key.length <= NODE_ID_LENGTH + 1 || key[NODE_ID_LENGTH] !== '/') return null;
+  const id = key.slice(0, NODE_ID_LENGTH);
+  return isNodeId(id) ? [id, key.slice(NODE_ID_LENGTH + 1)] : null;
 }
 
 /** The events a Model emits, typed: a misspelt name does not compile. */
@@ -87,20 +93,44 @@ export interface ModelEvents extends ScuttlebuttEvents {
   change: [change: Change];
   /** `change:<key>`: the key's new value (undefined for a delete) and the update. */
   [key: `change:${string}`]: [value: Value | undefined, update: Update];
+  /** `peer-change:<key>`: an owner-scoped key `<peerId>/<key>` changed, whichever peer's
+   *  namespace it is in (telepathine's per-peer state): the new value (undefined for a delete),
+   *  the namespace's peer id, and the change. See {@link Model.getFrom}. */
+  [key: `peer-change:${string}`]: [value: Value | undefined, peerId: NodeId, change: Change];
 }
 
-/** A last-writer-wins map: `set`, `get`, `delete` (a signed tombstone), TTL keys. */
+/**
+ * A last-writer-wins map: `set`, `get`, `delete` (a signed tombstone), TTL keys; optionally a
+ * custom merge rule (`resolve`) and every version of each key (`keepVersions`, `versions(key)`).
+ *
+ * Per-peer state (telepathine): under the `owner()` policy each peer writes its own namespace
+ * `<peer id>/<key>`. {@link getFrom} reads one peer's key, {@link keysOf} lists a peer's keys,
+ * and `model.on('peer-change:<key>', (value, peerId, change) => ...)` watches one key across
+ * every peer's namespace (whoever wrote it: under `open()` any writer may write any namespace;
+ * `change.update.source` is the signer). The name cannot collide with `'change:<full key>'`.
+ */
 export class Model extends Scuttlebutt<ModelEvents> {
   private readonly entries_ = new Map<string, Entry>();
   private readonly tombstoneHorizonMicros: number;
   /** The newest version this model has purged (see {@link purge}); persisted with the store. */
   private purgeFloor = 0;
+  private readonly resolve: ResolveFn | undefined;
+  /** Versions kept per key (1 without keepVersions: the winner only). */
+  private readonly maxVersions: number;
+  /** Held keys in each peer's namespace `<peer id>/`, by peer id (for {@link keysOf}). */
+  private readonly byOwner = new Map<NodeId, Set<string>>();
 
   constructor(options: ModelOptions) {
     super(options);
     const horizon = options.tombstoneHorizonMs ?? DEFAULT_TOMBSTONE_HORIZON_MS;
     assertInteger(horizon, 'tombstoneHorizonMs', 0, Number.MAX_SAFE_INTEGER / 1000);
     this.tombstoneHorizonMicros = horizon * 1000;
+    if (options.resolve !== undefined && typeof options.resolve !== 'function') throw new TypeError('"resolve" expected a function (current, incoming) => winner');
+    this.resolve = options.resolve;
+    if (options.keepVersions !== undefined && typeof options.keepVersions !== 'boolean') throw new TypeError('"keepVersions" expected a boolean');
+    if (options.maxVersions !== undefined && options.keepVersions !== true) throw new TypeError('"maxVersions" needs keepVersions: true');
+    this.maxVersions = options.keepVersions ? (options.maxVersions ?? MAX_KEPT_VERSIONS) : 1;
+    assertInteger(this.maxVersions, 'maxVersions', 1, MAX_KEPT_VERSIONS);
   }
 
   protected keyOf(body: Value): string | null {
@@ -171,6 +201,34 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return this.entries_.get(key)?.update;
   }
 
+  /**
+   * What peer `peerId` published under `key`: the live value of `<peerId>/<key>` (the owner
+   * namespace), or undefined.
+   * @throws TypeError / RangeError unless `peerId` is a node id and `key` a valid key.
+   */
+  getFrom(peerId: NodeId, key: string): Value | undefined {
+    return this.get(scoped(peerId, key));
+  }
+
+  /** The live keys peer `peerId` published (under `<peerId>/`), without the prefix, in no
+   *  particular order. @throws TypeError / RangeError unless `peerId` is a node id. */
+  keysOf(peerId: NodeId): string[] {
+    checkPeerId(peerId);
+    const out: string[] = [];
+    for (const key of this.byOwner.get(peerId) ?? []) if (this.live(key)) out.push(key.slice(NODE_ID_LENGTH + 1));
+    return out;
+  }
+
+  /**
+   * The versions of `key` this model holds, oldest first in the total order (version, source,
+   * hash): every kept one with `keepVersions` (at most maxVersions, tombstones and expired
+   * writes included), else only the winner. Empty if the key is not held.
+   */
+  versions(key: string): VersionRecord[] {
+    const e = this.entries_.get(key);
+    return e ? (e.versions ?? [e.update]).map(versionRecord) : [];
+  }
+
   private live(key: string): Entry | undefined {
     const e = this.entries_.get(key);
     return e && !e.deleted && e.expiresAt > this.now() ? e : undefined;
@@ -191,12 +249,13 @@ export class Model extends Scuttlebutt<ModelEvents> {
     }
   }
 
-  /** Newest update per key (tombstones included) that `clock` lacks, plus both updates of
-   *  every equivocation seen (so the evidence is passed on), oldest first. */
+  /** The winning update per key (tombstones included), or every kept version with
+   *  keepVersions, that `clock` lacks, plus both updates of every equivocation seen (so the
+   *  evidence is passed on), oldest first. */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
     const out = new Map<string, Update>();
     for (const e of this.entries_.values()) {
-      if (e.update.version > (clock?.get(e.update.source) ?? 0)) out.set(hashKey(e.update), e.update);
+      for (const u of e.versions ?? [e.update]) if (u.version > (clock?.get(u.source) ?? 0)) out.set(hashKey(u), u);
     }
     // The update that lost an equivocation holds no key, but a peer must see both to know.
     for (const ev of this.equivocations()) {
@@ -205,37 +264,60 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return [...out.values()].sort(compareUpdates);
   }
 
+  /** Applies a verified write: it takes its key if it wins (last-writer-wins, or `resolve`);
+   *  with keepVersions it is kept among the key's versions either way, within the bound.
+   *  @throws ResolveError (before changing anything) if `resolve` breaks its contract. */
   applyUpdate(update: Update): boolean {
     const body = readBody(update.bodyBytes);
     if (body === null) return false;
     const key = body.key;
     const current = this.entries_.get(key);
-    if (current && compareUpdates(update, current.update) <= 0) {
-      this.dropUpdate(update); // lost last-writer-wins: nothing to keep
-      return false;
+    if (!current) {
+      this.entries_.set(key, entryOf(update, body, this.maxVersions > 1 ? [update] : undefined));
+      const owner = ownerOf(key);
+      if (owner) {
+        let keys = this.byOwner.get(owner[0]);
+        if (!keys) this.byOwner.set(owner[0], (keys = new Set()));
+        keys.add(key);
+      }
+      return true;
     }
-    if (current) this.dropUpdate(current.update);
-    this.entries_.set(key, {
-      update,
-      deleted: body.op === 'del',
-      expiresAt: body.ttl === undefined ? Infinity : update.version + body.ttl * 1000,
-      valueStart: body.valueStart,
-      valueEnd: body.valueEnd,
-    });
+    const wins = this.beats(update, current);
+    const kept = current.versions;
+    if (kept) {
+      kept.splice(insertionPoint(kept, update), 0, update);
+      const winner = wins ? update : current.update;
+      while (kept.length > this.maxVersions) this.dropUpdate(kept.splice(kept[0] === winner ? 1 : 0, 1)[0]!);
+    } else {
+      this.dropUpdate(wins ? current.update : update); // the loser: nothing to keep
+    }
+    if (!wins) return false;
+    this.entries_.set(key, entryOf(update, body, kept));
     return true;
+  }
+
+  /** True if `update` takes its key from `current`: by `resolve`, else by the total order.
+   *  @throws ResolveError if `resolve` breaks its contract. */
+  private beats(update: Update, current: Entry): boolean {
+    if (!this.resolve) return compareUpdates(update, current.update) > 0;
+    const incoming = versionRecord(update);
+    return pickWinner(this.resolve, versionRecord(current.update), incoming) === incoming;
   }
 
   protected override announced(update: Update, changed: boolean): void {
     if (!changed) return;
     const body = readBody(update.bodyBytes)!;
     const perKey = `change:${body.key}` as const;
+    const owner = ownerOf(body.key);
+    const perPeer = owner ? (`peer-change:${owner[1]}` as const) : undefined;
     // The value is decoded only for someone who listens (a replica applying a large sync
     // with no change listeners decodes nothing).
-    if (this.listenerCount('change') === 0 && this.listenerCount(perKey) === 0) return;
+    if (this.listenerCount('change') === 0 && this.listenerCount(perKey) === 0 && (!perPeer || this.listenerCount(perPeer) === 0)) return;
     const value = body.op === 'set' ? decodeScanned(update.bodyBytes.subarray(body.valueStart, body.valueEnd)) : undefined;
     const change: Change = { key: body.key, value, update };
     this.emit('change', change);
     this.emit(perKey, change.value, update);
+    if (perPeer) this.emit(perPeer, change.value, owner![0], change);
   }
 
   /**
@@ -245,7 +327,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
    * Policy: an expired entry is kept as long as a tombstone, because it still beats older
    * writes to its key; forgotten at once, an older write that arrived later would come back
    * on this node only, and replicas would diverge.
-   * @returns the number of entries removed.
+   * @returns the number of updates removed (with keepVersions, every version of each key).
    */
   purge(): number {
     const now = this.now();
@@ -255,8 +337,13 @@ export class Model extends Scuttlebutt<ModelEvents> {
     for (const [k, e] of this.entries_) {
       if (e.expiresAt + horizon <= now || (e.deleted && e.update.version + horizon <= now)) {
         this.entries_.delete(k);
-        gone.push(e.update);
-        this.purgeFloor = Math.max(this.purgeFloor, e.update.version);
+        const owner = ownerOf(k);
+        if (owner) this.forgetOwned(owner[0], k);
+        // Every kept version goes with the key (with a custom rule, some may be newer than the winner).
+        for (const u of e.versions ?? [e.update]) {
+          gone.push(u);
+          this.purgeFloor = Math.max(this.purgeFloor, u.version);
+        }
       }
     }
     this.dropStored(gone, this.purgeFloor > floor ? [['purgeFloor', this.purgeFloor]] : undefined);
@@ -284,18 +371,43 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return key !== undefined && !this.entries_.has(key);
   }
 
-  /** A write that loses last-writer-wins to what its key holds is old wherever it comes from. */
+  private forgetOwned(owner: NodeId, key: string): void {
+    const keys = this.byOwner.get(owner);
+    keys?.delete(key);
+    if (keys?.size === 0) this.byOwner.delete(owner);
+  }
+
+  /**
+   * A write that loses to what its key holds (last-writer-wins, or `resolve`) is old wherever it
+   * comes from, unless keepVersions would keep it (the key holds fewer than maxVersions, or it is
+   * newer than the oldest version that could go). `resolve` may run here before verification,
+   * only to find that the update loses; if the rule breaks its contract the update goes on to
+   * verification, and applyUpdate reports the error.
+   */
   protected override superseded(update: Update, key: string): boolean {
     const current = this.entries_.get(key);
-    return current !== undefined && compareUpdates(update, current.update) < 0;
+    if (current === undefined) return false;
+    try {
+      if (this.beats(update, current)) return false;
+    } catch {
+      return false;
+    }
+    const kept = current.versions;
+    if (!kept) return true;
+    if (kept.length < this.maxVersions) return false;
+    const oldest = kept[0] === current.update ? kept[1] : kept[0];
+    return oldest === undefined || compareUpdates(update, oldest) < 0;
   }
 
   /** Tombstones and expired entries past the horizon leave the reconciled set when they become
    *  due for {@link purge}, not when this node happens to purge, so nodes that purged and nodes
-   *  that have not agree on it (see Scuttlebutt.reconcileSet). */
+   *  that have not agree on it (see Scuttlebutt.reconcileSet). With keepVersions, a kept version
+   *  that is not its key's winner is not reconciled either: models with and without the option
+   *  reconcile the same set (the winners), and never offer each other older versions forever. */
   protected override forgettable(update: Update, now: number): boolean {
     const body = readBody(update.bodyBytes);
     if (body === null) return false;
+    if (this.maxVersions > 1 && this.entries_.get(body.key)?.update !== update) return true;
     const horizon = this.tombstoneHorizonMicros;
     if (body.op === 'del') return update.version + horizon <= now;
     return body.ttl !== undefined && update.version + body.ttl * 1000 + horizon <= now;
@@ -323,6 +435,32 @@ export class Model extends Scuttlebutt<ModelEvents> {
 /** The entry's value, decoded from its update's bytes; undefined for a tombstone. */
 function valueOf(e: Entry): Value | undefined {
   return e.deleted ? undefined : decodeScanned(e.update.bodyBytes.subarray(e.valueStart, e.valueEnd));
+}
+
+/** Where `update` goes in `kept` (sorted by the total order). */
+function insertionPoint(kept: readonly Update[], update: Update): number {
+  let lo = 0;
+  let hi = kept.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareUpdates(kept[mid]!, update) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function checkPeerId(peerId: unknown): asserts peerId is NodeId {
+  if (typeof peerId !== 'string') throw new TypeError(`"peerId" expected a node id string, got ${typeof peerId}`);
+  if (!isNodeId(peerId)) throw new RangeError(`"peerId" expected a node id (52 base32 characters), got length=${(peerId as string).length}`);
+}
+
+/** The owner-namespace key `<peerId>/<key>`, checked. */
+function scoped(peerId: NodeId, key: string): string {
+  checkPeerId(peerId);
+  if (typeof key !== 'string') throw new TypeError(`"key" expected string, got ${typeof key}`);
+  const full = `${peerId}/${key}`;
+  checkKey(full);
+  return full;
 }
 
 function checkKey(key: unknown): asserts key is string {
