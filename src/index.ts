@@ -29,6 +29,8 @@ export { compareUpdates } from './core/order.ts';
 export type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './core/types.ts';
 export {
   Model, Events, type ModelOptions, type ModelEvents, type SetOptions, type Change, type EventsOptions, type EventsEvents,
+  MAX_KEPT_VERSIONS, ResolveError, lastWriterWins, checkResolve, versionRecord, type ResolveFn, type VersionRecord,
+  MAX_EVENT_TTL_MS, PATTERN_SEPARATOR, type EmitOptions, type PatternListener,
 } from './models/index.ts';
 
 // replication/
