@@ -26,7 +26,8 @@ import { DEFAULT_KEYS_DIR, IDENTITY_FILE, NETWORK_KEY_FILE } from './keys.ts';
 import { metricsRegistry, serveMetrics, type MetricsServer } from './metrics.ts';
 import { version } from './version.ts';
 
-export const nodeHelp = `usage: signet node [--data DIR [--memory]] [--listen HOST:PORT] [--seed HOST:PORT[#ID]]... [--keys DIR]
+export const nodeHelp = `usage: signet node [--data DIR [--memory]] [--listen HOST:PORT] [--advertise HOST:PORT]...
+                   [--seed HOST:PORT[#ID]]... [--keys DIR]
                    [--network-key FILE | --public] [--dataset NAME[:POLICY]]... [--replica-of ID]
                    [--metrics HOST:PORT] [--log text|json]
 Runs a mesh node until SIGINT or SIGTERM (a second signal exits at once). Its datasets live in
@@ -40,6 +41,8 @@ the peer's digest done, updates received), else a catching-up line each second; 
   --memory               keep the datasets in memory only (lost when the node stops); DIR still
                          holds the lock and the control socket
   --listen HOST:PORT     accept connections here (port 0 picks one; the 'started' line says which)
+  --advertise HOST:PORT  where peers should dial this node, if not the listen address (behind NAT,
+                         in a container); signed in its membership record (repeatable, up to 8)
   --seed HOST:PORT[#ID]  a member to join through; #ID pins the node id it must prove (repeatable)
   --keys DIR             identity and network key directory (default ${DEFAULT_KEYS_DIR})
   --network-key FILE     the network key (default DIR/${NETWORK_KEY_FILE} from --keys)
@@ -55,6 +58,7 @@ example:
 
 const options = {
   listen: { type: 'string' },
+  advertise: { type: 'string', multiple: true, default: [] as string[] },
   seed: { type: 'string', multiple: true, default: [] as string[] },
   data: { type: 'string', default: DEFAULT_DATA_DIR },
   memory: { type: 'boolean', default: false },
@@ -134,7 +138,7 @@ export async function node(args: string[], io: CliIo): Promise<number> {
   let control: ControlServer | undefined;
   let metrics: MetricsServer | undefined;
   try {
-    mesh = new Node({ identity, networkKey, listen: values.listen, seeds: values.seed, store });
+    mesh = new Node({ identity, networkKey, listen: values.listen, seeds: values.seed, store, ...(values.advertise.length > 0 ? { advertise: values.advertise } : {}) });
     for (const d of datasets) {
       const model = mesh.dataset(d.name, Model, replicaOf !== undefined ? { replicaOf } : { policy: d.policy });
       models.set(d.name, model);
@@ -158,7 +162,7 @@ export async function node(args: string[], io: CliIo): Promise<number> {
     }
     control = await ControlServer.listen(controlSocketPath(dataDir), controlOps(state));
     log('started', {
-      id: mesh.id, address: mesh.address() ?? null, datasets: datasets.map((d) => d.name), data: state.dataDir,
+      id: mesh.id, address: mesh.address() ?? null, ...(values.advertise.length > 0 ? { advertise: values.advertise } : {}), datasets: datasets.map((d) => d.name), data: state.dataDir,
       control: resolve(control.path), metrics: state.metrics, store: state.store,
     });
     await stopped.signalled;

@@ -202,6 +202,26 @@ test('a daemon joining a mesh that holds data logs its catch-up: catching-up lin
   assert.is(await c.exited, 0);
 });
 
+test('--advertise: a daemon signs the address peers should dial instead of its listen address; members elsewhere see only that', async () => {
+  const c = await scratch.daemon(['--dataset', 'kv', '--advertise', '10.9.8.7:7420', '--seed', `${a.started['address'] as string}#${a.id}`]);
+  assert.equal(c.started['advertise'], ['10.9.8.7:7420']);
+  // B learns C only from C's signed membership record (relayed by A).
+  let member: Record<string, unknown> | undefined;
+  await deadline((async () => {
+    while (member === undefined) {
+      const m = (await json('members', '--data', b.data))['members'] as Array<Record<string, unknown>>;
+      member = m.find((x) => x['id'] === c.id);
+      if (member === undefined) await b.logged((e) => e['event'] === 'member:new' && e['member'] === c.id, "B's member:new for C");
+    }
+  })(), "B to know C's record");
+  assert.equal(member!['addresses'], ['10.9.8.7:7420']);
+  const bad = await signet('node', '--data', scratch.mkdir('bad-advertise'), '--keys', c.keys, '--public', '--dataset', 'kv:open', '--advertise', '127.0.0.1:0');
+  assert.is(bad.code, 1, bad.err);
+  assert.match(bad.err, /advertise/);
+  c.child.kill('SIGTERM');
+  assert.is(await c.exited, 0);
+});
+
 test('a second daemon on the same data directory is refused, naming the directory and the holder', async () => {
   const r = await scratch.run(['node', '--data', a.data, '--keys', a.keys, '--network-key', scratch.networkKeyFile, '--dataset', 'kv']);
   assert.is(r.code, 1);
