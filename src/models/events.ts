@@ -63,8 +63,9 @@ export interface EmitOptions {
 export type PatternListener = (data: Value, fromPeer: NodeId, name: string, update: Update) => void;
 
 const emitLocal = EventEmitter.prototype.emit;
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- replicated data is typed by the listener
-type Listener = (...args: any[]) => void;
+/** A listener as the base EventEmitter types it: the typed arguments of the emitter's own events,
+ *  anything for replicated names and patterns. */
+type Listener<K> = K extends keyof EventsEvents ? (...args: EventsEvents[K]) => void : never;
 
 /** A name a replicated event may take. */
 const validName = (name: unknown): name is string =>
@@ -211,31 +212,31 @@ export class Events extends Scuttlebutt<EventsEvents> {
 
   /** Listens to an event name, or a pattern (see the class): a pattern's listener gets
    *  `(data, fromPeer, name, update)`. @throws RangeError for an over-long pattern. */
-  override on<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+  override on<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
     this.listenTo(eventName);
     return super.on(eventName as never, listener as never);
   }
 
   /** {@link on}. */
-  override addListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+  override addListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
     this.listenTo(eventName);
     return super.addListener(eventName as never, listener as never);
   }
 
   /** {@link on}, first in line. */
-  override prependListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+  override prependListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
     this.listenTo(eventName);
     return super.prependListener(eventName as never, listener as never);
   }
 
   /** {@link on}, for the next matching event only. */
-  override once<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+  override once<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
     this.listenTo(eventName);
     return super.once(eventName as never, listener as never);
   }
 
   /** {@link once}, first in line. */
-  override prependOnceListener<K>(eventName: keyof EventsEvents | K, listener: Listener): this {
+  override prependOnceListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
     this.listenTo(eventName);
     return super.prependOnceListener(eventName as never, listener as never);
   }
@@ -340,7 +341,8 @@ export class Events extends Scuttlebutt<EventsEvents> {
    * @returns the number removed.
    */
   purge(): number {
-    const gone = this.nextExpiry <= this.now() ? this.takeExpired(this.now()) : [];
+    const now = this.now();
+    const gone = this.nextExpiry <= now ? this.takeExpired(now) : [];
     if (gone.length > 0) this.dropStored(gone);
     return gone.length;
   }

@@ -3,10 +3,10 @@
 // that break the contract fail with ResolveError; superseded/reconciliation stay consistent.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Model, signUpdate, type Update, type Identity } from '../../src/index.ts';
+import { Model, MemoryStore, signUpdate, type Update, type Identity } from '../../src/index.ts';
 import { checkResolve, lastWriterWins, versionRecord, ResolveError, type ResolveFn, type VersionRecord } from '../../src/models/resolve.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
-import { identity, testClock, fakeOrigin, syncOnce, connect, verifyCounter, T0 } from '../core/helpers.ts';
+import { identity, testClock, fakeOrigin, syncOnce, connect, verifyCounter, updates, T0 } from '../core/helpers.ts';
 
 const A = identity(0xc1);
 const B = identity(0xc2);
@@ -206,6 +206,31 @@ test('checkResolve: passes total orders, names the broken rule otherwise', async
   const coin = new Prng(1);
   assert.throws(() => checkResolve((c, i) => (coin.next() < 0.5 ? c : i), records), (e: unknown) => e instanceof ResolveError);
   assert.throws(() => checkResolve(highest, new Array(65).fill(records[0])), RangeError);
+});
+
+test('restart from a store: the replay resolves by the rule again; a broken rule refuses to load', async () => {
+  const clock = testClock();
+  const store = new MemoryStore();
+  const a = await model(A, { now: clock.now, resolve: highest, keepVersions: true, store });
+  const stored = updates(a, 2);
+  a.set('k', 5);
+  clock.advanceMs(1);
+  a.set('k', 1);
+  await stored;
+  assert.is(a.get('k'), 5);
+  a.dispose();
+  const again = await model(A, { now: clock.now, resolve: highest, keepVersions: true, store });
+  assert.is(again.get('k'), 5, 'the rule, not the newest version, holds the key after a restart');
+  assert.equal(again.versions('k').map((r) => r.value), [5, 1]);
+  again.dispose();
+  const broken = new Model({ identity: A, now: clock.now, resolve: (_c, i) => i, store });
+  disposeAll.push(broken);
+  try {
+    await broken.ready;
+    assert.unreachable('loading with a broken rule must fail');
+  } catch (err) {
+    assert.instance(err, ResolveError);
+  }
 });
 
 test('options: resolve must be a function', () => {

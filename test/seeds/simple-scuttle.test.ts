@@ -32,46 +32,46 @@ test('simple-scuttle: a custom resolve rule gives the same winner on every node 
   const rng = new Prng(testSeed());
   const cluster = new Cluster();
   try {
-    // Three nodes each write scores for ten keys (interleaved in a random order), then join the
-    // mesh one by one, so every node sees the others' writes in a different order.
+    // Three nodes each write scores for ten keys (interleaved in a random order), then the other two
+    // join through the first, so every node sees the others' writes in a different order.
     const scores = [0, 1, 2].map(() => Array.from({ length: 10 }, () => rng.int(1000)));
     const order = [0, 1, 2].flatMap((n) => Array.from({ length: 10 }, (_, k) => [n, k] as const));
     for (let i = order.length - 1; i > 0; i--) {
       const j = rng.int(i + 1);
       [order[i], order[j]] = [order[j]!, order[i]!];
     }
-    const joined = [cluster.node()];
-    const joinedModels = [joined[0]!.dataset('scores', Model, { policy: open(), resolve: highest })];
+    const nodes = [cluster.node()];
+    const models = [nodes[0]!.dataset('scores', Model, { policy: open(), resolve: highest })];
     const updates: number[] = [];
-    joinedModels[0]!.on('update', () => void updates.push(1)); // history 'update'
-    await joined[0]!.start();
+    models[0]!.on('update', () => void updates.push(1)); // history 'update'
+    await nodes[0]!.start();
     for (let n = 1; n < 3; n++) {
-      joined.push(cluster.node({ seeds: [joined[0]!.address()!] }));
-      joinedModels.push(joined[n]!.dataset('scores', Model, { policy: open(), resolve: highest }));
+      nodes.push(cluster.node({ seeds: [nodes[0]!.address()!] }));
+      models.push(nodes[n]!.dataset('scores', Model, { policy: open(), resolve: highest }));
     }
-    for (const [n, k] of order) joinedModels[n]!.set(`k${k}`, scores[n]![k]!);
-    await Promise.all(joined.slice(1).map((g) => g.start()));
+    for (const [n, k] of order) models[n]!.set(`k${k}`, scores[n]![k]!);
+    await Promise.all(nodes.slice(1).map((g) => g.start()));
     const best = Array.from({ length: 10 }, (_, k) => Math.max(scores[0]![k]!, scores[1]![k]!, scores[2]![k]!));
-    await until('every node holds the highest score of every key', () => joinedModels.every((m) => best.every((s, k) => m.get(`k${k}`) === s)), joinedModels.map((m) => [m, ['update']]));
+    await until('every node holds the highest score of every key', () => models.every((m) => best.every((s, k) => m.get(`k${k}`) === s)), models.map((m) => [m, ['update']]));
     // A later, lower score loses on every node, the writer's included.
     const low = (best[0] ?? 0) - 1;
-    joinedModels[2]!.set('k0', low);
-    assert.is(joinedModels[2]!.get('k0'), best[0], 'the writer keeps the higher score');
-    joinedModels[2]!.set('k0', best[0]! + 5);
-    await until('a higher score wins everywhere', () => joinedModels.every((m) => m.get('k0') === best[0]! + 5), joinedModels.map((m) => [m, ['update']]));
+    models[2]!.set('k0', low);
+    assert.is(models[2]!.get('k0'), best[0], 'the writer keeps the higher score');
+    models[2]!.set('k0', best[0]! + 5);
+    await until('a higher score wins everywhere', () => models.every((m) => m.get('k0') === best[0]! + 5), models.map((m) => [m, ['update']]));
     // gossip.get(key) -> { version, value }
-    const top = joinedModels[1]!.versions('k0').at(-1)!;
+    const top = models[1]!.versions('k0').at(-1)!;
     assert.is(top.value, best[0]! + 5);
     assert.type(top.version, 'number');
-    assert.is(top.source, joined[2]!.id);
-    assert.is(joinedModels[0]!.stateHash, joinedModels[1]!.stateHash);
-    assert.is(joinedModels[1]!.stateHash, joinedModels[2]!.stateHash);
+    assert.is(top.source, nodes[2]!.id);
+    assert.is(models[0]!.stateHash, models[1]!.stateHash);
+    assert.is(models[1]!.stateHash, models[2]!.stateHash);
     assert.ok(updates.length > 0, "history 'update' events");
     // The rule passes the contract check on real versions; a rule that is not deterministic fails it.
-    checkResolve(highest, joinedModels[0]!.versions('k0').concat(joinedModels[0]!.versions('k1')));
+    checkResolve(highest, models[0]!.versions('k0').concat(models[0]!.versions('k1')));
     // "First come, first kept": the winner would depend on arrival order, so replicas diverge.
     const moody: ResolveFn = (current) => current;
-    const records = [joinedModels[0]!.versions('k0')[0]!, joinedModels[0]!.versions('k1')[0]!];
+    const records = [models[0]!.versions('k0')[0]!, models[0]!.versions('k1')[0]!];
     assert.throws(() => checkResolve(moody, records), (e: unknown) => e instanceof ResolveError);
     // A Model asks every decision both ways round: a local write under such a rule throws.
     const stubborn = new Model({ identity: Identity.generate(), resolve: moody });
