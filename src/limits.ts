@@ -1,6 +1,11 @@
 // Every limit signet enforces, as a named default in one place. Each comment says what
 // happens past the limit; each limit is tested at its value and at value + 1.
 
+/** Longest ttl of a Model entry or an Events event (ms): 2^32 - 1, about 49.7 days, the largest
+ *  the codec writes as a CBOR integer. Past it: `set`/`emit` throw RangeError, and a received
+ *  body carrying one is `bad-shape`. */
+export const MAX_TTL_MS = 0xffff_ffff;
+
 /** Largest update body (CBOR bytes). Past it: local writes throw, received updates are rejected `too-large`. */
 export const MAX_UPDATE_BYTES = 64 * 1024;
 /** Highest value `maxUpdateBytes` may be configured to. */

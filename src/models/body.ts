@@ -1,5 +1,6 @@
 // A Model body read from its signed bytes: ['set', key, value, ttl?] or ['del', key]. The value
 // is located, never decoded, so a peer's value is materialised only when someone reads it.
+import { MAX_TTL_MS } from '../limits.ts';
 import { decodeScanned, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
 import type { Update } from '../envelope/update.ts';
 
@@ -38,7 +39,7 @@ export function readBody(bytes: Uint8Array): Body | null {
   const valueEnd = skipScanned(bytes, valueStart);
   if (top[1] === 3) return { op, key, ttl: undefined, valueStart, valueEnd };
   const ttl = readHead(bytes, valueEnd);
-  if (ttl === null || ttl[0] !== 0 || ttl[1] < 1) return null;
+  if (ttl === null || ttl[0] !== 0 || ttl[1] < 1 || ttl[1] > MAX_TTL_MS) return null;
   return { op, key, ttl: ttl[1], valueStart, valueEnd };
 }
 

@@ -1,6 +1,7 @@
 // Events: a reliable, replicated event emitter (npm scuttlebutt `events`, telepathine's bus).
 // emit(name, data, { ttl }) is signed and replayed to late joiners until it expires; history is
 // bounded, shared fairly between sources; listeners take exact names or wildcard patterns.
+import { MAX_TTL_MS } from '../limits.ts';
 import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
 import { decodeScanned, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
@@ -19,10 +20,8 @@ export const DEFAULT_MAX_HISTORY = 10_000;
 /** Longest event name, and longest listener pattern (in UTF-16 code units). Past it: `emit` and
  *  `on` with a pattern throw RangeError; a received event is `bad-shape`. */
 export const MAX_EVENT_NAME_LENGTH = 256;
-/** Longest event ttl (ms): 2^32 - 1, about 49.7 days (the largest the codec writes as a CBOR
- *  integer; it writes larger numbers as floats). Past it: `emit` throws RangeError; a received
- *  event is `bad-shape`. Longer-lived state belongs in a Model. */
-export const MAX_EVENT_TTL_MS = 0xffff_ffff;
+/** Longest event ttl (ms): MAX_TTL_MS, as for a Model entry. */
+export const MAX_EVENT_TTL_MS = MAX_TTL_MS;
 /** Names the emitter itself uses; replicated events may not take them. */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
   'update', 'invalid', 'old_data', 'equivocation', 'dispose', 'unstream', 'compaction', 'error', 'newListener', 'removeListener',

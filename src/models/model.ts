@@ -1,6 +1,7 @@
 // Model: a last-writer-wins map (or one merged by a custom resolve rule) replicated by signed
 // updates. Keys are strings held in a Map (prototype names are ordinary keys); TTL entries
 // expire on every node alike; optionally every version of a key is kept (plasmid's history).
+import { MAX_TTL_MS } from '../limits.ts';
 import { createHash } from 'node:crypto';
 import { on } from 'node:events';
 import type { Update } from '../envelope/update.ts';
@@ -51,7 +52,8 @@ export interface ModelOptions extends ScuttlebuttOptions {
 
 /** Options for {@link Model.set}. */
 export interface SetOptions {
-  /** Time to live in milliseconds, counted from the write's version (its signed timestamp). */
+  /** Time to live in milliseconds (1..MAX_TTL_MS, about 49.7 days), counted from the write's
+   *  version (its signed timestamp). */
   ttl?: number;
 }
 
@@ -156,7 +158,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
     if (value === undefined) throw new TypeError('"value" must not be undefined; use delete(key)');
     assertValue(value, 'value');
     if (options?.ttl !== undefined) {
-      assertInteger(options.ttl, 'ttl', 1, Number.MAX_SAFE_INTEGER / 1000);
+      assertInteger(options.ttl, 'ttl', 1, MAX_TTL_MS);
       return this.localUpdate(['set', key, value, options.ttl]);
     }
     return this.localUpdate(['set', key, value]);

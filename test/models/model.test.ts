@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { Model, MemoryStore, signUpdate, compareUpdates, owner, WriteError, type Change, type Update } from '../../src/index.ts';
 import { MAX_KEY_LENGTH } from '../../src/models/model.ts';
 import { encodeCbor } from '../../src/envelope/cbor.ts';
+import { MAX_TTL_MS } from '../../src/limits.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { identity, testClock, fakeOrigin, syncOnce, updates, T0 } from '../core/helpers.ts';
 
@@ -224,6 +225,10 @@ test('local writes that break a limit or the policy throw', async () => {
   assert.throws(() => roomy.set('k', () => 1), TypeError);
   assert.throws(() => roomy.set('k', 1, { ttl: 0 }), RangeError);
   assert.throws(() => roomy.set('k', 1, { ttl: 1.5 }), RangeError);
+  // ttl at MAX_TTL_MS (the largest the codec writes as an integer) and one over
+  assert.is(roomy.set('long', 1, { ttl: MAX_TTL_MS }).body instanceof Array, true);
+  assert.is(roomy.get('long'), 1);
+  assert.throws(() => roomy.set('long', 2, { ttl: MAX_TTL_MS + 1 }), /"ttl" expected .*4294967295/);
   // body size at maxUpdateBytes and one byte over
   const fill = (n: number) => 'x'.repeat(n);
   let n = 0;
