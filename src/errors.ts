@@ -25,6 +25,12 @@ export class WriteError extends SignetError {
   override readonly code = 'ERR_WRITE';
 }
 
+/** A merge rule broke its contract (see ResolveFn in models/resolve.ts): it picked different winners for the
+ *  same two versions, returned something else than one of them, threw, or is not transitive. */
+export class ResolveError extends SignetError {
+  override readonly code = 'ERR_RESOLVE';
+}
+
 /** The replication protocol was broken by the peer; `reason` is the rejection code. */
 export class ProtocolError extends SignetError {
   override readonly code = 'ERR_PROTOCOL';

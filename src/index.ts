@@ -4,6 +4,7 @@ export {
   SignetError, KeyFileError, KeyPermissionError, WriteError, ProtocolError, HandshakeError,
   PeerMismatchError, DecryptError, FrameTooLargeError, TruncationError, TimeoutError,
   AbortError, NonceExhaustedError, StoreError, ChannelProtocolError, HandshakeLimitError, ListenError, ConnectError, BannedError, HandshakeAbandonedError,
+  ResolveError,
 } from './errors.ts';
 export * as limits from './limits.ts';
 
@@ -29,7 +30,7 @@ export { compareUpdates } from './core/order.ts';
 export type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './core/types.ts';
 export {
   Model, Events, type ModelOptions, type ModelEvents, type SetOptions, type Change, type EventsOptions, type EventsEvents,
-  MAX_KEPT_VERSIONS, ResolveError, lastWriterWins, checkResolve, versionRecord, type ResolveFn, type VersionRecord,
+  MAX_KEPT_VERSIONS, lastWriterWins, checkResolve, versionRecord, type ResolveFn, type VersionRecord,
   MAX_EVENT_TTL_MS, PATTERN_SEPARATOR, type EmitOptions, type PatternListener,
 } from './models/index.ts';
 

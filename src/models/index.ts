@@ -4,8 +4,9 @@ export {
   type ModelOptions, type ModelEvents, type SetOptions, type Change,
 } from './model.ts';
 export {
-  ResolveError, lastWriterWins, checkResolve, versionRecord, MAX_CHECKED_RECORDS, type ResolveFn, type VersionRecord,
+  lastWriterWins, checkResolve, versionRecord, MAX_CHECKED_RECORDS, type ResolveFn, type VersionRecord,
 } from './resolve.ts';
+export { ResolveError } from '../errors.ts';
 export {
   Events, DEFAULT_MAX_HISTORY, RESERVED_EVENT_NAMES, MAX_EVENT_NAME_LENGTH, MAX_EVENT_TTL_MS, PATTERN_SEPARATOR,
   type EventsOptions, type EventsEvents, type EmitOptions, type PatternListener,

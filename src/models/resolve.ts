@@ -5,7 +5,7 @@ import type { Update } from '../envelope/update.ts';
 import type { Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { compareUpdates } from '../core/order.ts';
-import { SignetError } from '../errors.ts';
+import { ResolveError } from '../errors.ts';
 import { expiryOf, readBody, valueOfBody } from './body.ts';
 
 /** One version of one key: a signed write (`set`) or tombstone (`del`) as a Model holds it.
@@ -47,12 +47,6 @@ export interface VersionRecord {
  * disagree; {@link checkResolve} tests a rule more thoroughly (repeats, all triples).
  */
 export type ResolveFn = (current: VersionRecord, incoming: VersionRecord) => VersionRecord;
-
-/** A merge rule broke its contract (see {@link ResolveFn}): it picked different winners for the
- *  same two versions, returned something else than one of them, threw, or is not transitive. */
-export class ResolveError extends SignetError {
-  override readonly code = 'ERR_RESOLVE';
-}
 
 /** The built-in rule: last-writer-wins by (version, source, hash), the core's total order. */
 export const lastWriterWins: ResolveFn = (current, incoming) => (compareUpdates(incoming.update, current.update) > 0 ? incoming : current);
