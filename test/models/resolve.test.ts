@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Model, MemoryStore, signUpdate, type Update, type Identity } from '../../src/index.ts';
-import { checkResolve, lastWriterWins, versionRecord, ResolveError, type ResolveFn, type VersionRecord } from '../../src/models/resolve.ts';
+import { checkResolve, lastWriterWins, versionRecord, type ResolveFn, type VersionRecord } from '../../src/models/resolve.ts';
+import { ResolveError } from '../../src/errors.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { identity, testClock, fakeOrigin, syncOnce, connect, verifyCounter, updates, T0 } from '../core/helpers.ts';
 
