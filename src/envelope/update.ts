@@ -117,24 +117,53 @@ function readHeader(payload: Uint8Array): Header | UpdateResult {
   return { dataset, keyStart, version: version[1], bodyStart: pos + version[2] };
 }
 
-/** A parsed update: fields read once, the body kept as bytes and decoded when read. */
+/**
+ * A parsed update, compact because a model holds one per key: one owned buffer (the envelope
+ * bytes, then the 32-byte payload hash) and a few numbers and shared strings. The byte fields
+ * are views made when read; the body is decoded when read.
+ */
 class ParsedUpdate implements Update {
-  readonly source: NodeId;
-  readonly publicKey: Uint8Array;
   readonly hashHex: string;
   constructor(
     readonly dataset: string,
-    publicKey: Uint8Array,
+    readonly source: NodeId,
     readonly version: number,
-    readonly bodyBytes: Uint8Array,
-    readonly hash: Uint8Array,
-    readonly bytes: Uint8Array,
-    readonly payload: Uint8Array,
-    readonly signature: Uint8Array,
+    /** Envelope bytes followed by the payload's SHA-256. */
+    private readonly buf: Uint8Array,
+    /** Where the payload starts in the envelope, and its length. */
+    private readonly payloadStart: number,
+    private readonly payloadLength: number,
+    /** Offsets in the payload of the source key and of the body. */
+    private readonly keyStart: number,
+    private readonly bodyStart: number,
   ) {
-    this.publicKey = publicKey;
-    this.source = nodeIdOf(publicKey);
-    this.hashHex = Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).toString('hex');
+    this.hashHex = Buffer.from(buf.buffer, buf.byteOffset + buf.length - 32, 32).toString('hex');
+  }
+
+  get bytes(): Uint8Array {
+    return this.buf.subarray(0, this.buf.length - 32);
+  }
+
+  get hash(): Uint8Array {
+    return this.buf.subarray(this.buf.length - 32);
+  }
+
+  get payload(): Uint8Array {
+    return this.buf.subarray(this.payloadStart, this.payloadStart + this.payloadLength);
+  }
+
+  get publicKey(): Uint8Array {
+    const at = this.payloadStart + this.keyStart;
+    return this.buf.subarray(at, at + 32);
+  }
+
+  get bodyBytes(): Uint8Array {
+    return this.buf.subarray(this.payloadStart + this.bodyStart, this.payloadStart + this.payloadLength);
+  }
+
+  get signature(): Uint8Array {
+    const end = this.buf.length - 32;
+    return this.buf.subarray(end - 64, end);
   }
 
   get body(): Value {
@@ -169,14 +198,15 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   const scan = scanCbor(payloadIn, header.bodyStart, { maxDepth: MAX_BODY_DEPTH });
   if (!scan.ok) return fail(scan.overBudget ? 'too-large' : 'bad-shape', `body: ${scan.detail}`);
   if (scan.end !== payloadIn.length) return fail('bad-shape', 'payload: trailing bytes');
-  const bytes = new Uint8Array(input); // a real copy: Buffer#slice would return a view
-  const payload = bytes.subarray(payloadStart, payloadStart + head[1]);
-  const digest = createHash('sha256').update(payload).digest();
-  const update = new ParsedUpdate(
-    header.dataset, payload.subarray(header.keyStart, header.keyStart + 32),
-    header.version, payload.subarray(header.bodyStart), new Uint8Array(digest.buffer, digest.byteOffset, 32),
-    bytes, payload, bytes.subarray(bytes.length - 64),
-  );
+  // One owned copy (Buffer#slice would return a view into the peer's message): the envelope,
+  // then its payload's hash.
+  const buf = new Uint8Array(input.length + 32);
+  buf.set(input);
+  buf.set(createHash('sha256').update(payloadIn).digest(), input.length);
+  const source = nodeIdOf(buf.subarray(payloadStart + header.keyStart, payloadStart + header.keyStart + 32));
+  // The dataset name a stream expects is one string shared by all its updates.
+  const dataset = options?.dataset ?? header.dataset;
+  const update = new ParsedUpdate(dataset, source, header.version, buf, payloadStart, head[1], header.keyStart, header.bodyStart);
   return { ok: true, update };
 }
 
