@@ -43,8 +43,11 @@ export interface ModelOptions extends ScuttlebuttOptions {
    * asked both ways round and a disagreement throws ResolveError: from `set`/`delete`, from
    * loading a store, and as `'error'` for an update from a peer (which is then not applied).
    * It decides between tombstones and TTL entries too (an expired entry still holds its key).
-   * The tombstone horizon stays a version rule: once a node has purged, a write at or below its
-   * purge floor for a key it no longer holds is refused as stale, whatever the rule would say.
+   * So with a rule, tombstones and expired entries are never collected ({@link Model.purge}
+   * keeps them, and they stay in the reconciled set): the horizon is a version rule, and under
+   * a rule that is not by version a write newer than a purged winner could still lose to it
+   * on a node that had not purged, so nodes would disagree about it. Memory stays one entry
+   * per key that was ever written.
    * Default: last-writer-wins by (version, source, hash).
    */
   resolve?: ResolveFn;
@@ -329,9 +332,12 @@ export class Model extends Scuttlebutt<ModelEvents> {
    * Policy: an expired entry is kept as long as a tombstone, because it still beats older
    * writes to its key; forgotten at once, an older write that arrived later would come back
    * on this node only, and replicas would diverge.
+   * With a custom `resolve` rule it collects nothing (see ModelOptions.resolve).
    * @returns the number of updates removed (with keepVersions, every version of each key).
    */
   purge(): number {
+    // With a custom rule nothing is collected (see ModelOptions.resolve).
+    if (this.resolve) return 0;
     const now = this.now();
     const horizon = this.tombstoneHorizonMicros;
     const gone: Update[] = [];
@@ -410,6 +416,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
     const body = readBody(update.bodyBytes);
     if (body === null) return false;
     if (this.maxVersions > 1 && this.entries_.get(body.key)?.update !== update) return true;
+    if (this.resolve) return false; // never purged (see ModelOptions.resolve)
     const horizon = this.tombstoneHorizonMicros;
     if (body.op === 'del') return update.version + horizon <= now;
     return body.ttl !== undefined && update.version + body.ttl * 1000 + horizon <= now;

@@ -34,7 +34,9 @@ export interface VersionRecord {
 /**
  * A merge rule: given two versions of one key, `current` (what this node holds for the key now)
  * and `incoming` (a version arriving, from a peer or a local write), returns the one that holds
- * the key: `current` or `incoming` itself (the same object), nothing else.
+ * the key: `current` or `incoming` itself (the same object), nothing else. Tombstones (`deleted`)
+ * and TTL entries are versions like the others (an expired entry still holds its key); a Model
+ * with a rule never collects them (see ModelOptions.resolve).
  *
  * The user's obligation, on which convergence rests: the rule is a pure function of the two
  * records (no clock, no randomness, no state) that picks a maximum under a strict total order
