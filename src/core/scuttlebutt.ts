@@ -185,7 +185,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** All held updates the other side lacks according to `clock`, oldest first per source. */
   abstract history(clock?: ReadonlyMap<NodeId, number>): Update[];
   /** Applies a verified update; returns whether the model changed. Never throws on a body
-   *  that {@link keyOf} accepted. Call {@link dropUpdate} for updates it supersedes. */
+   *  that {@link keyOf} accepted, except for a user's merge rule that broke its contract
+   *  (Model's ResolveError: from a local write it propagates, with nothing applied; from a peer
+   *  it is reported as `'error'`). Call {@link dropUpdate} for updates it supersedes. */
   abstract applyUpdate(update: Update): boolean;
   /** The key an update writes (for the write policy), or null if the body's shape is wrong. */
   protected abstract keyOf(body: Value): string | null;
@@ -244,7 +246,14 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       this.ownPending = version + OWN_VERSION_RESERVE_MICROS;
       reserve = [['ownVersion', this.ownPending]];
     }
-    this.commitApplied(update, null, reserve);
+    try {
+      this.commitApplied(update, null, reserve);
+    } catch (err) {
+      // A write the model refused (a custom merge rule breaking its contract): nothing was
+      // applied, stored or sent; the reservation it carried did not land either.
+      if (reserve) this.ownPending = 0;
+      throw err;
+    }
     // A model and its clones are one source: each applies the others' writes at once, so the
     // source's versions reach every instance in order (as npm scuttlebutt's synchronous clone did).
     for (const sibling of this.siblings ?? []) {

@@ -164,13 +164,13 @@ test.skip('FINDING 3: keepVersions -> plain peer: overwritten writers\' versions
 
 // ---- FINDING 4 --------------------------------------------------------------------------------
 
-// FINDING 4: Model.applyUpdate now throws (ResolveError), against the base contract ("Never throws
+// FINDING 4 (fixed: localUpdate drops the reservation a refused write carried): Model.applyUpdate now throws (ResolveError), against the base contract ("Never throws
 // on a body that keyOf accepted", core/scuttlebutt.ts applyUpdate). localUpdate reserves the own
 // version high-water mark (ownPending) *before* commitApplied -> applyUpdate; when the rule throws,
 // ownPending is never reset, so `ownPending === 0` never holds again and the reservation is never
 // renewed: later writes are signed above the durable mark, and a kill -9 before a batch commits
 // can reuse a version (equivocation by an honest node) after restart.
-test.skip('FINDING 4: a ResolveError from set() leaves the own-version reservation stuck; later versions outrun the durable mark', async () => {
+test('FINDING 4 (fixed): a ResolveError from set() no longer leaves the own-version reservation stuck; later versions stay below the durable mark', async () => {
   const clock = testClock();
   const store = new MemoryStore();
   const picky: ResolveFn = (cur, inc) => {
