@@ -24,7 +24,7 @@ export const MAX_EVENT_NAME_LENGTH = 256;
 export const MAX_EVENT_TTL_MS = MAX_TTL_MS;
 /** Names the emitter itself uses; replicated events may not take them. */
 export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
-  'update', 'invalid', 'old_data', 'equivocation', 'dispose', 'unstream', 'compaction', 'error', 'newListener', 'removeListener',
+  'update', 'invalid', 'old_data', 'deferred', 'equivocation', 'dispose', 'unstream', 'compaction', 'error', 'newListener', 'removeListener',
 ]);
 
 /** Events options: the Scuttlebutt options plus the history bound. */

@@ -137,6 +137,7 @@ test('wire: old bodies without ttl stay valid; malformed ttls are bad-shape, nev
     assert.equal(r, { status: 'rejected', reason: 'bad-shape' }, `ttl ${JSON.stringify(ttl)}`);
   }
   assert.equal((await e.ingest(at(C, ++v, ['emit', 'x', 1, 2, 3]).bytes, fakeOrigin())), { status: 'rejected', reason: 'bad-shape' });
+  assert.equal((await e.ingest(at(C, ++v, ['emit', 'deferred', 1]).bytes, fakeOrigin())), { status: 'rejected', reason: 'bad-shape' }, 'a reserved name');
   assert.is((await e.ingest(at(C, ++v, ['emit', 'x', 1, MAX_EVENT_TTL_MS]).bytes, fakeOrigin())).status, 'applied', 'ttl at its limit');
 });
 

@@ -64,6 +64,7 @@ test('events replicate both ways and replay in order; reserved names are refused
   // a reserved name is a local event, never signed or replicated
   const before = a.clock.get(A.id);
   a.emit('update', 'not replicated');
+  a.emit('deferred', 'the core emits it too: a local event');
   assert.is(a.clock.get(A.id), before);
 });
 
