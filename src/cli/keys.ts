@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { Identity } from '../identity/identity.ts';
 import { saveIdentity, loadIdentity, generateNetworkKey, saveNetworkKey } from '../identity/key-files.ts';
-import { type CliIo, parse, EXIT_OK } from './io.ts';
+import { type CliIo, CliError, parse, EXIT_OK } from './io.ts';
 
 /** Default key directory and file names. */
 export const DEFAULT_KEYS_DIR = './keys';
@@ -57,7 +57,18 @@ Prints the node id of DIR/${IDENTITY_FILE}: base32(sha256(public key)), 52 chara
 export async function id(args: string[], io: CliIo): Promise<number> {
   const { values } = parse(args, { keys: keyOptions.keys, json: keyOptions.json, help: keyOptions.help });
   if (values.help) return io.out(idHelp), EXIT_OK;
-  const identity = await loadIdentity(join(values.keys, IDENTITY_FILE));
+  const identity = await loadKeysIdentity(values.keys);
   io.out(values.json ? JSON.stringify({ id: identity.id, publicKey: Buffer.from(identity.publicKey).toString('hex') }) : identity.id);
   return EXIT_OK;
+}
+
+/** The identity in key directory `dir`; a missing file fails with the command that makes one. */
+export async function loadKeysIdentity(dir: string): Promise<Identity> {
+  const path = join(dir, IDENTITY_FILE);
+  try {
+    return await loadIdentity(path);
+  } catch (err) {
+    if ((err as { cause?: NodeJS.ErrnoException }).cause?.code !== 'ENOENT') throw err;
+    throw new CliError('ERR_NO_IDENTITY', `no identity at ${path}: create one with "signet keygen${dir === DEFAULT_KEYS_DIR ? '' : ` --keys ${dir}`}", or pass --keys DIR`, { cause: err });
+  }
 }

@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
-import { loadIdentity, loadNetworkKey } from '../identity/key-files.ts';
+import { loadNetworkKey } from '../identity/key-files.ts';
 import { isNodeId, shortId } from '../identity/node-id.ts';
 import { MEMBERS_DATASET } from '../mesh/membership.ts';
 import { Node, PUBLIC_NETWORK_KEY } from '../mesh/node.ts';
@@ -22,7 +22,7 @@ import { DaemonEvents, type LogFn } from './daemon-events.ts';
 import { ProgressBars } from './progress.ts';
 import { checkDataDir } from './data-dir.ts';
 import { type CliIo, parse, CliError, UsageError, EXIT_OK } from './io.ts';
-import { DEFAULT_KEYS_DIR, IDENTITY_FILE, NETWORK_KEY_FILE } from './keys.ts';
+import { DEFAULT_KEYS_DIR, NETWORK_KEY_FILE, loadKeysIdentity } from './keys.ts';
 import { metricsRegistry, serveMetrics, type MetricsServer } from './metrics.ts';
 import { version } from './version.ts';
 
@@ -52,9 +52,10 @@ the peer's digest done, updates received), else a catching-up line each second; 
   --metrics HOST:PORT    serve Prometheus metrics on http://HOST:PORT/metrics (port 0 picks one)
   --log text|json        log format (default text)
 
-example:
-  signet node --data ./a --listen 127.0.0.1:7420 --dataset chat:owner --metrics 127.0.0.1:9420
-  signet node --data ./b --listen 127.0.0.1:7421 --seed 127.0.0.1:7420 --dataset chat:owner`;
+example: two nodes, each with its own identity, sharing one network key
+  signet keygen --keys a && signet keygen --keys b && signet netkey --keys a && cp a/network.key b/
+  signet node --keys a --data a/data --listen 127.0.0.1:7420 --dataset chat --metrics 127.0.0.1:9420
+  signet node --keys b --data b/data --listen 127.0.0.1:7421 --seed 127.0.0.1:7420 --dataset chat`;
 
 const options = {
   listen: { type: 'string' },
@@ -112,7 +113,7 @@ export async function node(args: string[], io: CliIo): Promise<number> {
   const bars = io.errTty && values.log !== 'json' ? new ProgressBars(io.errTty) : undefined;
   const log = logger(bars ? { ...io, err: (text) => bars.log(text) } : io, values.log === 'json');
 
-  const identity = await loadIdentity(join(values.keys, IDENTITY_FILE));
+  const identity = await loadKeysIdentity(values.keys);
   const keyFile = values['network-key'] ?? join(values.keys, NETWORK_KEY_FILE);
   let networkKey: Uint8Array;
   if (values.public) networkKey = PUBLIC_NETWORK_KEY;

@@ -38,8 +38,9 @@ test('with --json, failures are one JSON object on stderr with a code; stdout st
   assert.is(missing.code, 1);
   assert.is(missing.out, '');
   const e = JSON.parse(missing.err) as { error: { code: string; message: string } };
-  assert.is(e.error.code, 'ERR_KEY_FILE');
+  assert.is(e.error.code, 'ERR_NO_IDENTITY');
   assert.match(e.error.message, /nowhere/);
+  assert.match(e.error.message, /signet keygen --keys .*nowhere/, 'names the command that makes one');
   const usage = signet('id', '--bogus', '--json');
   assert.is(usage.code, 2);
   assert.equal(JSON.parse(usage.err).error.code, 'ERR_USAGE');
