@@ -33,31 +33,38 @@ export interface Transport {
 /** TCP: `net.createServer` and `net.Socket`. The default transport. */
 export const tcpTransport: Transport = {
   createServer: (onConnection) => createServer(onConnection),
-  connect(host, port, signal) {
-    const socket = new Socket();
-    return new Promise<TransportStream>((resolve, reject) => {
-      const done = (error?: Error): void => {
-        socket.off('connect', onConnect);
-        socket.off('error', onError);
-        signal.removeEventListener('abort', onAbort);
-        if (!error) return resolve(socket);
-        socket.destroy();
-        reject(error);
-      };
-      const onConnect = (): void => done();
-      const onError = (error: Error): void => {
-        const code = (error as { code?: unknown }).code;
-        done(new ConnectError(`cannot connect to ${host}:${port}: ${typeof code === 'string' ? code : error.message}`, { cause: error }));
-      };
-      const onAbort = (): void => done(new AbortError(`connecting to ${host}:${port} aborted`, { cause: signal.reason }));
-      if (signal.aborted) return onAbort();
-      socket.on('connect', onConnect);
-      socket.on('error', onError);
-      signal.addEventListener('abort', onAbort, { once: true });
-      socket.connect(port, host);
-    });
-  },
+  connect: (host, port, signal) => connectSocket(`${host}:${port}`, signal, (socket) => socket.connect(port, host)),
 };
+
+/**
+ * Connects a new `net.Socket` with `start` (TCP or a Unix socket path) for a
+ * {@link Transport.connect}: resolves once connected; rejects with ConnectError naming `where`,
+ * or AbortError when `signal` aborts first; the socket is destroyed on either.
+ */
+export function connectSocket(where: string, signal: AbortSignal, start: (socket: Socket) => void): Promise<TransportStream> {
+  const socket = new Socket();
+  return new Promise<TransportStream>((resolve, reject) => {
+    const done = (error?: Error): void => {
+      socket.off('connect', onConnect);
+      socket.off('error', onError);
+      signal.removeEventListener('abort', onAbort);
+      if (!error) return resolve(socket);
+      socket.destroy();
+      reject(error);
+    };
+    const onConnect = (): void => done();
+    const onError = (error: Error): void => {
+      const code = (error as { code?: unknown }).code;
+      done(new ConnectError(`cannot connect to ${where}: ${typeof code === 'string' ? code : error.message}`, { cause: error }));
+    };
+    const onAbort = (): void => done(new AbortError(`connecting to ${where} aborted`, { cause: signal.reason }));
+    if (signal.aborted) return onAbort();
+    socket.on('connect', onConnect);
+    socket.on('error', onError);
+    signal.addEventListener('abort', onAbort, { once: true });
+    start(socket);
+  });
+}
 
 /** Checks that `value` looks like a {@link Transport}. @throws TypeError naming `name`. */
 export function assertTransport(value: unknown, name: string): asserts value is Transport {

@@ -4,8 +4,8 @@ import { EventEmitter } from 'node:events';
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, Socket, type AddressInfo, type Server } from 'node:net';
 import { isAbsolute, join } from 'node:path';
-import { AbortError, ConnectError } from '../errors.ts';
-import type { Transport, TransportServer, TransportStream } from './transport.ts';
+import { ConnectError } from '../errors.ts';
+import { connectSocket, type Transport, type TransportServer, type TransportStream } from './transport.ts';
 
 /** The `remoteAddress` of every connection a Unix-socket server accepts: a Unix socket does not
  *  say who dialed, so per-address limits and bans count every local peer as this one address. */
@@ -78,28 +78,7 @@ function connectUnix(directory: string, host: string, port: number, signal: Abor
   const where = `${String(host).slice(0, 80)}:${port}`;
   const target = port === 0 ? { error: 'port 0 cannot be dialed' } : unixSocketPath(directory, host, port);
   if ('error' in target) return Promise.reject(new ConnectError(`cannot connect to ${where}: ${target.error}`));
-  const socket = new Socket();
-  return new Promise<TransportStream>((resolve, reject) => {
-    const done = (error?: Error): void => {
-      socket.off('connect', onConnect);
-      socket.off('error', onError);
-      signal.removeEventListener('abort', onAbort);
-      if (!error) return resolve(socket);
-      socket.destroy();
-      reject(error);
-    };
-    const onConnect = (): void => done();
-    const onError = (error: Error): void => {
-      const code = (error as { code?: unknown }).code;
-      done(new ConnectError(`cannot connect to ${where}: ${typeof code === 'string' ? code : error.message}`, { cause: error }));
-    };
-    const onAbort = (): void => done(new AbortError(`connecting to ${where} aborted`, { cause: signal.reason }));
-    if (signal.aborted) return onAbort();
-    socket.on('connect', onConnect);
-    socket.on('error', onError);
-    signal.addEventListener('abort', onAbort, { once: true });
-    socket.connect({ path: target.path });
-  });
+  return connectSocket(where, signal, (socket) => socket.connect({ path: target.path }));
 }
 
 /** A `net.Server` bound to `host:port`'s socket file, as a {@link TransportServer}. */
