@@ -47,7 +47,6 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   private pendingWrite: ((error?: Error | null) => void) | null = null;
   private remoteClosed = false;
   private localClosed = false;
-  private streamEnded = false;
   private attached = true;
   /** True while our reader is full and the stream is paused: the peer's silence is then ours. */
   private backpressured = false;
@@ -131,12 +130,10 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   }
 
   private readonly onEnd = (): void => {
-    this.streamEnded = true;
     if (!this.remoteClosed) this.destroy(new TruncationError('the stream ended without the authenticated close frame'));
   };
 
   private readonly onClose = (): void => {
-    this.streamEnded = true;
     if (this.destroyed) return this.detach();
     if (!this.remoteClosed) this.destroy(new TruncationError('the stream closed without the authenticated close frame'));
     // else: the peer closed cleanly; what it sent can still be read, and writes now fail.

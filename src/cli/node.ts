@@ -6,7 +6,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { open, owner, writers, type WritePolicy } from '../core/policy.ts';
 import { loadNetworkKey } from '../identity/key-files.ts';
-import { isNodeId, shortId } from '../identity/node-id.ts';
+import { isNodeId } from '../identity/node-id.ts';
 import { MEMBERS_DATASET } from '../mesh/membership.ts';
 import { Node, PUBLIC_NETWORK_KEY } from '../mesh/node.ts';
 import { Model } from '../models/model.ts';

@@ -4,7 +4,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once, type EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { connect as tcpConnect, createServer, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import {

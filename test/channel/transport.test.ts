@@ -5,7 +5,6 @@ import { once } from 'node:events';
 import type { CipherState } from '../../src/channel/cipher-state.ts';
 import { MAX_NONCE } from '../../src/channel/cipher-state.ts';
 import { FrameType, lengthPrefix, MAX_FRAME_PLAINTEXT } from '../../src/channel/framing.ts';
-import type { SecureChannel } from '../../src/channel/secure-channel.ts';
 import { MAX_MESSAGE_BYTES } from '../../src/limits.ts';
 import { secureChannel } from '../../src/channel/secure-channel.ts';
 import { alice, bob, networkKey, connect, duplexPair, held, frameTap, outcome, readMessages } from './pair.ts';

@@ -8,7 +8,6 @@ import { Model, MemoryStore, StoreError, limits, type Update } from '../../src/i
 import { identity, testClock, fakeOrigin, T0 } from './helpers.ts';
 
 const A = identity(0xa1);
-const B = identity(0xa2);
 
 test('a write signed but never stored (killed before its batch committed) is not reused: the next version is above the reservation', async () => {
   const clock = testClock();

@@ -6,22 +6,13 @@ import * as assert from 'uvu/assert';
 import { Events, MemoryStore, signUpdate, type Update } from '../../src/index.ts';
 import { MAX_EVENT_TTL_MS } from '../../src/models/events.ts';
 import { identity, testClock, syncOnce, fakeOrigin, updates, T0 } from '../core/helpers.ts';
+import { makeEvents, type EventsTestOptions } from './fixtures.ts';
 
 const A = identity(0x81);
 const B = identity(0x82);
 const C = identity(0x83);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function events(id = A, options: Partial<ConstructorParameters<typeof Events>[0]> = {}) {
-  const e = new Events({ identity: id, ...options });
-  disposeAll.push(e);
-  await e.ready;
-  return e;
-}
+const events = (id = A, options: EventsTestOptions = {}): Promise<Events> => makeEvents(id, options);
 
 const at = (who = B, version = T0, body: unknown[] = ['emit', 'beacon', 'x', 1000]): Update =>
   signUpdate(who, { dataset: 'default', version, body });

@@ -5,6 +5,7 @@ import * as assert from 'uvu/assert';
 import { Events, MemoryStore, signUpdate, type Identity, type Update } from '../../src/index.ts';
 import { identity, testClock, syncOnce, updates, connect, T0 } from '../core/helpers.ts';
 import { Prng } from '../helpers/prng.ts';
+import { makeEvents, type EventsTestOptions } from './fixtures.ts';
 
 const A = identity(0x61);
 const B = identity(0x62);
@@ -13,17 +14,7 @@ const D = identity(0x64);
 const F = identity(0x66);
 const L = identity(0x6c);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function events(id = A, options: Partial<ConstructorParameters<typeof Events>[0]> = {}) {
-  const e = new Events({ identity: id, ...options });
-  disposeAll.push(e);
-  await e.ready;
-  return e;
-}
+const events = (id = A, options: EventsTestOptions = {}): Promise<Events> => makeEvents(id, options);
 
 test('bounded history: maxHistory kept, the rest compacted through the hook, late joiners get the kept ones', async () => {
   const clock = testClock();

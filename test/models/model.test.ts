@@ -9,23 +9,14 @@ import { encodeCbor } from '../../src/envelope/cbor.ts';
 import { MAX_TTL_MS } from '../../src/limits.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { identity, testClock, fakeOrigin, syncOnce, updates, T0 } from '../core/helpers.ts';
+import { makeModel, type ModelTestOptions } from './fixtures.ts';
 
 const A = identity(0x41);
 const B = identity(0x42);
 const C = identity(0x43);
 const D = identity(0x44);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function model(id = A, options: Partial<ConstructorParameters<typeof Model>[0]> = {}) {
-  const m = new Model({ identity: id, ...options });
-  disposeAll.push(m);
-  await m.ready;
-  return m;
-}
+const model = (id = A, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, options);
 
 test('last-writer-wins by (version, source, hash) whatever the arrival order', async () => {
   const seed = testSeed();

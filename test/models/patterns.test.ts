@@ -6,21 +6,12 @@ import { Events, signUpdate, type Update } from '../../src/index.ts';
 import { compilePattern, isPattern, matchPattern } from '../../src/models/patterns.ts';
 import { MAX_EVENT_NAME_LENGTH } from '../../src/models/events.ts';
 import { identity, testClock, syncOnce, fakeOrigin, T0 } from '../core/helpers.ts';
+import { makeEvents, type EventsTestOptions } from './fixtures.ts';
 
 const A = identity(0x71);
 const B = identity(0x72);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function events(id = A, options: Partial<ConstructorParameters<typeof Events>[0]> = {}) {
-  const e = new Events({ identity: id, ...options });
-  disposeAll.push(e);
-  await e.ready;
-  return e;
-}
+const events = (id = A, options: EventsTestOptions = {}): Promise<Events> => makeEvents(id, options);
 
 const matches = (pattern: string, name: string) => matchPattern(compilePattern(pattern), name);
 

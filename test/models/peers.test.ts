@@ -4,22 +4,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Model, owner, type Change } from '../../src/index.ts';
 import { identity, testClock, syncOnce } from '../core/helpers.ts';
+import { disposeAfter, makeModel, type ModelTestOptions } from './fixtures.ts';
 
 const A = identity(0xe1);
 const B = identity(0xe2);
 const C = identity(0xe3);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function model(id = A, options: Partial<ConstructorParameters<typeof Model>[0]> = {}) {
-  const m = new Model({ identity: id, policy: owner(), ...options });
-  disposeAll.push(m);
-  await m.ready;
-  return m;
-}
+const model = (id = A, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, { policy: owner(), ...options });
 
 test('getFrom and keysOf read what each peer published, replicated under owner()', async () => {
   const clock = testClock();
@@ -45,7 +36,7 @@ test('getFrom and keysOf read what each peer published, replicated under owner()
   assert.is(b.getFrom(B.id, 'status'), undefined);
   // keys outside any namespace, or that only look like one, are not anyone's
   const open = new Model({ identity: C });
-  disposeAll.push(open);
+  disposeAfter(open);
   await open.ready;
   open.set('plain', 1);
   open.set(`${A.id.slice(0, 51)}x/evil`, 1); // not a node id (the last character is not canonical)

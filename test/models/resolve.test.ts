@@ -8,23 +8,14 @@ import { checkResolve, lastWriterWins, versionRecord, type ResolveFn, type Versi
 import { ResolveError } from '../../src/errors.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { identity, testClock, fakeOrigin, syncOnce, connect, verifyCounter, updates, T0 } from '../core/helpers.ts';
+import { disposeAfter, makeModel, type ModelTestOptions } from './fixtures.ts';
 
 const A = identity(0xc1);
 const B = identity(0xc2);
 const C = identity(0xc3);
 const D = identity(0xc4);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function model(id: Identity, options: Partial<ConstructorParameters<typeof Model>[0]> = {}) {
-  const m = new Model({ identity: id, ...options });
-  disposeAll.push(m);
-  await m.ready;
-  return m;
-}
+const model = (id: Identity, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, options);
 
 /** The highest number wins (a delete or a non-number counts as -Infinity); ties by last writer. */
 const highest: ResolveFn = (current, incoming) => {
@@ -225,7 +216,7 @@ test('restart from a store: the replay resolves by the rule again; a broken rule
   assert.equal(again.versions('k').map((r) => r.value), [5, 1]);
   again.dispose();
   const broken = new Model({ identity: A, now: clock.now, resolve: (_c, i) => i, store });
-  disposeAll.push(broken);
+  disposeAfter(broken);
   try {
     await broken.ready;
     assert.unreachable('loading with a broken rule must fail');

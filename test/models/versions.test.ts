@@ -6,22 +6,13 @@ import * as assert from 'uvu/assert';
 import { Model, MemoryStore } from '../../src/index.ts';
 import { MAX_KEPT_VERSIONS } from '../../src/models/model.ts';
 import { identity, testClock, syncOnce, connect, updates } from '../core/helpers.ts';
+import { makeModel, type ModelTestOptions } from './fixtures.ts';
 
 const A = identity(0x91);
 const B = identity(0x92);
 const C = identity(0x93);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
-
-async function model(id = A, options: Partial<ConstructorParameters<typeof Model>[0]> = {}) {
-  const m = new Model({ identity: id, ...options });
-  disposeAll.push(m);
-  await m.ready;
-  return m;
-}
+const model = (id = A, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, options);
 
 const values = (m: Model, key: string) => m.versions(key).map((r) => r.value);
 

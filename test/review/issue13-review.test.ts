@@ -10,6 +10,7 @@ import { unixSocketPath } from '../../src/channel/unix-transport.ts';
 import { breadthOrder, scuttleDepthOrder } from '../../src/replication/batches.ts';
 import { identity, testClock, connect, T0 } from '../core/helpers.ts';
 import { ResolveError } from '../../src/errors.ts';
+import { makeEvents, makeModel, type EventsTestOptions, type ModelTestOptions } from '../models/fixtures.ts';
 
 const A = identity(0xe1);
 const B = identity(0xe2);
@@ -18,24 +19,9 @@ const W1 = identity(0xe4);
 const W2 = identity(0xe5);
 const W3 = identity(0xe6);
 
-const disposeAll: Array<{ dispose(): void }> = [];
-test.after.each(() => {
-  for (const m of disposeAll.splice(0)) m.dispose();
-});
+const model = (id: Identity, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, options);
 
-async function model(id: Identity, options: Partial<ConstructorParameters<typeof Model>[0]> = {}) {
-  const m = new Model({ identity: id, ...options });
-  disposeAll.push(m);
-  await m.ready;
-  return m;
-}
-
-async function events(id: Identity, options: Partial<ConstructorParameters<typeof Events>[0]> = {}) {
-  const e = new Events({ identity: id, ...options });
-  disposeAll.push(e);
-  await e.ready;
-  return e;
-}
+const events = (id: Identity, options: EventsTestOptions = {}): Promise<Events> => makeEvents(id, options);
 
 /** The highest number wins (a delete or a non-number counts as -Infinity); ties by last writer. */
 const highest: ResolveFn = (current, incoming) => {

@@ -3,7 +3,7 @@
 // partitions honest nodes from each other).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Model, MemoryStore, signUpdate } from '../../src/index.ts';
+import { Model, signUpdate } from '../../src/index.ts';
 import { identity, testClock, fakeOrigin, connect, T0 } from '../core/helpers.ts';
 import { synced } from '../helpers/streams.ts';
 

@@ -18,7 +18,7 @@
 // behind the network key. gossipmonger's peers trusted whatever a neighbour relayed.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Identity, Model, owner, type Change, type Node } from '../../src/index.ts';
+import { Identity, Model, owner, type Change } from '../../src/index.ts';
 import { Cluster, until } from '../mesh/cluster.ts';
 
 /** One gossipmonger-style peer: a Node with a per-peer state dataset and the events it heard. */
