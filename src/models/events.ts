@@ -1,6 +1,7 @@
 // Events: a reliable, replicated event emitter (npm scuttlebutt `events`, telepathine's bus).
-// emit(name, data, { ttl }) is signed and replayed to late joiners until it expires; history is
-// bounded, shared fairly between sources; listeners take exact names or wildcard patterns.
+// emit(name, data, { ttl }) is signed and replayed to late joiners, and heard by nobody once it
+// expires; history is bounded, shared fairly between sources; listeners take exact names or
+// wildcard patterns.
 import { MAX_TTL_MS } from '../limits.ts';
 import { EventEmitter } from 'node:events';
 import type { Update } from '../envelope/update.ts';
@@ -30,9 +31,9 @@ export const RESERVED_EVENT_NAMES: ReadonlySet<string> = new Set([
 /** Events options: the Scuttlebutt options plus the history bound. */
 export interface EventsOptions extends ScuttlebuttOptions {
   /**
-   * Events kept for late joiners, from all sources together. Default 10,000.
-   * Past it, expired events go first (see {@link EmitOptions.ttl}); then the source that holds
-   * the most retained events loses its oldest one (a tie goes
+   * Events kept for late joiners, from all sources together (expired ones count like the
+   * others, see {@link EmitOptions.ttl}). Default 10,000.
+   * Past it, the source that holds the most retained events loses its oldest one (a tie goes
    * to the source whose oldest event is oldest in the total order), and `'compaction'` is
    * emitted with what was removed. A source that floods therefore evicts only its own events:
    * a source holding no more than its fair share (maxHistory / number of sources) keeps all of
@@ -49,8 +50,11 @@ export interface EmitOptions {
   /**
    * How long the event lives, in ms (1..MAX_EVENT_TTL_MS), counted from its version (the signed
    * µs timestamp of the write), so it expires at the same instant on every node. Once expired
-   * it is not delivered to listeners (an event that arrives late is dropped unseen), not
-   * replayed to late joiners, not reconciled, and goes first when the history is full.
+   * it is delivered to no listener, here or on any node it reaches later (a late joiner hears
+   * nothing of it). It is still held, replicated and reconciled like any event until the
+   * history bound compacts it: which events a node keeps must depend only on which events it
+   * received, never on when, or two nodes would keep different ones and offer each other the
+   * difference forever.
    * Default: never expires. The ttl is signed inside the body (`['emit', name, data, ttl]`);
    * bodies without it (`['emit', name, data]`) are read as before.
    */
@@ -186,10 +190,6 @@ export class Events extends Scuttlebutt<EventsEvents> {
   private floorsChanged: Array<[string, number]> = [];
   /** Patterns listened to (see the class). */
   private readonly patterns = new PatternSet((pattern) => EventEmitter.prototype.listenerCount.call(this, pattern));
-  /** No retained event expires before this (µs); a lower bound, exact after each purge scan. */
-  private nextExpiry = Infinity;
-  /** Expiry of retained events with a ttl, by update (read from the body once). */
-  private readonly expiries = new WeakMap<Update, number>();
 
   constructor(options: EventsOptions) {
     super(options);
@@ -281,37 +281,21 @@ export class Events extends Scuttlebutt<EventsEvents> {
     return true;
   }
 
-  /** Retained events `clock` lacks and not expired, in the total order (oldest first). */
+  /** Retained events `clock` lacks (expired ones too: nobody hears them), in the total order
+   *  (oldest first). */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
-    const now = this.now();
     const out: Update[] = [];
     for (const log of this.logs.values()) {
       const have = clock?.get(log.source) ?? 0;
-      for (const u of log.events.items) if (u.version > have && this.expiry(u) > now) out.push(u);
+      for (const u of log.events.items) if (u.version > have) out.push(u);
     }
     return out.sort(compareUpdates);
   }
 
-  /** When a retained event expires (µs); Infinity without a ttl. */
-  private expiry(update: Update): number {
-    return this.expiries.get(update) ?? Infinity;
-  }
-
-  /** Keeps the event; past maxHistory, drops expired events, then evicts the fullest source's
-   *  oldest (see the class). An event already expired is not kept (a restart's replay). */
+  /** Keeps the event (expired or not); past maxHistory, evicts the fullest source's oldest (see
+   *  the class). */
   applyUpdate(update: Update): boolean {
-    const body = readEvent(update.bodyBytes);
-    if (body === null) return false;
-    const now = this.now();
-    const expiresAt = expiryOf(update, body);
-    if (expiresAt <= now) {
-      this.dropUpdate(update);
-      return false;
-    }
-    if (expiresAt !== Infinity) {
-      this.expiries.set(update, expiresAt);
-      this.nextExpiry = Math.min(this.nextExpiry, expiresAt);
-    }
+    if (readEvent(update.bodyBytes) === null) return false;
     let log = this.logs.get(update.source);
     if (log) {
       log.events.push(update);
@@ -324,51 +308,11 @@ export class Events extends Scuttlebutt<EventsEvents> {
     }
     this.retained++;
     if (this.retained <= this.maxHistory) return true;
-    // Expired events make room first (same store batch as the put); they are not compaction.
-    if (this.nextExpiry <= now) for (const u of this.takeExpired(now)) this.dropUpdate(u);
-    if (this.retained <= this.maxHistory) return true;
     const removed: Update[] = [];
     while (this.retained > this.maxHistory) removed.push(this.evictOne());
     for (const u of removed) this.dropUpdate(u); // same store batch as the put
     emitLocal.call(this, 'compaction', removed);
     return !removed.includes(update); // an old event of the fullest source may go at once
-  }
-
-  /**
-   * Forgets retained events whose ttl has run out (they are already invisible: not delivered,
-   * not in history(), not reconciled). They also go by themselves when the history is full.
-   * @returns the number removed.
-   */
-  purge(): number {
-    const now = this.now();
-    const gone = this.nextExpiry <= now ? this.takeExpired(now) : [];
-    if (gone.length > 0) this.dropStored(gone);
-    return gone.length;
-  }
-
-  /** Removes every expired event from the logs (O(n)) and recomputes {@link nextExpiry}. */
-  private takeExpired(now: number): Update[] {
-    const gone: Update[] = [];
-    let next = Infinity;
-    for (const log of [...this.logs.values()]) {
-      const keep: Update[] = [];
-      for (const u of log.events.items) {
-        const at = this.expiry(u);
-        if (at <= now) gone.push(u);
-        else {
-          keep.push(u);
-          next = Math.min(next, at);
-        }
-      }
-      if (keep.length === log.events.size) continue;
-      if (keep.length === 0) this.logs.delete(log.source);
-      else log.events.reset(keep);
-    }
-    this.nextExpiry = next;
-    if (gone.length === 0) return gone;
-    this.retained -= gone.length;
-    this.fullest.reset([...this.logs.values()]);
-    return gone;
   }
 
   /** Removes the oldest event of the source holding the most. O(log n). */
@@ -389,15 +333,11 @@ export class Events extends Scuttlebutt<EventsEvents> {
     return oldest;
   }
 
-  /** Old if it has expired, if it is at or below its source's compaction floor, or if the
-   *  history is full (of unexpired events) and it would be the event evicted at once (its
-   *  source's oldest, and that source the fullest). */
+  /** Old if it is at or below its source's compaction floor, or if the history is full and it
+   *  would be the event evicted at once (its source's oldest, and that source the fullest). */
   protected override superseded(update: Update, _name: string): boolean {
-    const now = this.now();
-    const body = readEvent(update.bodyBytes);
-    if (body !== null && expiryOf(update, body) <= now) return true;
     if (update.version <= (this.compactedThrough.get(update.source) ?? 0)) return true;
-    if (this.retained < this.maxHistory || this.nextExpiry <= now) return false;
+    if (this.retained < this.maxHistory) return false;
     const log = this.logs.get(update.source);
     if (log && !olderFirst(update, log.events.peek()!)) return false;
     const top = this.fullest.peek()!;
@@ -421,13 +361,7 @@ export class Events extends Scuttlebutt<EventsEvents> {
     }
   }
 
-  /** Expired events leave the reconciled set when they expire, on every node alike. */
-  protected override forgettable(update: Update, now: number): boolean {
-    const body = readEvent(update.bodyBytes);
-    return body !== null && expiryOf(update, body) <= now;
-  }
-
-  /** Delivers an applied event, unless it has expired: to exact-name listeners as
+  /** Delivers an applied event, unless it has expired (on every node alike): to exact-name listeners as
    *  `(data, update)` (unless the name is itself a pattern), then to each matching pattern's
    *  listeners as `(data, fromPeer, name, update)`. The data is decoded only if someone listens. */
   protected override announced(update: Update): void {

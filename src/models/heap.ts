@@ -35,14 +35,6 @@ export class Heap<T> {
     return out;
   }
 
-  /** Replaces the contents with `items` (heapified in O(n)). */
-  reset(items: readonly T[]): void {
-    this.items.length = 0;
-    for (const item of items) this.items.push(item);
-    for (let i = 0; i < this.items.length; i++) this.moved(this.items[i]!, i);
-    for (let i = (this.items.length >> 1) - 1; i >= 0; i--) this.down(i);
-  }
-
   /** Restores the heap after the item at `index` changed priority (either way). */
   fix(index: number): void {
     this.down(this.up(index));

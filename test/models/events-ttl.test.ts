@@ -1,6 +1,7 @@
 // Events with a duration: emit(name, data, { ttl }) expires at version + ttl on every node
-// alike: not delivered after, not replayed to late joiners, not reconciled, purged, and
-// first to go when the history is full. Old bodies without a ttl stay valid.
+// alike: heard by no listener after, here or on a late joiner; still held, replicated,
+// reconciled and compacted like any event, so which events a node keeps depends only on which
+// it received. Old bodies without a ttl stay valid.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Events, MemoryStore, signUpdate, type Update } from '../../src/index.ts';
@@ -17,9 +18,9 @@ const events = (id = A, options: EventsTestOptions = {}): Promise<Events> => mak
 const at = (who = B, version = T0, body: unknown[] = ['emit', 'beacon', 'x', 1000]): Update =>
   signUpdate(who, { dataset: 'default', version, body });
 
-test('expiry is the signed version + ttl: delivered just before it on any node, dropped unseen at it', async () => {
+test('expiry is the signed version + ttl: delivered just before it on any node, held but unheard at it', async () => {
   const u = at(B, T0, ['emit', 'beacon', 'up', 1000]);
-  for (const [offsetMs, want] of [[999, 'applied'], [1000, 'old'], [5000, 'old']] as const) {
+  for (const [offsetMs, heardIt] of [[999, true], [1000, false], [5000, false]] as const) {
     const clock = testClock(T0 + offsetMs * 1000);
     const e = await events(A, { now: clock.now });
     const heard: unknown[] = [];
@@ -27,13 +28,13 @@ test('expiry is the signed version + ttl: delivered just before it on any node, 
     e.on('**', (d: unknown) => heard.push(d));
     const origin = fakeOrigin();
     const r = await e.ingest(u.bytes, origin);
-    assert.is(r.status, want, `at +${offsetMs} ms`);
-    assert.equal(heard, want === 'applied' ? ['up', 'up'] : []);
+    assert.is(r.status, 'applied', `at +${offsetMs} ms: held like any event`);
+    assert.equal(heard, heardIt ? ['up', 'up'] : [], `at +${offsetMs} ms`);
     assert.is(origin.faults.length, 0, 'an expired event is no fault');
   }
 });
 
-test('a late joiner gets a live ttl event, not an expired one; history() and reconcileSet() leave it out', async () => {
+test('a late joiner stores an expired event and hears nothing of it; history() and reconcileSet() keep it on every node alike', async () => {
   const clock = testClock();
   const a = await events(A, { now: clock.now });
   a.emit('short', 's', { ttl: 500 });
@@ -46,75 +47,50 @@ test('a late joiner gets a live ttl event, not an expired one; history() and rec
   assert.equal(heardEarly.sort(), ['long', 'plain', 'short']);
   clock.advanceMs(500);
   const names = (us: readonly Update[]) => us.map((u) => (u.body as string[])[1]).sort();
-  assert.equal(names(a.history()), ['long', 'plain']);
-  assert.equal(names(a.reconcileSet()), ['long', 'plain'], 'expired: forgettable on every node alike');
-  assert.equal(names(early.reconcileSet()), ['long', 'plain']);
+  assert.equal(names(a.history()), ['long', 'plain', 'short']);
+  assert.equal(names(a.reconcileSet()), ['long', 'plain', 'short']);
+  assert.equal(names(early.reconcileSet()), names(a.reconcileSet()), 'the same set on both, whenever each got it');
   const late = await events(C, { now: clock.now });
   const heardLate: string[] = [];
   late.on('**', (_d: unknown, _f: string, name: string) => heardLate.push(name));
   await syncOnce(a, late);
-  assert.equal(heardLate.sort(), ['long', 'plain']);
+  assert.equal(heardLate.sort(), ['long', 'plain'], 'the expired event is not replayed to listeners');
+  assert.equal(names(late.reconcileSet()), names(a.reconcileSet()), 'but held, so the three nodes agree');
 });
 
-test('purge() forgets expired events from memory and store; a restart does not replay them', async () => {
+test('a restart does not deliver expired events, and keeps them like the others', async () => {
   const clock = testClock();
   const store = new MemoryStore();
-  const a = await events(A, { now: clock.now, store });
-  a.emit('t', 1, { ttl: 100 });
-  a.emit('t', 2);
-  await updates(a, 2);
-  assert.is(store.size('default'), 2);
-  assert.is(a.purge(), 0, 'nothing expired yet');
-  clock.advanceMs(100);
-  assert.is(a.purge(), 1);
-  await a.ready;
-  assert.is(a.heldCount, 1);
-  // a restart over a store that still holds an expired event (not purged) drops it on load
-  const store2 = new MemoryStore();
-  const b = await events(B, { now: clock.now, store: store2 });
-  clock.t -= 100_000;
+  const b = await events(B, { now: clock.now, store });
   b.emit('t', 3, { ttl: 50 });
   b.emit('t', 4);
   await updates(b, 2);
   b.dispose();
   clock.advanceMs(100);
-  const again = await events(B, { now: clock.now, store: store2 });
-  const replayed = again.history().map((u) => (u.body as unknown[])[2]);
-  assert.equal(replayed, [4]);
-  assert.is(store2.size('default'), 1, 'the expired event left the store on load');
+  const again = new Events({ identity: B, now: clock.now, store });
+  const heard: unknown[] = [];
+  again.on('t', (d: unknown) => heard.push(d));
+  await again.ready;
+  assert.equal(heard, [], 'a load delivers nothing');
+  assert.equal(again.history().map((u) => (u.body as unknown[])[2]), [3, 4]);
+  assert.is(store.size('default'), 2);
+  again.dispose();
 });
 
-test('a full history drops expired events before it compacts live ones', async () => {
+test('a full history compacts by the fair rule alone, expired or not: the same events kept whenever they arrived', async () => {
   const clock = testClock();
-  const a = await events(A, { now: clock.now, maxHistory: 3 });
-  const compacted: Update[][] = [];
-  a.on('compaction', (removed: Update[]) => compacted.push(removed));
-  a.emit('e', 'keep1');
-  clock.advanceMs(1);
-  a.emit('e', 'brief', { ttl: 5 });
-  clock.advanceMs(1);
-  a.emit('e', 'keep2');
-  clock.advanceMs(10);
-  a.emit('e', 'keep3');
-  assert.equal(a.history().map((u) => (u.body as unknown[])[2]), ['keep1', 'keep2', 'keep3']);
-  assert.equal(compacted, [], 'the expired event made room: nothing compacted');
-  clock.advanceMs(1);
-  a.emit('e', 'keep4');
-  assert.equal(compacted.map((r) => r.map((u) => (u.body as unknown[])[2])), [['keep1']]);
-});
-
-test('when full of live events, an arriving event is still judged by compaction; with an expired one held it is applied', async () => {
-  const clock = testClock();
-  const a = await events(A, { now: clock.now, maxHistory: 2 });
-  a.emit('e', 1, { ttl: 5 });
-  clock.advanceMs(1);
-  a.emit('e', 2);
-  clock.advanceMs(10);
-  // B's older event would be evicted at once by the fair rule if the history were full of live
-  // events; here the expired event goes instead.
-  const old = at(B, T0 + 2000, ['emit', 'e', 'b']);
-  assert.is((await a.ingest(old.bytes, fakeOrigin())).status, 'applied');
-  assert.equal(a.history().map((u) => (u.body as unknown[])[2]).sort(), [2, 'b'].sort());
+  const brief = at(B, T0, ['emit', 'e', 'brief', 10]);
+  const x = at(B, T0 + 1000, ['emit', 'e', 'x']);
+  const y = at(C, T0 + 2000, ['emit', 'e', 'y']);
+  // One node gets everything while `brief` is live, the other after it expired.
+  const early = await events(A, { now: clock.now, maxHistory: 2 });
+  for (const u of [brief, x, y]) await early.ingest(u.bytes, fakeOrigin());
+  clock.advanceMs(50);
+  const late = await events(A, { now: clock.now, maxHistory: 2 });
+  for (const u of [brief, x, y]) await late.ingest(u.bytes, fakeOrigin());
+  const kept = (e: Events) => e.history().map((u) => (u.body as unknown[])[2]);
+  assert.equal(kept(early), kept(late));
+  assert.equal(kept(early), ['x', 'y'], "B's oldest went: B held the most");
 });
 
 test('wire: old bodies without ttl stay valid; malformed ttls are bad-shape, never a crash', async () => {

@@ -103,13 +103,13 @@ test('FINDING 1b (fixed): ... and no write is offered again session after sessio
 
 // ---- FINDING 2 --------------------------------------------------------------------------------
 
-// FINDING 2: Events ttl: "expired events go first when the history is full" makes the retained set
+// FINDING 2 (fixed: expiry now only silences an event; it is held and compacted like any other): Events ttl: "expired events go first when the history is full" made the retained set
 // depend on *when* events arrived, not only on which arrived (events.ts applyUpdate/takeExpired).
 // A node whose history filled while an event was still live compacts another source's event for
 // good (its compaction floor moves); a node that received the last event after the expiry drops
 // the expired one instead and keeps it. The two then replay different histories to late joiners,
 // and the keeper offers the compacted event in every reconciliation session (refused as old).
-test.skip('FINDING 2: Events ttl + maxHistory: arrival timing decides which events are retained; resent every session', async () => {
+test('FINDING 2 (fixed): Events ttl + maxHistory: arrival timing no longer decides which events are retained', async () => {
   const clock = testClock();
   const a = await events(A, { now: clock.now, maxHistory: 2 });
   const b = await events(B, { now: clock.now, maxHistory: 2 });
