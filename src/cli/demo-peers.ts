@@ -13,6 +13,9 @@ import { Mux, type MuxSession } from '../mesh/mux.ts';
 import { FrameDecoder, decodeMessage, encodeHello } from '../replication/messages.ts';
 import { parseHostPort } from '../util/address.ts';
 import { within } from './demo-processes.ts';
+import { open } from '../core/policy.ts';
+import { datasetDescriptor } from '../mesh/datasets.ts';
+import { Model } from '../models/model.ts';
 
 /** One replication session opened by hand: what we send is up to us; what the peer sends is kept. */
 export interface RawSession {
@@ -63,7 +66,7 @@ export async function openRawSession(options: { identity: Identity; networkKey: 
   try {
     const mux = new Mux(channel, { localId: identity.id, remoteId: channel.remote.id, decide: () => null });
     const session = new Promise<MuxSession>((resolve) => mux.once('session', resolve));
-    mux.open({ name: dataset, policy: 'open', replicaOf: null });
+    mux.open({ name: dataset, policy: daemonDescriptor(identity), replicaOf: null });
     (await within(session, `the ${dataset} session with ${options.address}`)).attach(stream);
   } catch (err) {
     channel.destroy();
@@ -112,5 +115,16 @@ export async function dialAsOutsider(options: { identity: Identity; networkKey: 
     return { outcome: 'connected', bytesRead: socket?.bytesRead ?? 0 };
   } catch (err) {
     return { outcome: (err as { code?: string }).code ?? String(err), bytesRead: socket?.bytesRead ?? 0 };
+  }
+}
+
+/** What a daemon's `--dataset NAME` (an open Model with the defaults) says in its OPEN: a
+ *  hand-driven peer offers the same, or the daemon refuses it `config-mismatch`. */
+export function daemonDescriptor(identity: Identity): string {
+  const model = new Model({ identity });
+  try {
+    return datasetDescriptor(open(), model.replicationProfile);
+  } finally {
+    model.dispose();
   }
 }

@@ -113,7 +113,7 @@ export function metricsRegistry(src: MetricsSource): Registry {
       set({ dataset, side: 'need' }, d.reconciliation.need);
     }
   }, 'counter');
-  metric('signet_dataset_refusals_total', 'Datasets a peer refused to replicate with this node, by reason (not-hosted, policy-mismatch, master-mismatch).', ['reason'], (set) => {
+  metric('signet_dataset_refusals_total', 'Datasets a peer refused to replicate with this node, by reason (not-hosted, policy-mismatch, config-mismatch, master-mismatch).', ['reason'], (set) => {
     for (const [reason, n] of events.refusals) set({ reason }, n);
   }, 'counter');
   return registry;

@@ -434,6 +434,16 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     return this.held.inOrder().filter((u) => this.evidence.isPinned(u) || (!this.forgettable(u, now) && !this.evidence.isQuarantined(u.source)));
   }
 
+  /**
+   * The options two copies of this dataset must share to converge without offering each other
+   * the same updates forever (the model's kind, merge rule, history bounds), as a short string
+   * a Node compares with each peer's before it replicates (a mismatch is refused
+   * `config-mismatch`). Empty here; Model and Events say theirs.
+   */
+  get replicationProfile(): string {
+    return '';
+  }
+
   /** Number of updates held (live and evidence). */
   get heldCount(): number {
     return this.held.size;

@@ -17,7 +17,9 @@ export interface Hosted {
 
 /** Longest custom policy name carried in a descriptor, in UTF-16 code units (a peer refuses an
  *  OPEN whose policy is longer than 128); past it the name is cut. */
-const MAX_CUSTOM_NAME = 100;
+const MAX_CUSTOM_NAME = 90;
+/** Longest replication profile carried after the policy (Model's is at most 24 characters). */
+const MAX_PROFILE = 30;
 /** A surrogate without its other half: what UTF-8 cannot carry (TextEncoder writes U+FFFD). */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
@@ -45,9 +47,20 @@ export function policyDescriptor(policy: WritePolicy): string {
 }
 
 /**
+ * What an OPEN says of a dataset: its policy descriptor, then `;` and the model's replication
+ * profile (kind, merge rule, history bounds; see Scuttlebutt.replicationProfile), so that two
+ * copies configured differently are refused rather than offering each other updates forever.
+ */
+export function datasetDescriptor(policy: WritePolicy, profile: string): string {
+  const p = policyDescriptor(policy);
+  return profile === '' ? p : `${p};${profile.slice(0, MAX_PROFILE)}`;
+}
+
+/**
  * Whether we replicate our copy `ours` with a peer's copy `theirs` of the same dataset; null
  * if so, else the refusal reason sent to the peer.
- * - two ordinary copies need the same policy;
+ * - two ordinary copies need the same policy (`policy-mismatch`) and the same replication
+ *   profile (`config-mismatch`);
  * - a replica follows one master: two replicas of different masters do not mix;
  * - a replica and an ordinary copy mix whatever the ordinary copy's policy: the replica accepts
  *   only its master's updates, and the ordinary side sends it nothing else (see streamOptions).
@@ -55,7 +68,9 @@ export function policyDescriptor(policy: WritePolicy): string {
 export function compatible(ours: OpenInfo, theirs: OpenInfo): string | null {
   if (ours.replicaOf !== null && theirs.replicaOf !== null) return ours.replicaOf === theirs.replicaOf ? null : 'master-mismatch';
   if (ours.replicaOf !== null || theirs.replicaOf !== null) return null;
-  return ours.policy === theirs.policy ? null : 'policy-mismatch';
+  if (ours.policy === theirs.policy) return null;
+  const policyOf = (descriptor: string): string => descriptor.split(';')[0]!;
+  return policyOf(ours.policy) === policyOf(theirs.policy) ? 'config-mismatch' : 'policy-mismatch';
 }
 
 /**

@@ -34,7 +34,7 @@ import { assertInteger } from '../util/bytes.ts';
 import { canonicalIp, formatHostPort, isWildcardHost, parseHostPort, parseSeed, type Seed } from '../util/address.ts';
 import { Backoff } from './backoff.ts';
 import { BanList, type BanListOptions } from './bans.ts';
-import { compatible, policyDescriptor, streamOptions, type Hosted } from './datasets.ts';
+import { compatible, datasetDescriptor, streamOptions, type Hosted } from './datasets.ts';
 import { chooseTarget, type DialTarget } from './gossip.ts';
 import { MEMBER_RECORD_MAX_BYTES, MEMBERS_DATASET, Membership, type MemberInfo } from './membership.ts';
 import type { OpenInfo } from './mux-messages.ts';
@@ -210,7 +210,7 @@ export interface NodeEvents {
   'member:new': [member: MemberInfo];
   'member:dead': [member: MemberInfo];
   'member:alive': [member: MemberInfo];
-  /** A peer refused a dataset we offered (`not-hosted`, `policy-mismatch`, `master-mismatch`). */
+  /** A peer refused a dataset we offered (`not-hosted`, `policy-mismatch`, `config-mismatch`, `master-mismatch`). */
   'dataset:refused': [refusal: { peer: NodeId; dataset: string; reason: string }];
   /** History arriving from a peer that was ahead of us: how far along it is (the stream's
    *  `'progress'`), and a last one with `done` once its SYNC came and all of it applied. */
@@ -437,7 +437,7 @@ export class Node extends EventEmitter<NodeEvents> {
   }
 
   private register(name: string, model: AnyScuttlebutt, replicaOf: NodeId | null): void {
-    const hosted: Hosted = { model, info: { name, policy: policyDescriptor(model.policy), replicaOf }, ready: false };
+    const hosted: Hosted = { model, info: { name, policy: datasetDescriptor(model.policy, model.replicationProfile), replicaOf }, ready: false };
     this.hosted.set(name, hosted);
     model.ready.then(
       () => {

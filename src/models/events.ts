@@ -197,6 +197,11 @@ export class Events extends Scuttlebutt<EventsEvents> {
     assertInteger(this.maxHistory, 'maxHistory', 1, 1e9);
   }
 
+  /** `e` and maxHistory (see Scuttlebutt): copies with different bounds keep different events. */
+  override get replicationProfile(): string {
+    return `e${this.maxHistory.toString(36)}`;
+  }
+
   // ---- listeners: exact names and patterns ---------------------------------------------------
 
   /** Checks a listener name; a pattern is recorded and bounded like a name.

@@ -138,6 +138,15 @@ export class Model extends Scuttlebutt<ModelEvents> {
     assertInteger(this.maxVersions, 'maxVersions', 1, MAX_KEPT_VERSIONS);
   }
 
+  /** `m`, the tombstone horizon, kept versions and the merge rule's name (see Scuttlebutt):
+   *  copies that differ in any would hold different sets of updates. */
+  override get replicationProfile(): string {
+    const horizon = `t${(this.tombstoneHorizonMicros / 1000).toString(36)}`;
+    const versions = this.maxVersions > 1 ? `v${this.maxVersions}` : '';
+    const rule = this.resolve ? `r${createHash('sha256').update(this.resolve.name || 'anonymous').digest('hex').slice(0, 8)}` : '';
+    return `m${horizon}${versions}${rule}`;
+  }
+
   protected keyOf(body: Value): string | null {
     // For bodies already decoded; the pipeline uses keyOfUpdate, which reads the bytes.
     try {

@@ -10,6 +10,7 @@ import { encodeHello, encodeUpdates } from '../../src/replication/messages.ts';
 import { parseHostPort } from '../../src/util/address.ts';
 import { deadline } from '../helpers/streams.ts';
 import { COMMAND_MS, Scratch } from './daemons.ts';
+import { daemonDescriptor } from '../../src/cli/demo-peers.ts';
 
 const scratch = new Scratch();
 test.after(() => scratch.cleanup());
@@ -28,7 +29,7 @@ test('equivocation and a forged signature: logged with their reasons, counted by
   try {
     const mux = new Mux(channel, { localId: mallory.id, remoteId: channel.remote.id, decide: () => null });
     const session = new Promise<MuxSession>((resolve) => mux.once('session', resolve));
-    mux.open({ name: 'kv', policy: 'open', replicaOf: null });
+    mux.open({ name: 'kv', policy: daemonDescriptor(mallory), replicaOf: null });
     const messages = [
       encodeHello({ dataset: 'kv', id: mallory.id, digest: new Map(), meta: null, readable: true, writable: true }),
       encodeUpdates([first.bytes, second.bytes]),

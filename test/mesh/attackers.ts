@@ -10,7 +10,7 @@ import { Mux, type MuxSession } from '../../src/mesh/mux.ts';
 import type { OpenInfo } from '../../src/mesh/mux-messages.ts';
 import { encodeHello } from '../../src/replication/messages.ts';
 import { parseHostPort } from '../../src/util/address.ts';
-import { networkKey } from './cluster.ts';
+import { modelDescriptor, networkKey } from './cluster.ts';
 
 /** A replication hello claiming `id`, with an empty digest: what a fresh member sends. */
 export function replicationHello(dataset: string, id: string): Buffer {
@@ -78,7 +78,7 @@ export async function rawMux(
     channel.once('close', () => reject(new Error('the channel closed before a session opened')));
   });
   session.catch(() => {}); // a test that never awaits it must not see an unhandled rejection
-  mux.open({ policy: 'open', replicaOf: null, ...info });
+  mux.open({ policy: modelDescriptor(), replicaOf: null, ...info });
   return { channel, mux, session, closed };
 }
 

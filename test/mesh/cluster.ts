@@ -2,13 +2,25 @@
 // and wait for conditions re-checked on events, with a deadline (never a fixed sleep).
 import type { EventEmitter } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { dial, Identity, Model, Node, type NodeOptions, type SecureChannel } from '../../src/index.ts';
+import { dial, Identity, Model, Node, open, owner, type NodeOptions, type SecureChannel } from '../../src/index.ts';
+import { datasetDescriptor } from '../../src/mesh/datasets.ts';
 import { Mux, type MuxSession } from '../../src/mesh/mux.ts';
 import type { OpenInfo } from '../../src/mesh/mux-messages.ts';
 import { parseHostPort } from '../../src/util/address.ts';
 import { deadline } from '../helpers/streams.ts';
 
 export const networkKey = randomBytes(32);
+
+/** The OPEN descriptor of a default Model under `policy` (`'open'` or `'owner'`), as a Node
+ *  sends it: hand-driven peers must offer it to be let in. */
+export function modelDescriptor(policy: 'open' | 'owner' = 'open'): string {
+  const m = new Model({ identity: Identity.generate() });
+  try {
+    return datasetDescriptor(policy === 'open' ? open() : owner(), m.replicationProfile);
+  } finally {
+    m.dispose();
+  }
+}
 
 /** Options that suit a loopback test: fast rounds and heartbeats, every node from 127.0.0.1. */
 export const FAST: Partial<NodeOptions> = {
@@ -77,6 +89,6 @@ export async function rawPeer(address: string, identity: Identity, info: Partial
     channel.once('close', () => reject(new Error('the channel closed before a session opened')));
   });
   session.catch(() => {}); // a test that never awaits it must not see an unhandled rejection
-  mux.open({ policy: 'open', replicaOf: null, ...info });
+  mux.open({ policy: modelDescriptor(), replicaOf: null, ...info });
   return { channel, mux, session };
 }

@@ -5,9 +5,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { open, owner, writers, type WritePolicy } from '../../src/core/policy.ts';
 import { Identity } from '../../src/identity/identity.ts';
-import { compatible, policyDescriptor, streamOptions } from '../../src/mesh/datasets.ts';
+import { compatible, datasetDescriptor, policyDescriptor, streamOptions } from '../../src/mesh/datasets.ts';
+import { Events, Model, MAX_KEPT_VERSIONS, type ResolveFn } from '../../src/index.ts';
 import { decodeMuxMessage, encodeOpen, type OpenInfo } from '../../src/mesh/mux-messages.ts';
 import type { Update } from '../../src/envelope/update.ts';
+
+/** The longest Model profile: the longest horizon, kept versions and a merge rule. */
+const LONGEST_PROFILE = new Model({ identity: Identity.generate(), tombstoneHorizonMs: Math.floor(Number.MAX_SAFE_INTEGER / 1000), keepVersions: true, maxVersions: MAX_KEPT_VERSIONS, resolve: function aRuleWithAVeryLongNameIndeed(a) { return a; } }).replicationProfile;
 
 const [A, B, C, M, N] = Array.from({ length: 5 }, () => Identity.generate().id) as [string, string, string, string, string];
 
@@ -56,15 +60,16 @@ test('custom policies are named by their name, never equal to a built-in one', (
 
 test('a long custom name is cut to fit an OPEN, and every descriptor survives the OPEN round trip unchanged', () => {
   const long = policyDescriptor(custom('p'.repeat(10_000)));
-  assert.is(long, `custom:${'p'.repeat(100)}`);
+  assert.is(long, `custom:${'p'.repeat(90)}`);
   const names = [
     'p'.repeat(10_000),
-    `${'x'.repeat(99)}😀tail`, // a surrogate pair across the cut
-    `${'x'.repeat(98)}😀😀`,
+    `${'x'.repeat(89)}😀tail`, // a surrogate pair across the cut
+    `${'x'.repeat(88)}😀😀`,
     'lone \uD800 high', 'lone \uDC00 low', '\uDC00\uD800', 'é'.repeat(200), '😀'.repeat(80), '',
   ];
   for (const name of names) {
-    const info: OpenInfo = { name: 'chat', policy: policyDescriptor(custom(name)), replicaOf: null };
+    // The longest descriptor a Node sends: a custom policy cut to fit, then the longest profile.
+    const info: OpenInfo = { name: 'chat', policy: datasetDescriptor(custom(name), LONGEST_PROFILE), replicaOf: null };
     const read = overTheWire(info);
     assert.is(read.policy, info.policy, `policy named ${JSON.stringify(name.slice(0, 20))}...`);
     assert.is(compatible(info, read), null, 'two nodes with the same custom policy replicate');
@@ -76,9 +81,9 @@ test('a long custom name is cut to fit an OPEN, and every descriptor survives th
 });
 
 test('a pair split by the cut is dropped whole, not left as half a character', () => {
-  const d = policyDescriptor(custom(`${'x'.repeat(99)}😀`));
-  assert.is(d, `custom:${'x'.repeat(99)}`);
-  assert.is(policyDescriptor(custom(`${'x'.repeat(98)}😀`)), `custom:${'x'.repeat(98)}😀`, 'a pair that fits stays');
+  const d = policyDescriptor(custom(`${'x'.repeat(89)}😀`));
+  assert.is(d, `custom:${'x'.repeat(89)}`);
+  assert.is(policyDescriptor(custom(`${'x'.repeat(88)}😀`)), `custom:${'x'.repeat(88)}😀`, 'a pair that fits stays');
 });
 
 // ---- compatible ----------------------------------------------------------------------------------
@@ -159,6 +164,35 @@ test('streamOptions: a replica facing an ordinary copy that is not its master re
 test('streamOptions: two ordinary copies replicate both ways, unfiltered', () => {
   assert.equal(streamOptions(A, B, ordinary('open'), ordinary('open')), {});
   assert.equal(streamOptions(B, A, ordinary('owner'), ordinary('owner')), {});
+});
+
+
+test('copies configured differently are refused config-mismatch: kind, tombstone horizon, kept versions, merge rule, maxHistory', () => {
+  const id = Identity.generate();
+  const profile = (m: { replicationProfile: string; dispose(): void }): string => {
+    const p = m.replicationProfile;
+    m.dispose();
+    return p;
+  };
+  const rule: ResolveFn = function highest(a) { return a; };
+  const profiles = [
+    profile(new Model({ identity: id })),
+    profile(new Model({ identity: id, tombstoneHorizonMs: 1000 })),
+    profile(new Model({ identity: id, keepVersions: true })),
+    profile(new Model({ identity: id, keepVersions: true, maxVersions: 2 })),
+    profile(new Model({ identity: id, resolve: rule })),
+    profile(new Events({ identity: id })),
+    profile(new Events({ identity: id, maxHistory: 5 })),
+  ];
+  assert.is(new Set(profiles).size, profiles.length, `all distinct: ${profiles.join(' ')}`);
+  assert.is(profile(new Model({ identity: Identity.generate() })), profiles[0], 'the same options give the same profile');
+  assert.ok(LONGEST_PROFILE.length <= 24, LONGEST_PROFILE);
+  const info = (p: string, policy: WritePolicy = open()): OpenInfo => ({ name: 'chat', policy: datasetDescriptor(policy, p), replicaOf: null });
+  for (const p of profiles) assert.is(compatible(info(p), overTheWire(info(p))), null);
+  assert.is(compatible(info(profiles[0]!), info(profiles[2]!)), 'config-mismatch');
+  assert.is(compatible(info(profiles[0]!), info(profiles[5]!)), 'config-mismatch', 'a Model and an Events under one name');
+  assert.is(compatible(info(profiles[0]!), info(profiles[0]!, owner())), 'policy-mismatch');
+  assert.is(compatible(info(profiles[0]!, owner()), info(profiles[2]!)), 'policy-mismatch', 'the policy is named first');
 });
 
 test.run();

@@ -17,7 +17,7 @@ import { encodeUpdates } from '../../src/replication/messages.ts';
 import { toHex } from '../../src/util/bytes.ts';
 import { next } from '../helpers/streams.ts';
 import { closeOf, freePort, handled, ObservedLimiter, Raws, rawDial, rawMux, replicationHello, scripted } from './attackers.ts';
-import { Cluster, connectedTo, converged, networkKey, until } from './cluster.ts';
+import { Cluster, connectedTo, converged, modelDescriptor, networkKey, until } from './cluster.ts';
 
 const connected = (node: Node, id: string): boolean => node.peers().some((p) => p.id === id && p.state === 'connected');
 const connectedCount = (node: Node): number => node.peers().filter((p) => p.state === 'connected').length;
@@ -51,7 +51,7 @@ test('1. forged, replayed and hearsay membership records change nothing', async 
     const forger = Identity.generate();
     const forged = new Model({ identity: forger, dataset: MEMBERS_DATASET }).set(`${victim.id}/node`, { addresses: ['127.0.0.1:9'] });
     const refused = handled(next<[Rejection]>(a.membersDataset, 'invalid'));
-    const p1 = await rawMux(raws, a.address()!, forger, { name: MEMBERS_DATASET, policy: 'owner' });
+    const p1 = await rawMux(raws, a.address()!, forger, { name: MEMBERS_DATASET, policy: modelDescriptor('owner') });
     (await p1.session).attach(scripted(forger.id, MEMBERS_DATASET, [encodeUpdates([forged.bytes])]));
     const [rejection] = await refused;
     assert.is(rejection.reason, 'forbidden');
@@ -64,7 +64,7 @@ test('1. forged, replayed and hearsay membership records change nothing', async 
     const gossip = Identity.generate();
     const claim = new Model({ identity: gossip, dataset: MEMBERS_DATASET }).set(`${gossip.id}/dead`, { id: victim.id, state: 'dead' });
     const applied = handled(next(a.membersDataset, `change:${gossip.id}/dead`));
-    const p2 = await rawMux(raws, a.address()!, gossip, { name: MEMBERS_DATASET, policy: 'owner' });
+    const p2 = await rawMux(raws, a.address()!, gossip, { name: MEMBERS_DATASET, policy: modelDescriptor('owner') });
     (await p2.session).attach(scripted(gossip.id, MEMBERS_DATASET, [encodeUpdates([claim.bytes])]));
     await applied;
     assert.is(member()!.state, 'alive');
@@ -82,7 +82,7 @@ test('1. forged, replayed and hearsay membership records change nothing', async 
     a.membersDataset.on('old_data', (u) => olds.push(u));
     const replays = [beats[0]!, beats[beats.length - 1]!];
     const replayer = Identity.generate();
-    const p3 = await rawMux(raws, a.address()!, replayer, { name: MEMBERS_DATASET, policy: 'owner' });
+    const p3 = await rawMux(raws, a.address()!, replayer, { name: MEMBERS_DATASET, policy: modelDescriptor('owner') });
     (await p3.session).attach(scripted(replayer.id, MEMBERS_DATASET, [encodeUpdates(replays)]));
     await until('both replays judged old', () => olds.length >= 2, [[a.membersDataset, ['old_data']]]);
     assert.equal(olds.map((u) => toHex(u.bytes)), replays.map(toHex));
@@ -117,7 +117,7 @@ test('1d. a member advertising another node\'s address in its own record gets no
     const records = new Model({ identity: m, dataset: MEMBERS_DATASET });
     const node = records.set(`${m.id}/node`, { addresses: [victim.address()!] });
     const beat = records.set(`${m.id}/alive`, 1);
-    const pm = await rawMux(raws, a.address()!, m, { name: MEMBERS_DATASET, policy: 'owner' });
+    const pm = await rawMux(raws, a.address()!, m, { name: MEMBERS_DATASET, policy: modelDescriptor('owner') });
     (await pm.session).attach(scripted(m.id, MEMBERS_DATASET, [encodeUpdates([node.bytes, beat.bytes])]));
     await until('A knows M, alive at the victim\'s address', () => a.members().some((x) => x.id === m.id && x.state === 'alive'), [[a, ['member:new', 'member:alive']]]);
     // M hangs up: A dials it where it said it listens, expecting M, and the victim answers.

@@ -245,7 +245,7 @@ test('a compromised replica that pushes updates upstream (its own, or replays of
 
     // Not declared (it lies about its role): the master's write policy refuses its own update
     // (a fault) and the replay is old.
-    const liar = await rawPeer(master.address()!, evil, { name: 'feed', policy: mm.policy.writerIds ? (await import('../../src/mesh/datasets.ts')).policyDescriptor(mm.policy) : '' });
+    const liar = await rawPeer(master.address()!, evil, { name: 'feed', policy: mm.policy.writerIds ? (await import('../../src/mesh/datasets.ts')).datasetDescriptor(mm.policy, mm.replicationProfile) : '' });
     const forbidden = next<[{ reason: string }]>(mm, 'invalid');
     const replayed = next(mm, 'old_data');
     (await liar.session).attach(scripted(evil.id, 'feed', [encodeUpdates([own.bytes, old.bytes])]));
