@@ -135,6 +135,8 @@ test('FINDING 2 (fixed): Events ttl + maxHistory: arrival timing no longer decid
 // then forgets a source that holds nothing (core release()), so its next hello again lacks that
 // source and it is sent the same versions on every new stream. The existing test
 // (versions.test.ts "no resend after") uses a single writer, whose clock entry survives.
+// STILL OPEN over streams wired by hand; a Node refuses the mismatched copy (config-mismatch,
+// test/mesh/config-mismatch.test.ts).
 test.skip('FINDING 3: keepVersions -> plain peer: overwritten writers\' versions are resent on every stream', async () => {
   const clock = testClock();
   const keeper = await model(A, { now: clock.now, keepVersions: true });

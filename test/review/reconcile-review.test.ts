@@ -168,6 +168,8 @@ test('restart: a key deleted (tombstone purged) does not come back from pinned e
 // ---------------------------------------------------------------------------------------------
 // STILL OPEN: the reconciled set depends on each node's maxHistory / tombstoneHorizonMs; each
 // repair now goes once per stream (90 envelopes, was 170), but every session still finds them.
+// A Node now refuses copies with different maxHistory or tombstoneHorizonMs (config-mismatch,
+// test/mesh/config-mismatch.test.ts); streams wired by hand still show this.
 test.skip('Events: nodes with different maxHistory stop resending the same events every session', async () => {
   const clock = testClock();
   const big = new Events({ identity: V, now: clock.now, maxHistory: 100 });
