@@ -51,3 +51,13 @@ export function testSeed(): number {
   const fromEnv = process.env.SIGNET_SEED;
   return fromEnv ? Number(fromEnv) : Math.floor(Math.random() * 2 ** 31);
 }
+
+/** Runs `fn`; on failure names `seed`, so that SIGNET_SEED replays it. */
+export async function seeded(seed: number, fn: () => Promise<void> | void): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    console.error(`  seed ${seed} (replay with SIGNET_SEED=${seed})`);
+    throw err;
+  }
+}

@@ -10,19 +10,9 @@ import { dial, Events, Identity, LmdbStore, Model, type Node, type PeerInfo, wri
 import { encodeUpdates } from '../../src/replication/messages.ts';
 import { Cluster, connectedTo, converged, networkKey, rawPeer, until } from './cluster.ts';
 import { freePort, replicationHello, scripted } from './attackers.ts';
-import { deadline, next } from '../helpers/streams.ts';
+import { deadline, next, rejection } from '../helpers/streams.ts';
 
 const connected = (node: Node, id: string): boolean => node.peers().some((p) => p.id === id && p.state === 'connected');
-
-/** The error `promise` rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
-}
 
 
 test('3 nodes in a line A-B-C converge, and an update from C reaches A through B', async () => {

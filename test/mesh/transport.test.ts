@@ -13,22 +13,12 @@ import {
   type NodeOptions,
 } from '../../src/index.ts';
 import { FAST, connectedTo, converged, networkKey } from './cluster.ts';
-import { deadline } from '../helpers/streams.ts';
+import { deadline, rejection } from '../helpers/streams.ts';
 
 /** A fresh directory for sockets; `done()` removes it. */
 function socketDir(): { dir: string; done: () => void } {
   const dir = mkdtempSync(join(tmpdir(), 'signet-unix-'));
   return { dir, done: () => rmSync(dir, { recursive: true, force: true }) };
-}
-
-/** The error `promise` rejects with (fails the test if it resolves). */
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected a rejection');
 }
 
 test('three Nodes over Unix sockets: replicate both ways, the third finds the first through membership, no socket file is left', async () => {

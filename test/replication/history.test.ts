@@ -8,22 +8,14 @@ import { Transform } from 'node:stream';
 import { Identity, Model, signUpdate, type Update } from '../../src/index.ts';
 import { historyBatches, scuttleDepthOrder } from '../../src/replication/batches.ts';
 import { FrameDecoder, decodeMessage, type Message } from '../../src/replication/messages.ts';
-import { Prng, testSeed } from '../helpers/prng.ts';
+import { Prng, seeded as seededBy, testSeed } from '../helpers/prng.ts';
 import { closed, synced, until } from '../helpers/streams.ts';
 
 const seed = testSeed();
 const prng = new Prng(seed);
 const VERSION = 1_700_000_000_000_000;
 
-/** Runs `fn`; on failure names the seed that replays it. */
-async function seeded(fn: () => Promise<void> | void): Promise<void> {
-  try {
-    await fn();
-  } catch (err) {
-    console.error(`  seed ${seed} (replay with SIGNET_SEED=${seed})`);
-    throw err;
-  }
-}
+const seeded = (fn: () => Promise<void> | void): Promise<void> => seededBy(seed, fn);
 
 const sources = [Identity.generate(), Identity.generate(), Identity.generate(), Identity.generate()];
 /** `counts[i]` updates from source i, distinct keys, random body sizes up to `maxPad`. */
