@@ -40,6 +40,16 @@ export class Prng {
     return out;
   }
 
+  /** A shuffled copy of `items` (Fisher-Yates). */
+  shuffle<T>(items: readonly T[]): T[] {
+    const a = [...items];
+    for (let i = a.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [a[i], a[j]] = [a[j]!, a[i]!];
+    }
+    return a;
+  }
+
   pick<T>(items: readonly T[]): T {
     if (items.length === 0) throw new RangeError('pick from an empty array');
     return items[this.int(items.length)]!;

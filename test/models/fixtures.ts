@@ -2,6 +2,7 @@
 // model test shares.
 import { test } from 'uvu';
 import { Events, Model, type Identity } from '../../src/index.ts';
+import { connect } from '../core/helpers.ts';
 
 export type ModelTestOptions = Partial<ConstructorParameters<typeof Model>[0]>;
 export type EventsTestOptions = Partial<ConstructorParameters<typeof Events>[0]>;
@@ -29,4 +30,11 @@ export async function makeEvents(id: Identity, options: EventsTestOptions = {}):
   const e = disposeAfter(new Events({ identity: id, ...options }));
   await e.ready;
   return e;
+}
+
+/** One `tail: false` session between `a` and `b`; resolves with how many updates each received. */
+export async function session(a: Model | Events, b: Model | Events): Promise<[number, number]> {
+  const { sa, sb, closed } = connect(a, b, { a: { tail: false }, b: { tail: false } });
+  await closed;
+  return [sa.stats.received, sb.stats.received];
 }

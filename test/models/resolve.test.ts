@@ -8,7 +8,7 @@ import { checkResolve, lastWriterWins, versionRecord, type ResolveFn, type Versi
 import { ResolveError } from '../../src/errors.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { identity, testClock, fakeOrigin, syncOnce, connect, verifyCounter, updates, T0 } from '../core/helpers.ts';
-import { disposeAfter, makeModel, type ModelTestOptions } from './fixtures.ts';
+import { disposeAfter, makeModel, type ModelTestOptions, session } from './fixtures.ts';
 
 const A = identity(0xc1);
 const B = identity(0xc2);
@@ -27,13 +27,6 @@ const highest: ResolveFn = (current, incoming) => {
 
 /** The winner of `us` (one key) under `highest`, folded in the given order. */
 const fold = (us: readonly Update[]): Update => us.map(versionRecord).reduce((w, r) => highest(w, r)).update;
-
-/** One tail:false session; returns how many updates each side received. */
-async function session(a: Model, b: Model): Promise<[number, number]> {
-  const { sa, sb, closed } = connect(a, b, { a: { tail: false }, b: { tail: false } });
-  await closed;
-  return [sa.stats.received, sb.stats.received];
-}
 
 test('property: random arrival orders over 5 models with a custom rule: the same winners everywhere, then by streams too', async () => {
   const seed = testSeed();

@@ -5,8 +5,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Model, MemoryStore } from '../../src/index.ts';
 import { MAX_KEPT_VERSIONS } from '../../src/models/model.ts';
-import { identity, testClock, syncOnce, connect, updates } from '../core/helpers.ts';
-import { makeModel, type ModelTestOptions } from './fixtures.ts';
+import { identity, testClock, syncOnce, updates } from '../core/helpers.ts';
+import { makeModel, type ModelTestOptions, session } from './fixtures.ts';
 
 const A = identity(0x91);
 const B = identity(0x92);
@@ -15,13 +15,6 @@ const C = identity(0x93);
 const model = (id = A, options: ModelTestOptions = {}): Promise<Model> => makeModel(id, options);
 
 const values = (m: Model, key: string) => m.versions(key).map((r) => r.value);
-
-/** One tail:false session; returns how many updates each side received. */
-async function session(a: Model, b: Model): Promise<[number, number]> {
-  const { sa, sb, closed } = connect(a, b, { a: { tail: false }, b: { tail: false } });
-  await closed;
-  return [sa.stats.received, sb.stats.received];
-}
 
 test('versions(key): every version oldest first, tombstones included; without keepVersions only the winner', async () => {
   const clock = testClock();

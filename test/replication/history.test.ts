@@ -28,14 +28,7 @@ function makeUpdates(counts: number[], maxPad = 600, dataset = 'default'): Updat
   });
   return out;
 }
-const shuffle = <T>(items: T[]): T[] => {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = prng.int(i + 1);
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-};
+const shuffle = <T>(items: T[]): T[] => prng.shuffle(items);
 const size = (batch: readonly Uint8Array[] | readonly Update[]) =>
   batch.reduce((n, u) => n + (u instanceof Uint8Array ? u.length : u.bytes.length), 0);
 

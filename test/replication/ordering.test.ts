@@ -25,14 +25,7 @@ function makeUpdates(counts: number[], pad = 40): Update[] {
   });
   return out;
 }
-const shuffle = <T>(items: T[]): T[] => {
-  const a = [...items];
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = prng.int(i + 1);
-    [a[i], a[j]] = [a[j]!, a[i]!];
-  }
-  return a;
-};
+const shuffle = <T>(items: T[]): T[] => prng.shuffle(items);
 const index = (u: Update): number => sources.findIndex((s) => s.id === u.source);
 
 /** Versions of each source ascend along `order` (the per-source prefix rule). */

@@ -8,9 +8,9 @@ import { lastWriterWins, type ResolveFn, type VersionRecord } from '../../src/mo
 import { matchPattern, compilePattern } from '../../src/models/patterns.ts';
 import { unixSocketPath } from '../../src/channel/unix-transport.ts';
 import { breadthOrder, scuttleDepthOrder } from '../../src/replication/batches.ts';
-import { identity, testClock, connect, T0 } from '../core/helpers.ts';
+import { identity, testClock, T0 } from '../core/helpers.ts';
 import { ResolveError } from '../../src/errors.ts';
-import { makeEvents, makeModel, type EventsTestOptions, type ModelTestOptions } from '../models/fixtures.ts';
+import { makeEvents, makeModel, type EventsTestOptions, type ModelTestOptions, session } from '../models/fixtures.ts';
 
 const A = identity(0xe1);
 const B = identity(0xe2);
@@ -41,13 +41,6 @@ async function ingestAll(m: Model | Events, us: readonly Update[]): Promise<stri
   const out: string[] = [];
   for (const u of us) out.push((await m.ingest(u.bytes)).status);
   return out;
-}
-
-/** One tail:false session; returns how many updates each side received. */
-async function session(a: Model | Events, b: Model | Events): Promise<[number, number]> {
-  const { sa, sb, closed } = connect(a, b, { a: { tail: false }, b: { tail: false } });
-  await closed;
-  return [sa.stats.received, sb.stats.received];
 }
 
 // ---- FINDING 1 --------------------------------------------------------------------------------
