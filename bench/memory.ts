@@ -1,6 +1,7 @@
 // Memory per key: N local writes of 100-byte values into one Model (no store), heap and
 // ArrayBuffer growth measured after full garbage collections, per key and beyond the key and
-// value themselves. Run with `npm run bench memory` (1,000,000 keys) or quick (20,000).
+// value themselves. Run with `npm run bench memory` (1,000,000 keys) or quick (20,000);
+// SIGNET_BENCH_KEYS=n measures n keys (a middle size while iterating).
 // Needs --expose-gc: the script re-runs itself with it when started without.
 import { spawnSync } from 'node:child_process';
 import { Identity, Model } from '../src/index.ts';
@@ -12,7 +13,7 @@ if (gc === undefined) {
   process.exit(child.status ?? 1);
 }
 
-const N = QUICK ? 20_000 : 1_000_000;
+const N = Number(process.env.SIGNET_BENCH_KEYS ?? 0) || (QUICK ? 20_000 : 1_000_000);
 const VALUE = 'v'.repeat(100);
 const keys = Array.from({ length: N }, (_, i) => `key-${String(i).padStart(8, '0')}`); // 12 characters
 const collect = (): NodeJS.MemoryUsage => {
