@@ -15,7 +15,7 @@ export {
   saveIdentity, loadIdentity, generateNetworkKey, saveNetworkKey, loadNetworkKey,
   NETWORK_KEY_LENGTH, type SaveKeyOptions,
 } from './identity/key-files.ts';
-export { verifySignature, DOMAIN, type SignatureBackend, type VerifyOptions } from './identity/signature.ts';
+export { verifySignature, defaultSignatureBackend, DOMAIN, type SignatureBackend, type VerifyOptions } from './identity/signature.ts';
 
 // envelope/
 export {

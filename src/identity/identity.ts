@@ -5,8 +5,13 @@ import { inspect } from 'node:util';
 import { assertBytes } from '../util/bytes.ts';
 import { nodeIdOf, shortId, type NodeId } from './node-id.ts';
 import { privateKeyObject, signNative } from './backend-native.ts';
+import { sodiumSigner, type SodiumSigner } from './backend-sodium.ts';
 
 const secrets = new WeakMap<Identity, KeyObject>();
+/** libsodium signers (64-byte secret key derived once per identity), where sodium loads. */
+const signers = new WeakMap<Identity, SodiumSigner>();
+/** Zeroes a signer's secret key once its identity is garbage collected. */
+const zeroOnCollect = new FinalizationRegistry<SodiumSigner>((signer) => signer.dispose());
 
 /** An Ed25519 key pair. `id` is base32(sha256(publicKey)). */
 export class Identity {
@@ -15,9 +20,24 @@ export class Identity {
   /** The 32-byte Ed25519 public key. */
   readonly publicKey: Uint8Array;
 
-  private constructor(key: KeyObject) {
-    const jwk = createPublicKey(key).export({ format: 'jwk' });
-    this.publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+  /** `seed`, when given, is only read (the caller zeroes its own copy). */
+  private constructor(key: KeyObject, seed?: Uint8Array) {
+    let signer: SodiumSigner | null;
+    if (seed !== undefined) {
+      signer = sodiumSigner(seed);
+    } else {
+      const copy = seedOf(key);
+      signer = sodiumSigner(copy);
+      copy.fill(0);
+    }
+    if (signer !== null) {
+      this.publicKey = signer.publicKey;
+      signers.set(this, signer);
+      zeroOnCollect.register(this, signer);
+    } else {
+      const jwk = createPublicKey(key).export({ format: 'jwk' });
+      this.publicKey = new Uint8Array(Buffer.from(jwk.x!, 'base64url'));
+    }
     this.id = nodeIdOf(this.publicKey);
     secrets.set(this, key);
     Object.freeze(this);
@@ -25,7 +45,12 @@ export class Identity {
 
   /** A new random identity (node:crypto CSPRNG). */
   static generate(): Identity {
-    return Identity.fromSecretKey(randomBytes(32));
+    const seed = randomBytes(32);
+    try {
+      return Identity.fromSecretKey(seed);
+    } finally {
+      seed.fill(0);
+    }
   }
 
   /**
@@ -34,7 +59,7 @@ export class Identity {
    */
   static fromSecretKey(secretKey: Uint8Array): Identity {
     assertBytes(secretKey, 'secretKey', 32);
-    return new Identity(privateKeyObject(secretKey));
+    return new Identity(privateKeyObject(secretKey), secretKey);
   }
 
   /** @internal The identity of an Ed25519 private KeyObject (key files). */
@@ -46,12 +71,14 @@ export class Identity {
   }
 
   /**
-   * Signs `message` (RFC 8032, deterministic). Callers prefix a domain tag.
+   * Signs `message` (RFC 8032, deterministic: libsodium where it loads, else node:crypto; the
+   * bytes are the same). Callers prefix a domain tag.
    * @throws TypeError unless `message` is a Uint8Array.
    */
   sign(message: Uint8Array): Uint8Array {
     assertBytes(message, 'message');
-    return signNative(secrets.get(this)!, message);
+    const signer = signers.get(this);
+    return signer !== undefined ? signer.sign(message) : signNative(secrets.get(this)!, message);
   }
 
   /** Never reveals the secret: only the id. */
@@ -75,5 +102,16 @@ export function exportSecretPem(identity: Identity): string {
 export function exportSecretKey(identity: Identity): Uint8Array {
   const key = secrets.get(identity);
   if (!key) throw new TypeError('"identity" expected an Identity');
+  return seedOf(key);
+}
+
+/** @internal Signs with node:crypto whatever the default, for tests and benchmarks comparing signers. */
+export function signWithNative(identity: Identity, message: Uint8Array): Uint8Array {
+  const key = secrets.get(identity);
+  if (!key) throw new TypeError('"identity" expected an Identity');
+  return signNative(key, message);
+}
+
+function seedOf(key: KeyObject): Uint8Array {
   return new Uint8Array(Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url'));
 }

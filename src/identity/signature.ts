@@ -1,17 +1,41 @@
-// verifySignature: signet's one acceptance rule, checks 1-4 in front of either backend,
+// verifySignature: signet's one acceptance rule, checks 1-4 in front of every backend,
 // check 5 by the backend. Domain-separation tags for every signed byte string live here.
 import { assertBytes, concatBytes, utf8 } from '../util/bytes.ts';
 import { passesPrechecks } from './signature-rule.ts';
 import { verifyNative, verifyNativeSync } from './backend-native.ts';
 import { verifyNoble, verifyNobleSync } from './backend-noble.ts';
+import { requireSodium, sodiumAvailable, verifySodium, verifySodiumSync } from './backend-sodium.ts';
 
-/** Which implementation runs the equation: `native` (OpenSSL, default) or `noble` (pure JS). */
-export type SignatureBackend = 'native' | 'noble';
+/**
+ * Which implementation runs the equation: `sodium` (libsodium through the optional
+ * sodium-native), `native` (node:crypto, OpenSSL) or `noble` (pure JS). All give the same
+ * verdict on every input.
+ */
+export type SignatureBackend = 'native' | 'noble' | 'sodium';
+
+const BACKENDS: readonly SignatureBackend[] = ['native', 'noble', 'sodium'];
 
 /** Options for {@link verifySignature}. */
 export interface VerifyOptions {
-  /** Default `native`. Both give the same verdict on every input. */
+  /** Default {@link defaultSignatureBackend}(). */
   backend?: SignatureBackend;
+}
+
+/**
+ * The backend used when none is named: `sodium` where sodium-native loads (about 2x node:crypto
+ * on one thread, and its worker pool uses every core), else `native`. `SIGNET_NO_SODIUM=1`
+ * forces `native`.
+ */
+export function defaultSignatureBackend(): SignatureBackend {
+  return sodiumAvailable() ? 'sodium' : 'native';
+}
+
+let equations = 0;
+
+/** How many signatures in this process reached check 5 (passed checks 1-4), on any backend, sync
+ *  or async: for metrics, and for tests that prove an update is verified once. */
+export function signatureEquations(): number {
+  return equations;
 }
 
 /** Domain tags: the first bytes of every signed byte string, naming purpose and version. */
@@ -33,18 +57,22 @@ function checkArgs(signature: unknown, message: unknown, publicKey: unknown, opt
   assertBytes(signature, 'signature');
   assertBytes(message, 'message');
   assertBytes(publicKey, 'publicKey');
-  const backend = options?.backend ?? 'native';
-  if (backend !== 'native' && backend !== 'noble') {
-    throw new RangeError(`"backend" expected 'native' or 'noble', got ${String(backend)}`);
+  const backend = options?.backend ?? defaultSignatureBackend();
+  if (!BACKENDS.includes(backend)) {
+    throw new RangeError(`"backend" expected 'native', 'noble' or 'sodium', got ${String(backend)}`);
   }
+  if (backend === 'sodium') requireSodium();
   return backend;
 }
 
 /**
  * Verifies an Ed25519 signature under signet's acceptance rule (DESIGN.md, "Signatures"):
  * lengths, S < L, canonical A and R, neither of small order, cofactorless equation.
- * Resolves false for any bytes that fail; never rejects for Uint8Array input.
- * @throws TypeError if an argument is not a Uint8Array; RangeError for an unknown backend.
+ * Resolves false for any bytes that fail; never rejects for Uint8Array input. Check 5 runs off
+ * the event loop: `sodium` on a pool of worker threads (one per core), `native` on the libuv
+ * pool; `noble` runs on the event loop.
+ * @throws (rejects with) TypeError if an argument is not a Uint8Array; RangeError for an unknown
+ * backend, or for `sodium` when sodium-native is not available.
  */
 export function verifySignature(
   signature: Uint8Array,
@@ -59,10 +87,16 @@ export function verifySignature(
     return Promise.reject(err);
   }
   if (!passesPrechecks(signature, publicKey)) return Promise.resolve(false);
-  return backend === 'native' ? verifyNative(signature, message, publicKey) : verifyNoble(signature, message, publicKey);
+  equations++;
+  switch (backend) {
+    case 'sodium': return verifySodium(signature, message, publicKey);
+    case 'native': return verifyNative(signature, message, publicKey);
+    case 'noble': return verifyNoble(signature, message, publicKey);
+  }
 }
 
-/** Synchronous {@link verifySignature}, on the event loop. For tests and benchmarks. */
+/** Synchronous {@link verifySignature}, on the event loop. For tests and benchmarks.
+ *  @throws as {@link verifySignature} rejects. */
 export function verifySignatureSync(
   signature: Uint8Array,
   message: Uint8Array,
@@ -71,5 +105,10 @@ export function verifySignatureSync(
 ): boolean {
   const backend = checkArgs(signature, message, publicKey, options);
   if (!passesPrechecks(signature, publicKey)) return false;
-  return backend === 'native' ? verifyNativeSync(signature, message, publicKey) : verifyNobleSync(signature, message, publicKey);
+  equations++;
+  switch (backend) {
+    case 'sodium': return verifySodiumSync(signature, message, publicKey);
+    case 'native': return verifyNativeSync(signature, message, publicKey);
+    case 'noble': return verifyNobleSync(signature, message, publicKey);
+  }
 }

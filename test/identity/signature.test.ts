@@ -1,45 +1,37 @@
-// Differential tests: the native and noble backends give the same verdict on every
+// Differential tests: the sodium, native and noble backends give the same verdict on every
 // published vector, on generated edge cases and on 10,000 random signatures and their
 // single-bit mutations; and the verdicts are the ones signet's rule predicts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as ed from '@noble/ed25519';
 import { Identity, verifySignature } from '../../src/index.ts';
-import { verifySignatureSync } from '../../src/identity/signature.ts';
+import { signatureEquations, verifySignatureSync } from '../../src/identity/signature.ts';
 import { SMALL_ORDER_ENCODINGS, isCanonicalPoint, passesPrechecks } from '../../src/identity/signature-rule.ts';
 import { signNoble, publicKeyNoble } from '../../src/identity/backend-noble.ts';
+import { signWithNative } from '../../src/identity/identity.ts';
 import { fromHex, toHex, concatBytes } from '../../src/util/bytes.ts';
 import { readVectors } from '../helpers/vectors.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
+import { L, P, le32, leToBig, backendsUnderTest, verdicts, every, smallOrderEncodings } from './ed25519-cases.ts';
 
-const L = ed.Point.CURVE().n;
-const P = 2n ** 255n - 19n;
-const both = (sig: Uint8Array, msg: Uint8Array, pk: Uint8Array) => ({
-  native: verifySignatureSync(sig, msg, pk, { backend: 'native' }),
-  noble: verifySignatureSync(sig, msg, pk, { backend: 'noble' }),
-});
-const le32 = (n: bigint) => {
-  const out = new Uint8Array(32);
-  for (let i = 0; i < 32; i++) out[i] = Number((n >> BigInt(8 * i)) & 0xffn);
-  return out;
-};
-const leToBig = (b: Uint8Array) => b.reduceRight((acc, x) => (acc << 8n) | BigInt(x), 0n);
+const backends = backendsUnderTest();
+/** True when every backend under test gave the same verdict. */
+const agree = (v: Record<string, boolean>) => new Set(Object.values(v)).size === 1;
 
 type Rfc = { name: string; secret_key: string; pub_key: string; msg: string; signature: string };
 const rfc = (readVectors('ed25519/rfc8032.json') as { vectors: Rfc[] }).vectors;
 
-test('RFC 8032 vectors: accepted by both backends, sync and async', async () => {
+test('RFC 8032 vectors: accepted by every backend, sync and async', async () => {
   assert.ok(rfc.length >= 5);
   for (const v of rfc) {
     const [sig, msg, pk] = [fromHex(v.signature), fromHex(v.msg), fromHex(v.pub_key)];
-    assert.equal(both(sig, msg, pk), { native: true, noble: true }, v.name);
-    assert.ok(await verifySignature(sig, msg, pk, { backend: 'native' }), v.name);
-    assert.ok(await verifySignature(sig, msg, pk, { backend: 'noble' }), v.name);
+    assert.equal(verdicts(sig, msg, pk), every(true), v.name);
+    for (const backend of backends) assert.ok(await verifySignature(sig, msg, pk, { backend }), `${v.name} ${backend}`);
     assert.ok(await verifySignature(sig, msg, pk), `${v.name} default backend`);
   }
 });
 
-test('speccheck cases: both backends agree and match the verdict signet\'s rule predicts', () => {
+test('speccheck cases: every backend agrees and matches the verdict signet\'s rule predicts', async () => {
   type Case = { index: number; msg: string; pub_key: string; signature: string; paper_conditions: Record<string, string> };
   const cases = (readVectors('ed25519/speccheck-cases.json') as { cases: Case[] }).cases;
   assert.is(cases.length, 12);
@@ -49,9 +41,12 @@ test('speccheck cases: both backends agree and match the verdict signet\'s rule 
     // The rule: S < L, canonical A and R (no '*'), neither small, cofactorless equation holds.
     const predicted = !pc.S!.includes('>') && !pc.A_order!.startsWith('small') && !pc.R_order!.startsWith('small')
       && !pc.A_order!.includes('*') && !pc.R_order!.includes('*') && pc.cofactorless === 'V';
-    const verdict = both(fromHex(c.signature), fromHex(c.msg), fromHex(c.pub_key));
+    const [sig, msg, pk] = [fromHex(c.signature), fromHex(c.msg), fromHex(c.pub_key)];
+    const verdict = verdicts(sig, msg, pk);
+    assert.ok(agree(verdict), `case ${c.index}: backends disagree ${JSON.stringify(verdict)}`);
     assert.is(verdict.native, verdict.noble, `case ${c.index}: backends disagree`);
     assert.is(verdict.native, predicted, `case ${c.index}: ${JSON.stringify(pc)}`);
+    for (const backend of backends) assert.is(await verifySignature(sig, msg, pk, { backend }), predicted, `case ${c.index} async ${backend}`);
     if (verdict.native) accepted.push(c.index);
   }
   assert.equal(accepted, [3]); // mixed-order A and R with the cofactorless equation holding
@@ -71,29 +66,7 @@ test('the small-order list is exactly the torsion subgroup, each [8]P = O', () =
   assert.equal([...generated].sort(), [...SMALL_ORDER_ENCODINGS].sort());
 });
 
-/** Every encoding of a small-order point: canonical, y + p where it fits, and x=0 with the sign bit. */
-function smallOrderEncodings(): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  for (const hex of SMALL_ORDER_ENCODINGS) {
-    const enc = fromHex(hex);
-    out.push(enc);
-    const y = leToBig(enc) & ((1n << 255n) - 1n);
-    const sign = enc[31]! & 0x80;
-    if (y + P < 2n ** 255n) {
-      const nc = le32(y + P);
-      nc[31]! |= sign;
-      out.push(nc);
-    }
-    if (y === 1n || y === P - 1n) {
-      const flipped = enc.slice();
-      flipped[31]! ^= 0x80;
-      out.push(flipped);
-    }
-  }
-  return out;
-}
-
-test('edge cases: small-order A and R in every encoding, S + L, y >= p: all rejected by both', () => {
+test('edge cases: small-order A and R in every encoding, S + L, y >= p: all rejected by every backend', () => {
   const id = Identity.fromSecretKey(new Uint8Array(32).fill(1));
   const msg = new TextEncoder().encode('edge cases');
   const good = id.sign(msg);
@@ -102,35 +75,35 @@ test('edge cases: small-order A and R in every encoding, S + L, y >= p: all reje
   for (const enc of encodings) {
     // as A: with a real signature, and with S = 0 / R = identity (the "anything verifies" trap)
     for (const sig of [good, concatBytes(fromHex(SMALL_ORDER_ENCODINGS[0]!), new Uint8Array(32))]) {
-      assert.equal(both(sig, msg, enc), { native: false, noble: false }, `A=${toHex(enc)}`);
+      assert.equal(verdicts(sig, msg, enc), every(false), `A=${toHex(enc)}`);
     }
     // as R
     const sig = concatBytes(enc, good.subarray(32));
-    assert.equal(both(sig, msg, id.publicKey), { native: false, noble: false }, `R=${toHex(enc)}`);
+    assert.equal(verdicts(sig, msg, id.publicKey), every(false), `R=${toHex(enc)}`);
   }
   // S + L is the same scalar mod L: cofactorless libraries that reduce S would accept it.
   const s = leToBig(good.subarray(32));
   const malleated = concatBytes(good.subarray(0, 32), le32(s + L));
-  assert.equal(both(malleated, msg, id.publicKey), { native: false, noble: false });
+  assert.equal(verdicts(malleated, msg, id.publicKey), every(false));
   // every y in [p, 2^255) as A and as R: non-canonical, rejected
   for (let k = 0n; k < 19n; k++) {
     for (const sign of [0, 0x80]) {
       const enc = le32(P + k);
       enc[31]! |= sign;
       assert.not.ok(isCanonicalPoint(enc));
-      assert.equal(both(good, msg, enc), { native: false, noble: false });
-      assert.equal(both(concatBytes(enc, good.subarray(32)), msg, id.publicKey), { native: false, noble: false });
+      assert.equal(verdicts(good, msg, enc), every(false));
+      assert.equal(verdicts(concatBytes(enc, good.subarray(32)), msg, id.publicKey), every(false));
     }
   }
-  // and the untouched signature still verifies on both (the test's inputs are not all broken)
-  assert.equal(both(good, msg, id.publicKey), { native: true, noble: true });
+  // and the untouched signature still verifies on all (the test's inputs are not all broken)
+  assert.equal(verdicts(good, msg, id.publicKey), every(true));
 });
 
 test('wrong lengths are false, never a throw; non-bytes are a TypeError', async () => {
   const id = Identity.generate();
   const msg = new Uint8Array(3);
   const sig = id.sign(msg);
-  for (const backend of ['native', 'noble'] as const) {
+  for (const backend of backends) {
     assert.is(await verifySignature(sig.subarray(0, 63), msg, id.publicKey, { backend }), false);
     assert.is(await verifySignature(concatBytes(sig, new Uint8Array(1)), msg, id.publicKey, { backend }), false);
     assert.is(await verifySignature(sig, msg, id.publicKey.subarray(0, 31), { backend }), false);
@@ -145,7 +118,7 @@ test('wrong lengths are false, never a throw; non-bytes are a TypeError', async 
   }
 });
 
-test('10,000 random signatures: byte-identical from both signers, same verdict on them and on single-bit mutations', () => {
+test('10,000 random signatures: byte-identical from every signer, same verdict on them and on single-bit mutations', () => {
   const seed = testSeed();
   const rng = new Prng(seed);
   const counts = { valid: 0, mutated: 0, mutatedAccepted: 0 };
@@ -157,9 +130,10 @@ test('10,000 random signatures: byte-identical from both signers, same verdict o
       const sig = id.sign(msg);
       if (i < 2000) {
         assert.is(toHex(signNoble(secret, msg)), toHex(sig), 'signatures differ');
+        assert.is(toHex(signWithNative(id, msg)), toHex(sig), 'signatures differ (native)');
         assert.is(toHex(publicKeyNoble(secret)), toHex(id.publicKey));
       }
-      assert.equal(both(sig, msg, id.publicKey), { native: true, noble: true });
+      assert.equal(verdicts(sig, msg, id.publicKey), every(true));
       counts.valid++;
       // flip one bit in the signature, the message or the key
       const target = rng.int(3);
@@ -167,7 +141,8 @@ test('10,000 random signatures: byte-identical from both signers, same verdict o
       const buf = target === 0 ? s2 : target === 1 && m2.length > 0 ? m2 : k2;
       const bit = rng.int(buf.length * 8);
       buf[bit >> 3]! ^= 1 << (bit & 7);
-      const verdict = both(s2, m2, k2);
+      const verdict = verdicts(s2, m2, k2);
+      assert.ok(agree(verdict), `mutation disagrees (bit ${bit} of ${target}): ${JSON.stringify(verdict)}`);
       assert.is(verdict.native, verdict.noble, `mutation disagrees (bit ${bit} of ${target})`);
       counts.mutated++;
       if (verdict.native) counts.mutatedAccepted++;
@@ -181,7 +156,7 @@ test('10,000 random signatures: byte-identical from both signers, same verdict o
   assert.is(counts.mutatedAccepted, 0);
 });
 
-test('prechecks alone: the rule runs before either backend', () => {
+test('prechecks alone: the rule runs before every backend', () => {
   const id = Identity.generate();
   const sig = id.sign(new Uint8Array(1));
   assert.ok(passesPrechecks(sig, id.publicKey));
@@ -189,6 +164,20 @@ test('prechecks alone: the rule runs before either backend', () => {
   const highS = sig.slice();
   highS[63] = 0xff;
   assert.not.ok(passesPrechecks(highS, id.publicKey));
+});
+
+test('signatureEquations() counts every check 5 on every backend, sync and async, and nothing checks 1-4 stopped', async () => {
+  const id = Identity.generate();
+  const msg = new Uint8Array(8);
+  const sig = id.sign(msg);
+  const before = signatureEquations();
+  for (const backend of backends) {
+    verifySignatureSync(sig, msg, id.publicKey, { backend });
+    await verifySignature(sig, msg, id.publicKey, { backend });
+    verifySignatureSync(sig, msg, fromHex(SMALL_ORDER_ENCODINGS[0]!), { backend });
+    await verifySignature(sig.subarray(1), msg, id.publicKey, { backend });
+  }
+  assert.is(signatureEquations() - before, 2 * backends.length);
 });
 
 test.run();

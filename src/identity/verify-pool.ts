@@ -1,0 +1,293 @@
+// VerifyPool: Ed25519 check 5 off the event loop on worker threads running libsodium, batched
+// per postMessage; a worker that dies or stalls has its requests re-run inline, never lost.
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import { sodiumModulePath } from '../util/sodium.ts';
+
+/** Requests one worker holds at once; more wait in the pool's queue (in order) until it answers. */
+export const MAX_IN_FLIGHT_PER_WORKER = 256;
+/** Requests per postMessage. A larger backlog is split, so that every worker gets a share. */
+export const MAX_BATCH = 64;
+/** Bytes of messages per postMessage; a batch closes once past it (a single larger request still goes). */
+export const MAX_BATCH_BYTES = 1 << 20;
+/** A worker that owes answers and sends none for this long is abandoned: its requests run inline. */
+export const WORKER_STALL_MS = 30_000;
+/** Workers started to replace dead ones, per pool; past it the pool stops and verifies inline. */
+export const MAX_WORKER_RESTARTS = 16;
+
+/** One request as packed for a worker: u32 LE message length, signature 64, public key 32, message. */
+const HEAD = 4 + 64 + 32;
+
+// Plain CommonJS, run with `eval: true`, so the same text works under tsx (src/) and from dist/.
+// It loads sodium-native by the absolute path the main thread resolved (any cwd), and answers
+// each batch with one verdict byte per request (1 = the equation holds).
+const WORKER_SOURCE = `'use strict';
+const { parentPort, workerData } = require('node:worker_threads');
+const sodium = require(workerData.modulePath);
+parentPort.on('message', ({ id, data }) => {
+  const bytes = new Uint8Array(data);
+  const view = new DataView(data);
+  const count = view.getUint32(0, true);
+  const verdicts = new Uint8Array(count);
+  let at = 4;
+  for (let i = 0; i < count; i++) {
+    const length = view.getUint32(at, true);
+    const signature = bytes.subarray(at + 4, at + 68);
+    const publicKey = bytes.subarray(at + 68, at + ${HEAD});
+    const message = bytes.subarray(at + ${HEAD}, at + ${HEAD} + length);
+    at += ${HEAD} + length;
+    let ok = false;
+    try { ok = sodium.crypto_sign_verify_detached(signature, message, publicKey) === true; } catch {}
+    verdicts[i] = ok ? 1 : 0;
+  }
+  parentPort.postMessage({ id, verdicts }, [verdicts.buffer]);
+});`;
+
+/** Synchronous check 5, used when no worker can answer. Must give the workers' verdict and never throw. */
+export type InlineVerify = (signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array) => boolean;
+
+/** Options for {@link VerifyPool}. */
+export interface VerifyPoolOptions {
+  /** The same check the workers run, on this thread: answers whatever a worker could not. */
+  fallback: InlineVerify;
+  /** Worker threads. Default `os.availableParallelism()`. */
+  size?: number;
+  /** Absolute path of the module workers load (sodium-native's API). Default {@link sodiumModulePath}. */
+  modulePath?: string;
+  /** Default {@link MAX_IN_FLIGHT_PER_WORKER}. */
+  maxInFlight?: number;
+  /** Default {@link WORKER_STALL_MS}. */
+  stallMs?: number;
+}
+
+interface Request {
+  signature: Uint8Array;
+  message: Uint8Array;
+  publicKey: Uint8Array;
+  resolve: (ok: boolean) => void;
+}
+
+interface Slot {
+  worker: Worker;
+  inFlight: number;
+  batches: Map<number, Request[]>;
+  watchdog: NodeJS.Timeout | null;
+  gone: boolean;
+}
+
+/** Counters for diagnostics and tests. */
+export interface VerifyPoolStats {
+  workers: number;
+  inFlight: number;
+  queued: number;
+  /** Requests answered inline because their worker died, stalled or could not start. */
+  rerunInline: number;
+  /** Workers that ended while the pool was open. */
+  workerExits: number;
+  disabled: boolean;
+}
+
+/**
+ * A pool of worker threads verifying Ed25519 with libsodium. Idle workers are unref()ed, so the
+ * pool never keeps a process alive; a worker is ref()ed only while it owes answers (a pending
+ * verification must not be dropped by the process exiting under it). Every promise resolves
+ * with the verdict of `fallback` on the same input; none rejects, and no 'error' escapes.
+ */
+export class VerifyPool {
+  private readonly fallback: InlineVerify;
+  private readonly size: number;
+  private readonly modulePath: string | null;
+  private readonly maxInFlight: number;
+  private readonly stallMs: number;
+  private readonly slots: Array<Slot | null>;
+  private readonly queue: Request[] = [];
+  private scheduled = false;
+  private started = 0;
+  private nextId = 1;
+  private closed = false;
+  private disabled = false;
+  private rerunInline = 0;
+  private workerExits = 0;
+
+  constructor(options: VerifyPoolOptions) {
+    this.fallback = options.fallback;
+    this.size = Math.max(1, options.size ?? availableParallelism());
+    this.modulePath = options.modulePath ?? sodiumModulePath();
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? MAX_IN_FLIGHT_PER_WORKER);
+    this.stallMs = options.stallMs ?? WORKER_STALL_MS;
+    this.slots = new Array<Slot | null>(this.size).fill(null);
+    this.disabled = this.modulePath === null;
+  }
+
+  /** Check 5 on a worker; resolves with the inline verdict if no worker can answer. Never rejects. */
+  verify(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+    if (this.disabled || this.closed) return Promise.resolve(this.inline(signature, message, publicKey));
+    return new Promise((resolve) => {
+      this.queue.push({ signature, message, publicKey, resolve });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        queueMicrotask(() => this.pump());
+      }
+    });
+  }
+
+  /** Ends every worker; whatever they owed, and later requests, are answered inline. */
+  close(): Promise<void> {
+    this.closed = true;
+    const exits = this.slots.map((slot) => (slot === null ? undefined : this.abandon(slot)));
+    this.drainInline();
+    return Promise.all(exits).then(() => undefined);
+  }
+
+  stats(): VerifyPoolStats {
+    const live = this.slots.filter((s): s is Slot => s !== null);
+    return {
+      workers: live.length,
+      inFlight: live.reduce((n, s) => n + s.inFlight, 0),
+      queued: this.queue.length,
+      rerunInline: this.rerunInline,
+      workerExits: this.workerExits,
+      disabled: this.disabled,
+    };
+  }
+
+  /** @internal Test hook: terminate worker `index` as if it had crashed (its 'exit' re-runs what it owed). */
+  terminateWorkerForTests(index: number): Promise<number> | undefined {
+    return this.slots[index]?.worker.terminate();
+  }
+
+  private inline(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean {
+    try {
+      return this.fallback(signature, message, publicKey);
+    } catch {
+      return false; // the contract says never; refusing is the safe side if it did
+    }
+  }
+
+  private answerInline(requests: Request[]): void {
+    this.rerunInline += requests.length;
+    for (const r of requests) r.resolve(this.inline(r.signature, r.message, r.publicKey));
+  }
+
+  private drainInline(): void {
+    this.answerInline(this.queue.splice(0));
+  }
+
+  /** Sends queued requests to the least busy workers, in batches, until all are out or all are full. */
+  private pump(): void {
+    this.scheduled = false;
+    if (this.disabled || this.closed) return this.drainInline();
+    while (this.queue.length > 0) {
+      const slot = this.pick();
+      if (slot === null) break;
+      const share = Math.ceil(this.queue.length / this.size);
+      const take = Math.min(this.maxInFlight - slot.inFlight, MAX_BATCH, share);
+      let count = 0;
+      let bytes = 4;
+      while (count < take && count < this.queue.length && (count === 0 || bytes < MAX_BATCH_BYTES)) {
+        bytes += HEAD + this.queue[count]!.message.length;
+        count++;
+      }
+      this.send(slot, this.queue.splice(0, count), bytes);
+    }
+    if (this.disabled) this.drainInline();
+  }
+
+  /** The live worker with the most room (starting one in an empty place), or null if all are full. */
+  private pick(): Slot | null {
+    let best: Slot | null = null;
+    for (let i = 0; i < this.size; i++) {
+      const slot = this.slots[i] ?? this.spawn(i);
+      if (slot !== null && slot.inFlight < this.maxInFlight && (best === null || slot.inFlight < best.inFlight)) best = slot;
+    }
+    if (best === null && this.slots.every((s) => s === null)) this.disabled = true; // no worker left to start
+    return best;
+  }
+
+  private spawn(index: number): Slot | null {
+    if (this.disabled || this.closed || this.modulePath === null) return null;
+    if (this.started >= this.size + MAX_WORKER_RESTARTS) return null;
+    let worker: Worker;
+    try {
+      worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { modulePath: this.modulePath }, execArgv: [] });
+    } catch {
+      this.started = Infinity; // worker threads unavailable here: inline from now on
+      return null;
+    }
+    const slot: Slot = { worker, inFlight: 0, batches: new Map(), watchdog: null, gone: false };
+    this.slots[index] = slot;
+    this.started++;
+    worker.on('message', (reply: unknown) => this.onReply(slot, reply));
+    // A crash is followed by 'exit', which re-runs the batches; listening here keeps it from
+    // being an unhandled 'error'.
+    worker.on('error', () => {});
+    worker.on('messageerror', () => void this.abandon(slot));
+    worker.on('exit', () => {
+      if (!this.closed) this.workerExits++;
+      void this.abandon(slot);
+      if (this.queue.length > 0) this.pump();
+    });
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
+    return slot;
+  }
+
+  private send(slot: Slot, batch: Request[], bytes: number): void {
+    const data = new ArrayBuffer(bytes);
+    const out = new Uint8Array(data);
+    const view = new DataView(data);
+    view.setUint32(0, batch.length, true);
+    let at = 4;
+    for (const r of batch) {
+      view.setUint32(at, r.message.length, true);
+      out.set(r.signature, at + 4);
+      out.set(r.publicKey, at + 68);
+      out.set(r.message, at + HEAD);
+      at += HEAD + r.message.length;
+    }
+    const id = this.nextId++;
+    slot.batches.set(id, batch);
+    if (slot.inFlight === 0) {
+      slot.worker.ref();
+      slot.watchdog = setTimeout(() => void this.abandon(slot), this.stallMs);
+      slot.watchdog.unref();
+    }
+    slot.inFlight += batch.length;
+    slot.worker.postMessage({ id, data }, [data]);
+  }
+
+  private onReply(slot: Slot, reply: unknown): void {
+    const { id, verdicts } = (reply ?? {}) as { id?: unknown; verdicts?: unknown };
+    const batch = typeof id === 'number' ? slot.batches.get(id) : undefined;
+    if (batch === undefined) return;
+    slot.batches.delete(id as number);
+    slot.inFlight -= batch.length;
+    if (verdicts instanceof Uint8Array && verdicts.length === batch.length) {
+      for (let i = 0; i < batch.length; i++) batch[i]!.resolve(verdicts[i] === 1);
+    } else {
+      this.answerInline(batch);
+    }
+    if (slot.inFlight === 0) {
+      slot.worker.unref();
+      if (slot.watchdog !== null) clearTimeout(slot.watchdog);
+      slot.watchdog = null;
+    } else {
+      slot.watchdog?.refresh();
+    }
+    if (this.queue.length > 0) this.pump();
+  }
+
+  /** Takes a worker out of the pool, answers what it owed inline, and ends it (idempotent). */
+  private abandon(slot: Slot): Promise<number> | undefined {
+    if (slot.gone) return undefined;
+    slot.gone = true;
+    const index = this.slots.indexOf(slot);
+    if (index >= 0) this.slots[index] = null;
+    if (slot.watchdog !== null) clearTimeout(slot.watchdog);
+    const owed = [...slot.batches.values()].flat();
+    slot.batches.clear();
+    slot.inFlight = 0;
+    this.answerInline(owed);
+    return slot.worker.terminate().catch(() => 0);
+  }
+}

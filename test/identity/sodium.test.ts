@@ -1,0 +1,251 @@
+// The sodium backend: default where it loads and a clean fallback to native where it does not
+// (child processes), libsodium signatures byte-identical to node:crypto's, and the worker
+// pool's verdicts equal to the synchronous ones, through worker crashes, stalls and closes.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { execFile } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { Identity, loadIdentity, saveIdentity, verifySignature } from '../../src/index.ts';
+import { defaultSignatureBackend, verifySignatureSync } from '../../src/identity/signature.ts';
+import { sodiumAvailable, sodiumPool, verifySodiumSync } from '../../src/identity/backend-sodium.ts';
+import { signWithNative } from '../../src/identity/identity.ts';
+import { signNoble } from '../../src/identity/backend-noble.ts';
+import { VerifyPool, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
+import { SMALL_ORDER_ENCODINGS } from '../../src/identity/signature-rule.ts';
+import { concatBytes, fromHex, toHex, utf8 } from '../../src/util/bytes.ts';
+import { readVectors } from '../helpers/vectors.ts';
+import { Prng, testSeed } from '../helpers/prng.ts';
+import { backendsUnderTest, smallOrderEncodings } from './ed25519-cases.ts';
+
+const hasSodium = backendsUnderTest().includes('sodium');
+const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url));
+type Input = readonly [signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array];
+
+/** Every published vector, the small-order encodings as A and as R, random signatures with
+ *  single-bit mutations, garbage, and messages of 0 bytes to past one batch's byte budget. */
+function inputs(): Input[] {
+  const out: Input[] = [];
+  type Rfc = { pub_key: string; msg: string; signature: string };
+  for (const v of (readVectors('ed25519/rfc8032.json') as { vectors: Rfc[] }).vectors) out.push([fromHex(v.signature), fromHex(v.msg), fromHex(v.pub_key)]);
+  for (const c of (readVectors('ed25519/speccheck-cases.json') as { cases: Rfc[] }).cases) out.push([fromHex(c.signature), fromHex(c.msg), fromHex(c.pub_key)]);
+  const id = Identity.fromSecretKey(new Uint8Array(32).fill(3));
+  const msg = utf8('edge cases');
+  const good = id.sign(msg);
+  for (const enc of smallOrderEncodings()) {
+    out.push([good, msg, enc], [concatBytes(fromHex(SMALL_ORDER_ENCODINGS[0]!), new Uint8Array(32)), msg, enc], [concatBytes(enc, good.subarray(32)), msg, id.publicKey]);
+  }
+  const rng = new Prng(testSeed());
+  for (let i = 0; i < 1500; i++) {
+    const signer = Identity.fromSecretKey(rng.bytes(32));
+    const m = rng.bytes(rng.int(300));
+    const s = signer.sign(m);
+    out.push([s, m, signer.publicKey]);
+    const [s2, m2, k2] = [s.slice(), m.slice(), signer.publicKey.slice()];
+    const buf = [s2, m2.length > 0 ? m2 : k2, k2][rng.int(3)]!;
+    const bit = rng.int(buf.length * 8);
+    buf[bit >> 3]! ^= 1 << (bit & 7);
+    out.push([s2, m2, k2]);
+    if (i % 100 === 0) out.push([rng.bytes(64), m, rng.bytes(32)]);
+  }
+  const big = new Uint8Array(MAX_BATCH_BYTES + 1000).fill(5);
+  out.push([id.sign(big), big, id.publicKey], [id.sign(new Uint8Array(0)), new Uint8Array(0), id.publicKey]);
+  return out;
+}
+
+test('default backend: sodium where it loads; asking for it where it does not is a RangeError', () => {
+  if (!hasSodium) {
+    assert.is(defaultSignatureBackend(), 'native');
+    assert.throws(() => verifySignatureSync(new Uint8Array(64), new Uint8Array(0), new Uint8Array(32), { backend: 'sodium' }), RangeError);
+    return;
+  }
+  assert.ok(sodiumAvailable());
+  assert.is(defaultSignatureBackend(), 'sodium');
+});
+
+test('Identity.sign through libsodium: byte-identical to node:crypto and noble, from a seed and from a key file', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'signet-sodium-'));
+  try {
+    const rng = new Prng(testSeed());
+    for (let i = 0; i < 50; i++) {
+      const seed = rng.bytes(32);
+      const id = Identity.fromSecretKey(seed);
+      const msg = rng.bytes(rng.int(500));
+      const sig = id.sign(msg);
+      assert.is(toHex(sig), toHex(signWithNative(id, msg)));
+      assert.is(toHex(sig), toHex(signNoble(seed, msg)));
+      assert.ok(await verifySignature(sig, msg, id.publicKey));
+    }
+    const id = Identity.generate();
+    await saveIdentity(id, join(dir, 'id.pem'));
+    const loaded = await loadIdentity(join(dir, 'id.pem'));
+    const msg = utf8('from a key file');
+    assert.is(toHex(loaded.publicKey), toHex(id.publicKey));
+    assert.is(toHex(loaded.sign(msg)), toHex(signWithNative(id, msg)));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('worker pool: the same verdict as sync on every vector, edge case and mutation, all in flight at once', async () => {
+  if (!hasSodium) return;
+  const all = inputs();
+  assert.ok(all.length > 2 * MAX_IN_FLIGHT_PER_WORKER, 'enough to queue behind full workers');
+  const expected = all.map(([s, m, k]) => verifySignatureSync(s, m, k, { backend: 'sodium' }));
+  assert.equal(all.map(([s, m, k]) => verifySignatureSync(s, m, k, { backend: 'native' })), expected, 'sodium agrees with native');
+  assert.ok(expected.filter(Boolean).length >= 1500 && expected.filter((x) => !x).length >= 1500);
+  // through the public entry point (checks 1-4, then the pool) ...
+  assert.equal(await Promise.all(all.map(([s, m, k]) => verifySignature(s, m, k, { backend: 'sodium' }))), expected);
+  assert.equal(await Promise.all(all.map(([s, m, k]) => verifySignature(s, m, k))), expected, 'default backend');
+  // ... and check 5 alone on the pool, on inputs the prechecks would have stopped
+  const raw = all.map(([s, m, k]) => verifySodiumSync(s, m, k));
+  assert.equal(await Promise.all(all.map(([s, m, k]) => sodiumPool()!.verify(s, m, k))), raw);
+  const stats = sodiumPool()!.stats();
+  assert.is(stats.rerunInline, 0);
+  assert.is(stats.inFlight + stats.queued, 0);
+});
+
+/** Requests for a test pool: valid and broken signatures, request 300 (in the first batches)
+ *  over a message starting with `word`, to which the faulty module reacts. */
+function around(word?: string): { requests: Input[]; expected: boolean[] } {
+  const id = Identity.fromSecretKey(new Uint8Array(32).fill(7));
+  const requests: Input[] = [];
+  for (let i = 0; i < 600; i++) {
+    const m = utf8(i === 300 && word !== undefined ? `${word} ${i}` : `message ${i}`);
+    const s = id.sign(m);
+    if (i % 2 === 1) s[5]! ^= 4;
+    requests.push([s, m, id.publicKey]);
+  }
+  return { requests, expected: requests.map(([s, m, k]) => verifySodiumSync(s, m, k)) };
+}
+const send = (pool: VerifyPool, requests: Input[]) => Promise.all(requests.map(([s, m, k]) => pool.verify(s, m, k)));
+const dispatched = () => new Promise<void>((resolve) => queueMicrotask(resolve)); // after the pool's pump
+/** Runs `fn` with a pool of its own (the faulty module by default), closed afterwards. */
+async function withPool(options: Partial<VerifyPoolOptions>, fn: (pool: VerifyPool) => Promise<void>): Promise<void> {
+  const pool = new VerifyPool({ fallback: verifySodiumSync, modulePath: fixture('faulty-sodium.cjs'), size: 2, ...options });
+  try {
+    await fn(pool);
+  } finally {
+    await pool.close();
+  }
+}
+
+test('a worker that exits mid-batch: every request answered with the sync verdict, the pool goes on', async () => {
+  if (!hasSodium) return;
+  await withPool({}, async (pool) => {
+    const { requests, expected } = around('crash');
+    assert.equal(await send(pool, requests), expected);
+    assert.ok(pool.stats().workerExits >= 1);
+    assert.ok(pool.stats().rerunInline >= 1);
+    const again = around();
+    assert.equal(await send(pool, again.requests), again.expected);
+    assert.ok(pool.stats().workers >= 1);
+  });
+});
+
+test('terminating workers with requests pending (test hook): every promise resolves correctly', async () => {
+  if (!hasSodium) return;
+  await withPool({}, async (pool) => {
+    const { requests, expected } = around('hang'); // a batch never answered
+    const verdicts = send(pool, requests);
+    await dispatched();
+    assert.ok(pool.stats().inFlight > 0);
+    await Promise.all([pool.terminateWorkerForTests(0), pool.terminateWorkerForTests(1)]);
+    assert.equal(await verdicts, expected);
+    assert.ok(pool.stats().rerunInline >= 1);
+  });
+});
+
+test('a worker that stops answering is abandoned after stallMs and its requests run inline', async () => {
+  if (!hasSodium) return;
+  await withPool({ size: 1, stallMs: 50 }, async (pool) => {
+    const { requests, expected } = around('hang');
+    assert.equal(await send(pool, requests), expected);
+    assert.ok(pool.stats().rerunInline >= 1);
+  });
+});
+
+test('an uncaught error in a worker: no unhandled error, nothing lost', async () => {
+  if (!hasSodium) return;
+  await withPool({}, async (pool) => {
+    const { requests, expected } = around('throw');
+    const exited = pool.stats().workerExits;
+    assert.equal(await send(pool, requests), expected);
+    const again = around();
+    assert.equal(await send(pool, again.requests), again.expected);
+    assert.ok(pool.stats().workerExits > exited || pool.stats().workers > 0);
+  });
+});
+
+test('a module that does not load in the worker: answered inline, then the pool stops starting workers', async () => {
+  if (!hasSodium) return;
+  await withPool({ modulePath: join(tmpdir(), 'no-such-dir', 'sodium-native.js') }, async (pool) => {
+    for (let round = 0; round < 100 && !pool.stats().disabled; round++) {
+      const { requests, expected } = around();
+      assert.equal(await send(pool, requests.slice(0, 20)), expected.slice(0, 20));
+    }
+    assert.ok(pool.stats().disabled, 'the pool gave up on workers');
+    const { requests, expected } = around();
+    assert.equal(await send(pool, requests), expected);
+  });
+});
+
+test('close(): what was pending and what comes later is answered inline; no worker keeps the process', async () => {
+  if (!hasSodium) return;
+  const pool = new VerifyPool({ fallback: verifySodiumSync, size: 2 });
+  const { requests, expected } = around();
+  const pending = send(pool, requests);
+  await dispatched();
+  await pool.close();
+  assert.equal(await pending, expected);
+  assert.equal(await send(pool, requests), expected);
+  assert.is(pool.stats().workers, 0);
+  // the shared pool is idle and unref()ed: nothing of it keeps the event loop alive
+  const alive = process.getActiveResourcesInfo();
+  assert.not.ok(alive.includes('MessagePort') || alive.includes('Worker'), alive.join(', '));
+});
+
+const run = promisify(execFile);
+async function child(env: Record<string, string>, preload: string[] = []) {
+  const { stdout } = await run(process.execPath, [...preload, '--import', 'tsx', fixture('backend-child.ts')], {
+    env: { ...process.env, ...env }, timeout: 60_000, // a child kept alive by a worker would time out here
+  });
+  return JSON.parse(stdout.trim().split('\n').pop()!) as {
+    defaultBackend: string; sodiumAvailable: boolean; loadError: string | null; verdicts: boolean[]; signature: string; sodiumError: string | null;
+  };
+}
+const expectedChildVerdicts = (readVectors('ed25519/rfc8032.json') as { vectors: unknown[] }).vectors.flatMap(() => [true, false]);
+const childSignature = () => toHex(signWithNative(Identity.fromSecretKey(new Uint8Array(32).fill(9)), utf8('child')));
+
+test('SIGNET_NO_SODIUM=1 in a child: default native, same verdicts and signatures, sodium a RangeError', async () => {
+  const out = await child({ SIGNET_NO_SODIUM: '1' });
+  assert.is(out.defaultBackend, 'native');
+  assert.is(out.sodiumAvailable, false);
+  assert.match(out.loadError!, /SIGNET_NO_SODIUM/);
+  assert.equal(out.verdicts, expectedChildVerdicts);
+  assert.is(out.signature, childSignature());
+  assert.match(out.sodiumError!, /^RangeError: "backend" 'sodium' is not available/);
+});
+
+test('a sodium-native that throws on load: the import and the start still work, native takes over', async () => {
+  const out = await child({ SIGNET_NO_SODIUM: '' }, ['--require', fixture('break-sodium.cjs')]);
+  assert.is(out.defaultBackend, 'native');
+  assert.match(out.loadError!, /simulated broken binary/);
+  assert.equal(out.verdicts, expectedChildVerdicts);
+  assert.is(out.signature, childSignature());
+  assert.match(out.sodiumError!, /^RangeError/);
+});
+
+test('with sodium in a child: default sodium on the pool, and the process exits on its own', async () => {
+  if (!hasSodium) return;
+  const out = await child({ SIGNET_NO_SODIUM: '' });
+  assert.is(out.defaultBackend, 'sodium');
+  assert.equal(out.verdicts, expectedChildVerdicts);
+  assert.is(out.signature, childSignature());
+  assert.is(out.sodiumError, null);
+});
+
+test.run();
