@@ -1,7 +1,7 @@
 // CipherState (Noise spec section 5.1): a key k and a 64-bit nonce n, encrypting with
 // ChaChaPoly. Nonce 2^64-1 is reserved; reaching it ends the session (NonceExhaustedError).
 import { DecryptError, NonceExhaustedError } from '../errors.ts';
-import { decrypt, decryptParts, encryptParts, KEYLEN, TAGLEN } from './primitives.ts';
+import { DEFAULT_PRIMITIVES, KEYLEN, NONCELEN, TAGLEN, type NoisePrimitives } from './primitives.ts';
 
 /** The reserved nonce 2^64-1: no message is ever encrypted or decrypted with it (spec 5.1). */
 export const MAX_NONCE = 2n ** 64n - 1n;
@@ -12,6 +12,11 @@ const ZEROS_32 = new Uint8Array(32);
 export class CipherState {
   private k: Uint8Array | null = null;
   private n = 0n;
+  /** The 12-byte nonce of `n`, rewritten before each use (one buffer per state, not per frame). */
+  private readonly nonceBuffer = Buffer.alloc(NONCELEN);
+
+  /** @param primitives the cipher implementation (default: libsodium where it loads, else node:crypto). */
+  constructor(private readonly primitives: NoisePrimitives = DEFAULT_PRIMITIVES) {}
 
   /** InitializeKey(key): sets k (null = empty) and n = 0. */
   initializeKey(key: Uint8Array | null): void {
@@ -40,21 +45,31 @@ export class CipherState {
     this.n = nonce;
   }
 
-  private checkNonce(): void {
+  /** The nonce bytes of n. @throws NonceExhaustedError when n has reached 2^64-1. */
+  private nextNonce(): Buffer {
     if (this.n >= MAX_NONCE) throw new NonceExhaustedError('nonce reached 2^64-1; the session must end');
+    this.nonceBuffer.writeBigUInt64LE(this.n, 4);
+    return this.nonceBuffer;
   }
 
   /**
-   * EncryptWithAd(ad, plaintext) over plaintext parts (joined on the wire); with no key,
-   * the parts unchanged. Returns the output parts (ciphertext parts then the tag).
-   * @throws NonceExhaustedError when n has reached 2^64-1.
+   * EncryptWithAd(ad, plaintext parts joined), written into `out` at `at`: ciphertext || tag,
+   * plaintext length + 16 bytes (the caller made room); returns that length. With no key, the
+   * parts are copied unchanged and their length returned.
+   * @throws NonceExhaustedError when n has reached 2^64-1 (nothing is written).
    */
-  encryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
-    if (this.k === null) return [...parts];
-    this.checkNonce();
-    const out = encryptParts(this.k, this.n, ad, parts);
+  encryptIntoWithAd(ad: Uint8Array, parts: readonly Uint8Array[], out: Uint8Array, at: number): number {
+    if (this.k === null) {
+      let end = at;
+      for (const p of parts) {
+        out.set(p, end);
+        end += p.length;
+      }
+      return end - at;
+    }
+    const written = this.primitives.encryptInto(this.k, this.nextNonce(), ad, parts, out, at);
     this.n++;
-    return out;
+    return written;
   }
 
   /**
@@ -63,7 +78,9 @@ export class CipherState {
    */
   encryptWithAd(ad: Uint8Array, plaintext: Uint8Array): Uint8Array {
     if (this.k === null) return plaintext;
-    return Buffer.concat(this.encryptPartsWithAd(ad, [plaintext]));
+    const out = Buffer.allocUnsafe(plaintext.length + TAGLEN);
+    this.encryptIntoWithAd(ad, [plaintext], out, 0);
+    return out;
   }
 
   /**
@@ -73,21 +90,19 @@ export class CipherState {
    */
   decryptWithAd(ad: Uint8Array, ciphertext: Uint8Array): Uint8Array {
     if (this.k === null) return ciphertext;
-    this.checkNonce();
-    const plaintext = decrypt(this.k, this.n, ad, ciphertext);
-    if (plaintext === null) throw new DecryptError(`decryption failed at nonce ${this.n}`);
-    this.n++;
-    return plaintext;
+    const plaintext = this.decryptPartsWithAd(ad, [ciphertext]);
+    return plaintext.length === 1 ? plaintext[0]! : Buffer.concat(plaintext);
   }
 
   /**
-   * DecryptWithAd over a ciphertext received in parts (no join). Same rules as {@link decryptWithAd}.
+   * DecryptWithAd over a ciphertext received in parts (no join by the caller); the plaintext in
+   * parts of buffers of its own (the received bytes are never written to). Same rules as
+   * {@link decryptWithAd}.
    * @throws DecryptError on authentication failure; NonceExhaustedError at n = 2^64-1.
    */
   decryptPartsWithAd(ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] {
     if (this.k === null) return [...parts];
-    this.checkNonce();
-    const plaintext = decryptParts(this.k, this.n, ad, parts);
+    const plaintext = this.primitives.decryptParts(this.k, this.nextNonce(), ad, parts);
     if (plaintext === null) throw new DecryptError(`decryption failed at nonce ${this.n}`);
     this.n++;
     return plaintext;
@@ -96,8 +111,11 @@ export class CipherState {
   /** Rekey(): k = first 32 bytes of ENCRYPT(k, 2^64-1, empty, 32 zero bytes) (spec 4.2). */
   rekey(): void {
     if (this.k === null) return;
-    const out = encryptParts(this.k, MAX_NONCE, EMPTY, [ZEROS_32]);
-    this.k = Uint8Array.from(out[0]!.subarray(0, KEYLEN));
+    const nonce = Buffer.alloc(NONCELEN);
+    nonce.writeBigUInt64LE(MAX_NONCE, 4);
+    const out = Buffer.allocUnsafe(ZEROS_32.length + TAGLEN);
+    this.primitives.encryptInto(this.k, nonce, EMPTY, [ZEROS_32], out, 0);
+    this.k = Uint8Array.from(out.subarray(0, KEYLEN));
   }
 
   /** Bytes a ciphertext adds to its plaintext under this state (16 with a key, else 0). */

@@ -3,7 +3,7 @@
 import { HandshakeError } from '../errors.ts';
 import { SymmetricState } from './symmetric-state.ts';
 import type { CipherState } from './cipher-state.ts';
-import { dh, DHLEN, generateKeyPair, hashByName, keyPairFromPrivate, type KeyPair, type NoiseHash } from './primitives.ts';
+import { DEFAULT_PRIMITIVES, DHLEN, hashByName, type KeyPair, type NoiseHash, type NoisePrimitives } from './primitives.ts';
 
 /** A handshake token (spec 7.1 and 9). */
 export type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss' | 'psk';
@@ -73,6 +73,8 @@ export interface HandshakeInit {
   readonly psks?: readonly Uint8Array[];
   /** TEST ONLY: the local ephemeral private key; production always generates a fresh one. */
   readonly ephemeralPrivateKey?: Uint8Array;
+  /** The DH and cipher implementation. Default: libsodium where it loads, else node:crypto (same bytes). */
+  readonly primitives?: NoisePrimitives;
 }
 
 /** Noise HandshakeState. */
@@ -87,6 +89,7 @@ export class HandshakeState {
   private readonly psks: Uint8Array[];
   private readonly pskMode: boolean;
   private readonly ephemeralPrivateKey: Uint8Array | undefined;
+  private readonly primitives: NoisePrimitives;
   private index = 0;
   private result: [CipherState, CipherState] | null = null;
   /** Diffie-Hellman operations performed so far (tests prove a rejected message 1 costs none). */
@@ -105,11 +108,12 @@ export class HandshakeState {
     this.psks = [...(init.psks ?? [])];
     this.pskMode = init.protocol.psks > 0;
     this.ephemeralPrivateKey = init.ephemeralPrivateKey;
+    this.primitives = init.primitives ?? DEFAULT_PRIMITIVES;
     if (this.psks.length !== init.protocol.psks) {
       throw new RangeError(`"psks" expected ${init.protocol.psks} keys, got ${this.psks.length}`);
     }
     for (const psk of this.psks) if (psk.length !== 32) throw new RangeError('"psks" expected 32-byte keys');
-    this.ss = new SymmetricState(init.protocol.hash, init.protocol.name);
+    this.ss = new SymmetricState(init.protocol.hash, init.protocol.name, this.primitives);
     this.ss.mixHash(init.prologue);
     const [initPre, respPre] = init.protocol.pre;
     for (const [tokens, ours] of [[initPre, this.initiator], [respPre, !this.initiator]] as const) {
@@ -161,7 +165,7 @@ export class HandshakeState {
   private dh(local: KeyPair | undefined, remote: Uint8Array | undefined): void {
     if (!local || !remote) throw new HandshakeError('handshake pattern needs a key that is missing');
     this.dhCount++;
-    const secret = dh(local, remote);
+    const secret = this.primitives.dh(local, remote);
     if (secret === null) throw new HandshakeError('remote public key rejected by X25519 (small order)');
     this.ss.mixKey(secret);
   }
@@ -180,7 +184,12 @@ export class HandshakeState {
 
   private advance(): void {
     this.index++;
-    if (this.index === this.protocol.messages.length) this.result = this.ss.split();
+    if (this.index === this.protocol.messages.length) {
+      this.result = this.ss.split();
+      // The ephemeral private key is never used again: wipe it where it is raw bytes (libsodium's
+      // form; a node:crypto KeyObject cannot be wiped and is left to the garbage collector).
+      if (this.e?.privateKey instanceof Uint8Array) this.e.privateKey.fill(0);
+    }
   }
 
   /**
@@ -192,7 +201,8 @@ export class HandshakeState {
     const out: Uint8Array[] = [];
     for (const token of this.protocol.messages[this.index]!) {
       if (token === 'e') {
-        this.e = this.ephemeralPrivateKey ? keyPairFromPrivate(this.ephemeralPrivateKey) : generateKeyPair();
+        // fresh for every handshake, never cached or reused (only the vectors inject one)
+        this.e = this.ephemeralPrivateKey ? this.primitives.keyPairFromPrivate(this.ephemeralPrivateKey) : this.primitives.generateKeyPair();
         out.push(this.e.publicKey);
         this.ss.mixHash(this.e.publicKey);
         if (this.pskMode) this.ss.mixKey(this.e.publicKey); // spec 9.2: e also mixes the key in psk handshakes

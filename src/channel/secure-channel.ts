@@ -5,7 +5,7 @@ import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { DecryptError, TimeoutError, TruncationError } from '../errors.ts';
 import { NOISE_MAX_FRAME } from '../limits.ts';
 import type { CipherState } from './cipher-state.ts';
-import { FrameReader, FrameType, lengthPrefix, messageFrames, Reassembler } from './framing.ts';
+import { FrameReader, FrameType, messageFrames, Reassembler } from './framing.ts';
 import { derivePsk, performHandshake, type ChannelTestHooks, type HandshakeOutcome } from './handshake.ts';
 import type { RemoteIdentity } from './identity-payload.ts';
 import { resolveOptions, type ChannelLimits, type SecureChannelOptions } from './options.ts';
@@ -16,6 +16,8 @@ const CLOSE_FRAME = [Uint8Array.of(FrameType.close)];
 const KEEPALIVE_FRAME = [Uint8Array.of(FrameType.keepalive)];
 /** Encrypted frames are written to the underlying stream in batches of about this size. */
 const WRITE_BATCH_BYTES = 256 * 1024;
+/** A frame of at least this many wire bytes gets a buffer (and a write) of its own. */
+const LARGE_FRAME_BYTES = 4096;
 
 /** Events of a secure channel: a Duplex's (typed; `'error'` carries a coded SignetError such as
  *  ERR_DECRYPT, ERR_TRUNCATED or ERR_TIMEOUT, or the socket's own error). */
@@ -105,7 +107,8 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   private receive(): void {
     try {
       for (let frame = this.reader.nextParts(); frame !== null && !this.destroyed; frame = this.reader.nextParts()) {
-        const length = frame.reduce((n, p) => n + p.length, 0);
+        let length = 0;
+        for (const p of frame) length += p.length;
         if (length < TAGLEN) throw new DecryptError(`frame of ${length} bytes is shorter than a tag`);
         const plaintext = this.receiveState.decryptPartsWithAd(EMPTY, frame);
         this.idleTimer?.refresh();
@@ -152,19 +155,40 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
   private readonly sendKeepalive = (): void => {
     if (this.destroyed || this.localClosed || !this.stream.writable) return;
     try {
-      this.stream.write(Buffer.concat(this.encryptFrame(KEEPALIVE_FRAME)));
+      this.stream.write(this.sealFrame(KEEPALIVE_FRAME));
       this.keepaliveTimer?.refresh();
     } catch (error) {
       this.destroy(error as Error);
     }
   };
 
-  /** One transport frame: length prefix, ciphertext parts, tag. @throws NonceExhaustedError. */
-  private encryptFrame(plaintext: readonly Uint8Array[]): Uint8Array[] {
-    const parts = this.sendState.encryptPartsWithAd(EMPTY, plaintext);
-    let length = 0;
-    for (const p of parts) length += p.length;
-    return [lengthPrefix(length), ...parts];
+  /** Wire bytes of the transport frame carrying `plaintext`: length prefix, ciphertext, tag. */
+  private wireBytes(plaintext: readonly Uint8Array[]): number {
+    let length = 2 + this.sendState.overhead();
+    for (const p of plaintext) length += p.length;
+    return length;
+  }
+
+  /**
+   * Encrypts one transport frame into `out` at `at` (length prefix, then ciphertext || tag), where
+   * {@link wireBytes} bytes are free; returns that count. Nothing is copied but the plaintext
+   * (joined where the ciphertext goes) and nothing allocated per frame.
+   * @throws NonceExhaustedError (nothing written); RangeError past 65535 bytes (a caller bug).
+   */
+  private sealFrameInto(plaintext: readonly Uint8Array[], out: Uint8Array, at: number): number {
+    const length = this.wireBytes(plaintext) - 2;
+    if (length > NOISE_MAX_FRAME) throw new RangeError(`frame of ${length} bytes is over ${NOISE_MAX_FRAME}`);
+    const written = this.sendState.encryptIntoWithAd(EMPTY, plaintext, out, at + 2);
+    out[at] = written >>> 8;
+    out[at + 1] = written & 0xff;
+    return 2 + written;
+  }
+
+  /** One transport frame in a buffer of its own. @throws NonceExhaustedError. */
+  private sealFrame(plaintext: readonly Uint8Array[]): Buffer {
+    const out = Buffer.allocUnsafe(this.wireBytes(plaintext));
+    this.sealFrameInto(plaintext, out, 0);
+    return out;
   }
 
   private sendMessages(messages: readonly Uint8Array[], callback: (error?: Error | null) => void): void {
@@ -175,32 +199,41 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
         return callback(new RangeError(`"message" is ${m.length} bytes; the limit is maxMessageBytes=${this.limits.maxMessageBytes}`));
       }
     }
+    // Large frames are encrypted into a buffer each and written as they are; small ones are
+    // encrypted one after another into shared buffers of up to WRITE_BATCH_BYTES, so a stream
+    // of small messages still makes few, large writes, with no join afterwards.
+    const frames: Uint8Array[][] = [];
+    let smallBytes = 0;
+    for (const message of messages) {
+      for (const frame of messageFrames(message)) {
+        frames.push(frame);
+        const wire = this.wireBytes(frame);
+        if (wire < LARGE_FRAME_BYTES) smallBytes += wire;
+      }
+    }
     let ok = true;
-    let size = 0;
-    let batch: Uint8Array[] = [];
-    // Large ciphertexts are written as they are (no copy); small parts are joined so a
-    // stream of small messages still makes few, large writes.
+    let batch: Buffer | null = null;
+    let used = 0;
     const flush = (): void => {
-      if (batch.length === 1) ok = this.stream.write(batch[0]!);
-      else if (batch.length > 1) ok = this.stream.write(Buffer.concat(batch, size));
-      batch = [];
-      size = 0;
+      if (batch !== null && used > 0) ok = this.stream.write(used === batch.length ? batch : batch.subarray(0, used));
+      batch = null;
+      used = 0;
     };
     this.stream.cork();
     try {
-      for (const message of messages) {
-        for (const frame of messageFrames(message)) {
-          for (const part of this.encryptFrame(frame)) {
-            if (part.length >= 4096) {
-              flush();
-              ok = this.stream.write(part);
-            } else {
-              batch.push(part);
-              size += part.length;
-              if (size >= WRITE_BATCH_BYTES) flush();
-            }
-          }
+      for (const frame of frames) {
+        const wire = this.wireBytes(frame);
+        if (wire >= LARGE_FRAME_BYTES) {
+          flush();
+          ok = this.stream.write(this.sealFrame(frame));
+          continue;
         }
+        if (batch === null || batch.length - used < wire) {
+          flush();
+          batch = Buffer.allocUnsafe(Math.max(wire, Math.min(smallBytes, WRITE_BATCH_BYTES)));
+        }
+        used += this.sealFrameInto(frame, batch, used);
+        smallBytes -= wire;
       }
       flush();
     } catch (error) {
@@ -231,7 +264,7 @@ export class SecureChannel extends TypedDuplex<SecureChannelEvents> {
     this.localClosed = true;
     if (!this.stream.writable) return callback();
     try {
-      this.stream.write(Buffer.concat(this.encryptFrame(CLOSE_FRAME)));
+      this.stream.write(this.sealFrame(CLOSE_FRAME));
       if (this.remoteClosed) this.stream.end();
       callback();
     } catch (error) {

@@ -1,33 +1,44 @@
 // SymmetricState (Noise spec section 5.2): the chaining key ck, the handshake hash h and a
 // CipherState; mixKey, mixHash, mixKeyAndHash, encryptAndHash, decryptAndHash, split.
 import { CipherState } from './cipher-state.ts';
-import { hkdf, KEYLEN, type NoiseHash } from './primitives.ts';
+import { DEFAULT_PRIMITIVES, hkdf, KEYLEN, type NoiseHash, type NoisePrimitives } from './primitives.ts';
 import { utf8 } from '../util/bytes.ts';
 
 const EMPTY = new Uint8Array(0);
+/** h (= ck) after InitializeSymmetric, per hash and protocol name: a public constant of the name. */
+const initialHashes = new Map<string, Uint8Array>();
 
 /** Truncates a HASHLEN output to a 32-byte cipher key (spec 5.2: needed when HASHLEN = 64). */
 const truncateKey = (key: Uint8Array): Uint8Array => key.subarray(0, KEYLEN);
 
 /** Noise SymmetricState. */
 export class SymmetricState {
-  private readonly cs = new CipherState();
+  private readonly cs: CipherState;
   private ck: Uint8Array;
   private h: Uint8Array;
 
   /**
    * InitializeSymmetric(protocol_name): h = name padded with zeros to HASHLEN if it fits,
-   * else HASH(name); ck = h; k empty.
+   * else HASH(name); ck = h; k empty. The result depends on the name only, so it is computed
+   * once per protocol name and hash (one HASH call saved per handshake).
+   * @param primitives the cipher implementation of the CipherStates (default set unless given).
    */
-  constructor(readonly hash: NoiseHash, protocolName: string) {
-    const name = utf8(protocolName);
-    if (name.length <= hash.hashLen) {
-      this.h = new Uint8Array(hash.hashLen);
-      this.h.set(name);
-    } else {
-      this.h = hash.hash(name);
+  constructor(readonly hash: NoiseHash, protocolName: string, private readonly primitives: NoisePrimitives = DEFAULT_PRIMITIVES) {
+    this.cs = new CipherState(primitives);
+    const cacheKey = `${hash.name} ${protocolName}`;
+    let h = initialHashes.get(cacheKey);
+    if (h === undefined) {
+      const name = utf8(protocolName);
+      if (name.length <= hash.hashLen) {
+        h = new Uint8Array(hash.hashLen);
+        h.set(name);
+      } else {
+        h = hash.hash(name);
+      }
+      initialHashes.set(cacheKey, h);
     }
-    this.ck = this.h;
+    this.h = h; // never written in place: every mixHash makes a new h
+    this.ck = h;
   }
 
   /** MixKey(input_key_material): ck, temp_k = HKDF(ck, ikm, 2); InitializeKey(temp_k). */
@@ -80,8 +91,8 @@ export class SymmetricState {
   /** Split(): temp_k1, temp_k2 = HKDF(ck, empty, 2); two CipherStates (initiator→responder first). */
   split(): [CipherState, CipherState] {
     const [k1, k2] = hkdf(this.hash, this.ck, EMPTY, 2);
-    const c1 = new CipherState();
-    const c2 = new CipherState();
+    const c1 = new CipherState(this.primitives);
+    const c2 = new CipherState(this.primitives);
     c1.initializeKey(truncateKey(k1));
     c2.initializeKey(truncateKey(k2));
     return [c1, c2];

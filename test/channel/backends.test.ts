@@ -1,0 +1,243 @@
+// The two primitive sets (libsodium, node:crypto) give the same bytes and the same verdicts: every
+// Noise vector with each, the same handshake and transport bytes for injected keys (in this
+// process, and end to end in child processes, one with SIGNET_NO_SODIUM=1), the same refusals of
+// small-order X25519 keys and of tampered frames; the operation count of a handshake side; the
+// identity signature cached per Noise static key.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { CipherState } from '../../src/channel/cipher-state.ts';
+import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL, type Protocol } from '../../src/channel/handshake-state.ts';
+import { derivePsk, PROLOGUE } from '../../src/channel/handshake.ts';
+import { decodeIdentityPayload, encodeIdentityPayload } from '../../src/channel/identity-payload.ts';
+import {
+  DEFAULT_PRIMITIVES, NODE_PRIMITIVES, SHA256, SODIUM_PRIMITIVES, TAGLEN,
+  type KeyPair, type NoiseHash, type NoisePrimitives,
+} from '../../src/channel/primitives.ts';
+import { sodium } from '../../src/util/sodium.ts';
+import { toHex } from '../../src/util/bytes.ts';
+import { Prng } from '../helpers/prng.ts';
+import { extraVectors, mainVectors, normalise, run } from './noise-vectors.ts';
+import { alice, networkKey } from './pair.ts';
+
+const sets: NoisePrimitives[] = [NODE_PRIMITIVES, ...(SODIUM_PRIMITIVES ? [SODIUM_PRIMITIVES] : [])];
+const EMPTY = new Uint8Array(0);
+const key = (fill: number): Uint8Array => new Uint8Array(32).fill(fill);
+
+test('the default set is libsodium exactly when sodium-native loads', () => {
+  assert.is(DEFAULT_PRIMITIVES.name, sodium() ? 'sodium' : 'node');
+  assert.is(SODIUM_PRIMITIVES === null, sodium() === null);
+});
+
+for (const set of sets) {
+  test(`every Noise vector passes with the ${set.name} set`, () => {
+    const cases = [...mainVectors, ...extraVectors].map(normalise);
+    assert.is(cases.length, 44);
+    for (const c of cases) run(c, set);
+  });
+}
+
+/** Both sides of signet's handshake with injected keys, message by message, then the transport keys at work. */
+function transcript(set: NoisePrimitives): string[] {
+  const protocol = parseProtocolName(SIGNET_PROTOCOL);
+  const psks = [derivePsk(networkKey)];
+  const init = new HandshakeState({ protocol, initiator: true, prologue: PROLOGUE, s: set.keyPairFromPrivate(key(11)), psks, ephemeralPrivateKey: key(12), primitives: set });
+  const resp = new HandshakeState({ protocol, initiator: false, prologue: PROLOGUE, s: set.keyPairFromPrivate(key(21)), psks, ephemeralPrivateKey: key(22), primitives: set });
+  const out: string[] = [];
+  const m1 = init.writeMessage(Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8));
+  out.push(toHex(m1), toHex(resp.readMessage(m1)));
+  const m2 = resp.writeMessage(new Uint8Array(96).fill(5));
+  out.push(toHex(m2), toHex(init.readMessage(m2)));
+  const m3 = init.writeMessage(new Uint8Array(96).fill(6));
+  out.push(toHex(m3), toHex(resp.readMessage(m3)));
+  out.push(toHex(init.getHandshakeHash()), toHex(resp.getHandshakeHash()));
+  const [i1, i2] = init.split();
+  const [r1, r2] = resp.split();
+  for (const size of [0, 1, 300, 65_519]) {
+    const plaintext = Uint8Array.from({ length: size }, (_, j) => j & 0xff);
+    const ct = i1.encryptWithAd(EMPTY, plaintext);
+    out.push(toHex(ct));
+    assert.equal(toHex(r1.decryptWithAd(EMPTY, ct)), toHex(plaintext));
+    const back = r2.encryptWithAd(EMPTY, plaintext);
+    out.push(toHex(back));
+    assert.equal(toHex(i2.decryptWithAd(EMPTY, back)), toHex(plaintext));
+  }
+  return out;
+}
+
+test('libsodium and node:crypto give the same handshake transcript, hash and transport frames for injected keys', () => {
+  if (!SODIUM_PRIMITIVES) return; // nothing to compare where sodium-native is absent
+  assert.equal(transcript(SODIUM_PRIMITIVES), transcript(NODE_PRIMITIVES));
+});
+
+test('a frame sealed by one set opens with the other, in parts or whole; a flipped bit or a short frame fails both', () => {
+  const prng = new Prng(14);
+  for (const [sealer, opener] of sets.flatMap((x) => sets.map((y) => [x, y] as const))) {
+    for (const size of [0, 1, 31, 300, 4096, 65_519]) {
+      const k = prng.bytes(32);
+      const ad = prng.bytes(size % 3 === 0 ? 0 : 32);
+      const plaintext = prng.bytes(size);
+      const enc = new CipherState(sealer);
+      const dec = new CipherState(opener);
+      enc.initializeKey(k);
+      dec.initializeKey(k);
+      const out = new Uint8Array(size + TAGLEN + 5).fill(0xee);
+      // parts joined, written mid-buffer: the bytes around are untouched
+      const written = enc.encryptIntoWithAd(ad, [plaintext.subarray(0, size >> 1), plaintext.subarray(size >> 1)], out, 3);
+      assert.is(written, size + TAGLEN);
+      assert.equal([out[0], out[1], out[2], out[size + TAGLEN + 3], out[size + TAGLEN + 4]], [0xee, 0xee, 0xee, 0xee, 0xee]);
+      const frame = out.subarray(3, 3 + written);
+      const split = Math.min(7, frame.length);
+      const parts = dec.decryptPartsWithAd(ad, [frame.subarray(0, split), frame.subarray(split)]);
+      assert.is(toHex(Buffer.concat(parts)), toHex(plaintext), `${sealer.name} -> ${opener.name}, ${size} B`);
+      for (const bad of [Uint8Array.from(frame, (b, i) => (i === frame.length - 1 ? b ^ 1 : b)), frame.subarray(0, TAGLEN - 1)]) {
+        const fresh = new CipherState(opener);
+        fresh.initializeKey(k);
+        assert.throws(() => fresh.decryptPartsWithAd(ad, [bad]), (e: { code?: string }) => e.code === 'ERR_DECRYPT');
+        assert.is(fresh.nonce, 0n, 'a failed decryption does not advance the nonce');
+      }
+    }
+  }
+});
+
+/** Curve25519 points of small order (0, 1, the two of order 8, p-1, p, p+1), little-endian. */
+const SMALL_ORDER = [
+  '0000000000000000000000000000000000000000000000000000000000000000',
+  '0100000000000000000000000000000000000000000000000000000000000000',
+  'e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800',
+  '5f9c95bc a3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157'.replace(' ', ''),
+  'ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+  'eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f',
+];
+
+test('X25519: both sets refuse every small-order key (with and without the top bit), agree on random ones and on keys of every length', () => {
+  const prng = new Prng(25519);
+  const pairs: KeyPair[][] = [0, 1, 2].map(() => {
+    const raw = prng.bytes(32);
+    return sets.map((set) => set.keyPairFromPrivate(raw));
+  });
+  for (const [i, hex] of SMALL_ORDER.entries()) {
+    for (const top of [false, true]) {
+      const point = Buffer.from(hex, 'hex');
+      if (top) point[31]! |= 0x80;
+      for (const set of sets) for (const kp of pairs[0]!) assert.is(set.dh(kp, point), null, `${set.name}: small-order point ${i}${top ? ' with the top bit' : ''}`);
+    }
+  }
+  const inputs = [...Array.from({ length: 40 }, () => prng.bytes(32)), new Uint8Array(32).fill(0xff), prng.bytes(31), prng.bytes(33), EMPTY];
+  for (const publicKey of inputs) {
+    for (const group of pairs) {
+      const results = sets.flatMap((set) => group.map((kp) => set.dh(kp, publicKey))).map((r) => (r === null ? 'refused' : toHex(r)));
+      assert.ok(results.every((r) => r === results[0]), `verdicts differ for ${toHex(publicKey)}: ${results.join(' / ')}`);
+      if (publicKey.length !== 32) assert.is(results[0], 'refused');
+    }
+  }
+  // the public keys of one private key agree too
+  for (const group of pairs) assert.ok(group.every((kp) => toHex(kp.publicKey) === toHex(group[0]!.publicKey)));
+});
+
+/** A hash that counts its calls. */
+function counting(hash: NoiseHash): NoiseHash & { counts: { hash: number; hmac: number } } {
+  const counts = { hash: 0, hmac: 0 };
+  return {
+    name: hash.name, hashLen: hash.hashLen, counts,
+    hash: (...parts) => (counts.hash++, hash.hash(...parts)),
+    hmac: (key, ...parts) => (counts.hmac++, hash.hmac(key, ...parts)),
+  };
+}
+
+/** A primitive set that counts its calls. */
+function countingSet(set: NoisePrimitives) {
+  const counts = { generateKeyPair: 0, dh: 0, encrypt: 0, decrypt: 0 };
+  const wrapped: NoisePrimitives = {
+    name: set.name,
+    generateKeyPair: () => (counts.generateKeyPair++, set.generateKeyPair()),
+    keyPairFromPrivate: (k) => set.keyPairFromPrivate(k),
+    dh: (kp, pub) => (counts.dh++, set.dh(kp, pub)),
+    encryptInto: (...args) => (counts.encrypt++, set.encryptInto(...args)),
+    decryptParts: (...args) => (counts.decrypt++, set.decryptParts(...args)),
+  };
+  return { wrapped, counts };
+}
+
+test('operations per handshake side (Noise_XXpsk0): 1 key generation, 3 DH, 22 HMAC, 9 hashes, 5 AEAD; the same on both sides', () => {
+  const base = parseProtocolName(SIGNET_PROTOCOL);
+  const hashes = [counting(SHA256), counting(SHA256)];
+  const counted = [countingSet(DEFAULT_PRIMITIVES), countingSet(DEFAULT_PRIMITIVES)];
+  const states = [0, 1].map((i) => {
+    const protocol: Protocol = { ...base, hash: hashes[i]! };
+    return new HandshakeState({
+      protocol, initiator: i === 0, prologue: PROLOGUE, s: DEFAULT_PRIMITIVES.generateKeyPair(),
+      psks: [derivePsk(networkKey)], primitives: counted[i]!.wrapped,
+    });
+  });
+  const [init, resp] = states as [HandshakeState, HandshakeState];
+  resp.readMessage(init.writeMessage(new Uint8Array(8)));
+  init.readMessage(resp.writeMessage(new Uint8Array(96)));
+  resp.readMessage(init.writeMessage(new Uint8Array(96)));
+  assert.ok(init.isComplete && resp.isComplete);
+  for (const i of [0, 1]) {
+    // InitializeSymmetric's HASH(protocol name) is computed once per process, not per handshake
+    assert.equal(hashes[i]!.counts, { hash: 9, hmac: 22 }, `side ${i}`);
+    assert.equal(counted[i]!.counts, { generateKeyPair: 1, dh: 3, encrypt: i === 0 ? 3 : 2, decrypt: i === 0 ? 2 : 3 }, `side ${i}`);
+    assert.is(states[i]!.dhCount, 3);
+  }
+});
+
+test('the identity signature is made once per Noise static key: cached for it, made anew for a new key', async () => {
+  const s1 = DEFAULT_PRIMITIVES.generateKeyPair().publicKey;
+  const s2 = DEFAULT_PRIMITIVES.generateKeyPair().publicKey;
+  const p1 = encodeIdentityPayload(alice, s1);
+  assert.is(encodeIdentityPayload(alice, s1), p1, 'the same static key: the cached payload itself');
+  const p2 = encodeIdentityPayload(alice, s2);
+  assert.is.not(p2, p1);
+  assert.is.not(toHex(p2.subarray(32)), toHex(p1.subarray(32)), 'a new static key: a new signature');
+  assert.ok((await decodeIdentityPayload(p2, s2)).ok);
+  assert.equal(await decodeIdentityPayload(p2, s1), { ok: false, reason: 'bad-signature' });
+  assert.equal(await decodeIdentityPayload(p1, s2), { ok: false, reason: 'bad-signature' });
+  const again = encodeIdentityPayload(alice, s1);
+  assert.is(toHex(again), toHex(p1), 'back to the first key: its signature again (Ed25519 is deterministic)');
+  assert.ok((await decodeIdentityPayload(again, s1)).ok);
+});
+
+/** Runs the transcript fixture in a child process; resolves with its JSON line. */
+function childTranscript(env: NodeJS.ProcessEnv): Promise<{ primitives: string; delivered: boolean; initiator: string; responder: string }> {
+  const script = fileURLToPath(new URL('./fixtures/transcript.ts', import.meta.url));
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(stdout)) : reject(new Error(`transcript child exited ${code}: ${stderr}`))));
+  });
+}
+
+test('end to end in child processes: the SIGNET_NO_SODIUM=1 fallback writes the very bytes the default set writes', async () => {
+  const [fallback, preferred] = await Promise.all([childTranscript({ SIGNET_NO_SODIUM: '1' }), childTranscript({ SIGNET_NO_SODIUM: '' })]);
+  assert.is(fallback.primitives, 'node');
+  assert.is(preferred.primitives, sodium() ? 'sodium' : 'node');
+  assert.ok(fallback.delivered && preferred.delivered, 'every message arrived intact');
+  assert.ok(fallback.initiator.length > 2 * 200_000, 'the transcript holds the messages');
+  assert.is(fallback.initiator, preferred.initiator);
+  assert.is(fallback.responder, preferred.responder);
+});
+
+test('the Noise vectors pass in a child process where sodium is disabled (SIGNET_NO_SODIUM=1)', async () => {
+  const script = fileURLToPath(new URL('./vectors.test.ts', import.meta.url));
+  const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { env: { ...process.env, SIGNET_NO_SODIUM: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, output }));
+  });
+  const plain = output.replace(/\x1b\[[0-9;]*m/g, '');
+  assert.is(code, 0, plain);
+  assert.match(plain, /Passed:\s+8/);
+});
+
+test.run();
