@@ -80,7 +80,8 @@ export interface VerifyPoolStats {
   workers: number;
   inFlight: number;
   queued: number;
-  /** Requests answered inline because their worker died, stalled or could not start. */
+  /** Requests answered inline after they were queued for a worker: it died, stalled or could not
+   *  start, or the pool was closed or gave up on workers. */
   rerunInline: number;
   /** Workers that ended while the pool was open. */
   workerExits: number;
@@ -139,6 +140,7 @@ export class VerifyPool {
     return Promise.all(exits).then(() => undefined);
   }
 
+  /** Counters for diagnostics and tests. */
   stats(): VerifyPoolStats {
     const live = this.slots.filter((s): s is Slot => s !== null);
     return {
