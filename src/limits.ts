@@ -202,3 +202,7 @@ export const RECENT_SUPERSEDED = 4096;
  *  responder's own quiet time if shorter) after the last one ended is charged one fault: each
  *  session costs the responder a pass over all it holds. */
 export const RECONCILE_MIN_GAP_MS = 1_000;
+
+/** Source keys one direction of a replication stream names in its table (protocol 3: a key is
+ *  sent once, then by index). Past it: further sources' keys travel in full in every update. */
+export const MAX_STREAM_KEYS = 4096;

@@ -11,6 +11,7 @@ import type { Identity } from '../identity/identity.ts';
 import { MAX_MESSAGE_BYTES } from '../limits.ts';
 import { Mux, type MuxSession } from '../mesh/mux.ts';
 import { FrameDecoder, decodeMessage, encodeHello } from '../replication/messages.ts';
+import { KeyTableReader } from '../replication/compact.ts';
 import { parseHostPort } from '../util/address.ts';
 import { within } from './demo-processes.ts';
 import { open } from '../core/policy.ts';
@@ -43,6 +44,7 @@ export async function openRawSession(options: { identity: Identity; networkKey: 
   let synced: () => void = () => {};
   const syncedP = new Promise<void>((resolve) => (synced = resolve));
   const decoder = new FrameDecoder(MAX_MESSAGE_BYTES);
+  const keys = new KeyTableReader(dataset);
   const stream = new Duplex({
     read() {},
     write(chunk: Buffer, _encoding, callback) {
@@ -53,9 +55,10 @@ export async function openRawSession(options: { identity: Identity; networkKey: 
           if (!m.ok) continue;
           if (m.message.type === 'sync') synced();
           if (m.message.type === 'updates') {
-            for (const bytes of m.message.updates) {
-              const u = parseUpdate(bytes);
-              if (u.ok) received.push(u.update);
+            for (const item of m.message.updates) {
+              const bytes = keys.expand(item); // in arrival order: an item may name a key
+              const u = typeof bytes === 'string' ? null : parseUpdate(bytes);
+              if (u?.ok) received.push(u.update);
             }
           }
         }

@@ -2,14 +2,15 @@
 // that turn a peer's bytes into a typed message or a reason to cut it off.
 import { cborHead, checkCbor, decodeScanned, encodeCbor, readHead, scanCbor, type Value } from '../envelope/cbor.ts';
 import { concatBytes } from '../util/bytes.ts';
-import { isDatasetName, MIN_ENVELOPE_BYTES } from '../envelope/update.ts';
+import { isDatasetName } from '../envelope/update.ts';
+import { MIN_ITEM_BYTES } from './compact.ts';
 import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
 import { MAX_DATASET_LENGTH, MAX_META_BYTES, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { MAX_RECONCILE_MESSAGE_BYTES, NONCE_BYTES, newNonce } from '../reconcile/index.ts';
 
 /** Protocol version carried in every hello. 2: hellos carry a reconciliation nonce, and
- *  reconciliation messages follow SYNC. */
-export const PROTOCOL_VERSION = 2;
+ *  reconciliation messages follow SYNC. 3: updates travel as compact items (compact.ts). */
+export const PROTOCOL_VERSION = 3;
 export const MSG_HELLO = 0;
 export const MSG_UPDATES = 1;
 export const MSG_SYNC = 2;
@@ -88,6 +89,7 @@ function text(value: string): Uint8Array {
   return concatBytes(cborHead(3, bytes.length), bytes);
 }
 
+/** An updates message: whole envelopes or compact items (see compact.ts). */
 export function encodeUpdates(envelopes: Uint8Array[]): Buffer {
   return frame([MSG_UPDATES, envelopes]);
 }
@@ -121,7 +123,7 @@ export function messageType(bytes: Uint8Array): number | null {
 
 /**
  * Decodes and checks one message, reading its fixed structure directly from the bytes: an
- * updates message yields views of its envelopes (each at least MIN_ENVELOPE_BYTES, so their
+ * updates message yields views of its items (each at least MIN_ITEM_BYTES, so their
  * number is bounded by the size), and only a hello's `meta` (at most MAX_META_BYTES) goes
  * through the generic decoder, under the decode budget. Work and memory are a small constant
  * times the message size. Never throws.
@@ -139,12 +141,12 @@ export function decodeMessage(bytes: Uint8Array): MessageResult {
       const list = top[1] === 2 ? readHead(bytes, pos) : null;
       if (list === null || list[0] !== 4) return malformed('updates is not [1, [bytes...]]');
       let at = pos + list[2];
-      if (list[1] > (bytes.length - at) / MIN_ENVELOPE_BYTES) return malformed('more envelopes than the message can hold');
+      if (list[1] > (bytes.length - at) / MIN_ITEM_BYTES) return malformed('more envelopes than the message can hold');
       const updates: Uint8Array[] = new Array(list[1]);
       for (let i = 0; i < list[1]; i++) {
         const h = readHead(bytes, at);
         if (h === null || h[0] !== 2) return malformed('updates is not [1, [bytes...]]');
-        if (h[1] < MIN_ENVELOPE_BYTES || h[1] > bytes.length - at - h[2]) return malformed(`envelope of ${h[1]} bytes`);
+        if (h[1] < MIN_ITEM_BYTES || h[1] > bytes.length - at - h[2]) return malformed(`envelope of ${h[1]} bytes`);
         updates[i] = bytes.subarray(at + h[2], at + h[2] + h[1]);
         at += h[2] + h[1];
       }

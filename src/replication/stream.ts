@@ -15,6 +15,7 @@ import type { Rejection, UpdateOrigin } from '../core/types.ts';
 import { bytesEqual } from '../util/bytes.ts';
 import { FrameDecoder, MAX_MESSAGE_DEPTH, MSG_UPDATES, decodeMessage, encodeHello, encodeReconcile, encodeSync, encodeUpdates, messageType, type DigestEntry, type Hello } from './messages.ts';
 import { HISTORY_ORDERINGS, historyBatches, type HistoryOrdering } from './batches.ts';
+import { KeyTableReader, KeyTableWriter } from './compact.ts';
 import { Reconciler, type ReconcileSummary } from './reconciler.ts';
 import type { ReconcileReason } from '../reconcile/index.ts';
 
@@ -180,6 +181,16 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private behind = new Map<NodeId, number>();
   private progress: Progress = { sourcesDone: 0, sourcesTotal: 0, received: 0 };
   private readonly decoder: FrameDecoder;
+  /** The source keys this side named to the peer, and those the peer named to it (compact.ts). */
+  private readonly keysOut: KeyTableWriter;
+  private readonly keysIn: KeyTableReader;
+  /** A pump() is queued as a microtask: live updates applied in the same synchronous run (a
+   *  burst of writes, a verified batch) go out together, in frames of up to the MTU (a full
+   *  MTU's worth goes at once), ahead of anything the caller awaits next. */
+  private liveFlush = false;
+  /** pump() frames live updates only while a whole MTU's worth is queued (the rest waits for
+   *  the scheduled flush). */
+  private fullBatchesOnly = false;
   /** What the peer holds, as far as we know: its digest, plus what we sent and it sent us. */
   private readonly known = new Map<NodeId, number>();
   private readonly control: Buffer[] = [];
@@ -242,6 +253,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     if (!HISTORY_ORDERINGS.includes(this.opts.ordering)) throw new RangeError(`"ordering" expected 'depth' or 'breadth', got ${JSON.stringify(this.opts.ordering.slice(0, 40))}`);
     checkMeta(this.opts.meta);
     this.decoder = new FrameDecoder(this.opts.maxMessageBytes);
+    this.keysOut = new KeyTableWriter(sb.dataset);
+    this.keysIn = new KeyTableReader(sb.dataset);
     this.syncReceived = !this.opts.writable;
     this.syncSent = !this.opts.readable;
     this.reconciler = new Reconciler({
@@ -333,7 +346,19 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.live.push(update);
     this.liveBytes += update.bytes.length;
     this.reconciler.activity();
-    this.pump();
+    // A full batch goes now; a partial one waits for the end of the current synchronous run.
+    if (this.liveBytes >= this.opts.mtu) {
+      this.fullBatchesOnly = true;
+      this.pump();
+      this.fullBatchesOnly = false;
+      return;
+    }
+    if (this.liveFlush) return;
+    this.liveFlush = true;
+    queueMicrotask(() => {
+      this.liveFlush = false;
+      this.pump();
+    });
   }
 
   /** False (and counted) for an update larger than the peer's hello said it accepts: it
@@ -397,7 +422,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
         this.live = this.sb.history(this.known).filter((u) => this.fitsPeer(u));
         this.liveBytes = this.live.reduce((n, u) => n + u.bytes.length, 0);
       }
-      if (this.live.length > 0) {
+      if (this.live.length > 0 && (!this.fullBatchesOnly || this.liveBytes >= this.opts.mtu)) {
         const [batch, bytes] = takeBatch(this.live, this.opts.mtu);
         this.liveBytes -= bytes;
         return this.batchFrame(batch);
@@ -410,7 +435,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private batchFrame(batch: Update[]): Buffer {
     for (const u of batch) if (u.version > (this.known.get(u.source) ?? 0)) this.known.set(u.source, u.version);
     this.stats.sent += batch.length;
-    return encodeUpdates(batch.map((u) => u.bytes));
+    return encodeUpdates(batch.map((u) => this.keysOut.encode(u)));
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -484,7 +509,12 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
           this.stats.ignored += m.updates.length;
           continue;
         }
-        for (const envelope of m.updates) {
+        for (const item of m.updates) {
+          // Expanded in arrival order: an item may name a key the next ones refer to.
+          // An item that stands for no envelope goes on as it is, and is rejected 'bad-shape'
+          // against the fault budget like any other garbage envelope.
+          const expanded = this.keysIn.expand(item);
+          const envelope = typeof expanded === 'string' ? item : expanded;
           if (!this.roomFor(envelope.length)) await this.until(() => this.roomFor(envelope.length));
           if (this.destroyed) return;
           this.ingest(envelope);
@@ -617,6 +647,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
    *  ends when the peer ends it (ending it here could race the peer's last writes). */
   private finish(): void {
     if (this.ending) return;
+    this.pump(); // live updates waiting for their batch go first, as far as the reader takes them
     this.ending = true;
     this.live = [];
     this.reconciler.stop();

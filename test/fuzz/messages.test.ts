@@ -8,7 +8,7 @@ import { Identity } from '../../src/identity/identity.ts';
 import { nodeIdOf } from '../../src/identity/node-id.ts';
 import { MAX_MESSAGE_BYTES } from '../../src/limits.ts';
 import {
-  decodeMessage, encodeHello, encodeSync, encodeUpdates, FrameDecoder, MAX_MESSAGE_DEPTH,
+  decodeMessage, encodeHello, encodeSync, encodeUpdates, FrameDecoder, MAX_MESSAGE_DEPTH, PROTOCOL_VERSION,
   type Hello, type Message, type MessageResult,
 } from '../../src/replication/messages.ts';
 import { concatBytes } from '../../src/util/bytes.ts';
@@ -91,7 +91,7 @@ property(
 
 // Huge item counts in one message: a hello whose meta, or an updates message whose list, is
 // up to 8 arrays of 2^20 small items. What decodeMessage returns holds at most heapBudget(bytes).
-const PREFIX = { hello: concatBytes(Uint8Array.of(0x89, 0x00, 0x02, 0x67), Buffer.from('default'), Uint8Array.of(0x78, 52), Buffer.from(nodeIdOf(new Uint8Array(32))), Uint8Array.of(0x80)), updates: Uint8Array.of(0x82, 0x01) };
+const PREFIX = { hello: concatBytes(Uint8Array.of(0x89, 0x00, PROTOCOL_VERSION, 0x67), Buffer.from('default'), Uint8Array.of(0x78, 52), Buffer.from(nodeIdOf(new Uint8Array(32))), Uint8Array.of(0x80)), updates: Uint8Array.of(0x82, 0x01) };
 // flags 3, maxUpdateBytes 65536, a 32-byte nonce
 const SUFFIX = { hello: concatBytes(Uint8Array.of(0x03, 0x1a, 0x00, 0x01, 0x00, 0x00, 0x58, 0x20), new Uint8Array(32)), updates: new Uint8Array(0) };
 // Failed before the decode budget (4ba77b2): 2^20 empty byte strings in an updates message held

@@ -8,7 +8,7 @@
 import type { CutReason as SrcCutReason } from '../../src/index.ts';
 import type { UpdateReason } from '../../src/index.ts';
 import { cborHead } from '../../src/envelope/cbor.ts';
-import { MIN_ENVELOPE_BYTES } from '../../src/envelope/update.ts';
+import { MIN_ITEM_BYTES } from '../../src/replication/compact.ts';
 import { MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_UPDATE_BYTES } from '../../src/limits.ts';
 import { encodeSync, MSG_HELLO, MSG_UPDATES, PROTOCOL_VERSION } from '../../src/replication/messages.ts';
 import { concatBytes } from '../../src/util/bytes.ts';
@@ -89,7 +89,7 @@ export const corpus: HostileInput[] = [
   },
   {
     name: 'tiny-items-15MB-after-hello',
-    why: 'issue 7 item 1: the same after a hello: the envelope list is read by structure (each must be a byte string of at least MIN_ENVELOPE_BYTES), so the first item ends it.',
+    why: 'issue 7 item 1: the same after a hello: the envelope list is read by structure (each must be a byte string of at least MIN_ITEM_BYTES), so the first item ends it.',
     layer: 'message', afterHello: true,
     build: () => typed(MSG_UPDATES, tinyItems(15_000_000)),
     expect: { parse: 'too-large', open: 'too-large', message: 'malformed', frames: 1, stream: 'malformed' },
@@ -146,23 +146,23 @@ export const corpus: HostileInput[] = [
   // -- issue 7 item 1: envelope counts bounded by the message size --
   {
     name: 'updates-16MiB-min-size-garbage-envelopes',
-    why: 'issue 7 item 1: a 16 MiB updates message of ~151k garbage envelopes of MIN_ENVELOPE_BYTES each: read as views; the fault budget ends it after 65.',
+    why: 'issue 7 item 1: a 16 MiB updates message of ~250k garbage items of MIN_ITEM_BYTES each (protocol 3: the smallest compact item): read as views; the fault budget ends it after 65.',
     layer: 'message', afterHello: true,
-    build: () => garbageEnvelopes(MAX_MESSAGE_BYTES, MIN_ENVELOPE_BYTES),
+    build: () => garbageEnvelopes(MAX_MESSAGE_BYTES, MIN_ITEM_BYTES),
     expect: { parse: 'too-large', open: 'too-large', message: 'ok', frames: 1, stream: 'fault-budget' },
   },
   {
     name: 'updates-envelopes-of-MIN-1-bytes',
-    why: 'limit + 1 below: envelopes of MIN_ENVELOPE_BYTES - 1 (108) bytes make the message malformed.',
+    why: 'limit + 1 below: items of MIN_ITEM_BYTES - 1 (66) bytes make the message malformed.',
     layer: 'message', afterHello: true,
-    build: () => updatesMessage(Array.from({ length: 1000 }, (_, i) => garbage(i, MIN_ENVELOPE_BYTES - 1))),
+    build: () => updatesMessage(Array.from({ length: 1000 }, (_, i) => garbage(i, MIN_ITEM_BYTES - 1))),
     expect: { parse: 'too-large', open: 'too-large', message: 'malformed', frames: 1, stream: 'malformed' },
   },
   {
     name: 'updates-one-envelope-of-MIN-bytes',
-    why: 'limit: an envelope of exactly MIN_ENVELOPE_BYTES is read, then rejected by parseUpdate (one fault).',
+    why: 'limit: an item of exactly MIN_ITEM_BYTES is read, stands for no envelope, and is rejected by parseUpdate (one fault).',
     layer: 'message', afterHello: true,
-    build: () => updatesMessage([garbage(1, MIN_ENVELOPE_BYTES)]),
+    build: () => updatesMessage([garbage(1, MIN_ITEM_BYTES)]),
     expect: { parse: 'bad-shape', open: 'bad-shape', message: 'ok', frames: 1, stream: 'open', faults: 1 },
   },
   {

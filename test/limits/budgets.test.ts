@@ -1,12 +1,13 @@
 // The budgets added to src/limits.ts, each tested at its value and at value + 1 (STYLE rule 8):
 // the decode budget (MAX_DECODE_EXPANSION, DECODE_SLACK_BYTES), MAX_META_BYTES,
-// MAX_PENDING_BYTES, MIN_ENVELOPE_BYTES and MAX_EVIDENCE_PER_SOURCE. (MAX_DEFERRED_BYTES and
+// MAX_PENDING_BYTES, MIN_ENVELOPE_BYTES, MIN_ITEM_BYTES and MAX_EVIDENCE_PER_SOURCE. (MAX_DEFERRED_BYTES and
 // MAX_DEFER_MICROS are tested in test/core/attacks.test.ts.)
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { MemoryStore, Model, signUpdate, parseUpdate, type IngestResult, type Rejection, type UpdateOrigin } from '../../src/index.ts';
 import { checkCbor, encodeCbor, scanCbor, type Value } from '../../src/envelope/cbor.ts';
 import { MIN_ENVELOPE_BYTES } from '../../src/envelope/update.ts';
+import { MIN_ITEM_BYTES } from '../../src/replication/compact.ts';
 import { decodeMessage, encodeHello, encodeSync, encodeUpdates, type Hello } from '../../src/replication/messages.ts';
 import { DECODE_SLACK_BYTES, MAX_DECODE_EXPANSION, MAX_EVIDENCE_PER_SOURCE, MAX_META_BYTES } from '../../src/limits.ts';
 import { closed, cutOff, next } from '../helpers/streams.ts';
@@ -348,15 +349,16 @@ test('MIN_ENVELOPE_BYTES is the true minimum: the smallest update signUpdate can
   }
 });
 
-test('MIN_ENVELOPE_BYTES in an updates message: a 108-byte envelope cuts the peer off malformed; 109 garbage bytes are one counted bad-shape fault', async () => {
+test('MIN_ITEM_BYTES in an updates message (protocol 3): a 66-byte item cuts the peer off malformed; 67 garbage bytes are one counted bad-shape fault', async () => {
+  assert.is(MIN_ITEM_BYTES, 67);
   const m = await model(2);
   // limit - 1: the message itself is malformed
   const short = m.createStream({ name: 'short' });
   short.resume();
-  short.write(Buffer.concat([encodeHello(helloFrom()), encodeUpdates([new Uint8Array(MIN_ENVELOPE_BYTES - 1)])]));
+  short.write(Buffer.concat([encodeHello(helloFrom()), encodeUpdates([new Uint8Array(MIN_ITEM_BYTES - 1)])]));
   const reason = await cutOff(short);
   assert.is(reason.reason, 'malformed');
-  assert.match(reason.message, `envelope of ${MIN_ENVELOPE_BYTES - 1} bytes`);
+  assert.match(reason.message, `envelope of ${MIN_ITEM_BYTES - 1} bytes`);
   assert.is(short.stats.received, 0, 'nothing was ingested');
   await closed(short);
 
@@ -365,7 +367,7 @@ test('MIN_ENVELOPE_BYTES in an updates message: a 108-byte envelope cuts the pee
   s.resume();
   const invalid = next<[Rejection]>(s, 'invalid');
   const synced = next(s, 'syncReceived');
-  s.write(Buffer.concat([encodeHello(helloFrom()), encodeUpdates([new Uint8Array(MIN_ENVELOPE_BYTES).fill(0xab)]), encodeSync()]));
+  s.write(Buffer.concat([encodeHello(helloFrom()), encodeUpdates([new Uint8Array(MIN_ITEM_BYTES).fill(0xab)]), encodeSync()]));
   const [rejection] = await invalid;
   assert.is(rejection.reason, 'bad-shape');
   await synced;

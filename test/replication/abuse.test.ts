@@ -87,17 +87,17 @@ const malformed: Array<[string, Buffer]> = [
   ['not CBOR (0xff break)', rawFrame([0xff])],
   ['not CBOR (reserved info 28)', rawFrame([0x1c])],
   ['empty message', rawFrame([])],
-  ['truncated array', rawFrame([0x83, 0x00, 0x02])],
+  ['truncated array', rawFrame([0x83, 0x00, PROTOCOL_VERSION])],
   ['trailing bytes after the message', rawFrame([...encodeCbor([2]), 0x00])],
   ['two messages in one frame', rawFrame([...encodeCbor([2]), ...encodeCbor([2])])],
   ['indefinite-length array', rawFrame([0x9f, 0x02, 0xff])],
-  ['invalid UTF-8 in dataset', rawFrame([0x89, 0x00, 0x02, 0x62, 0xc3, 0x28, ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL])],
+  ['invalid UTF-8 in dataset', rawFrame([0x89, 0x00, PROTOCOL_VERSION, 0x62, 0xc3, 0x28, ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL])],
   ['undefined', rawFrame([0x82, 0x02, 0xf7])],
   ['NaN', rawFrame([0x81, 0xf9, 0x7e, 0x00])],
   ['CBOR tag around the message (tag 0)', rawFrame([0xc0, ...encodeCbor([2])])],
-  ['CBOR tag 64 (typed array) as the id', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), 0xd8, 0x40, ...encodeCbor(new Uint8Array(32)), 0x80, 0xf6, ...RAW_TAIL])],
-  ['CBOR tag 258 (set) as the digest', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0xd9, 0x01, 0x02, 0x80, 0xf6, ...RAW_TAIL])],
-  ['CBOR tag inside meta', rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xc1, 0x00, ...RAW_TAIL])],
+  ['CBOR tag 64 (typed array) as the id', rawFrame([0x89, 0x00, PROTOCOL_VERSION, ...encodeCbor('default'), 0xd8, 0x40, ...encodeCbor(new Uint8Array(32)), 0x80, 0xf6, ...RAW_TAIL])],
+  ['CBOR tag 258 (set) as the digest', rawFrame([0x89, 0x00, PROTOCOL_VERSION, ...encodeCbor('default'), ...encodeCbor(peer.id), 0xd9, 0x01, 0x02, 0x80, 0xf6, ...RAW_TAIL])],
+  ['CBOR tag inside meta', rawFrame([0x89, 0x00, PROTOCOL_VERSION, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xc1, 0x00, ...RAW_TAIL])],
   ['a map, not an array', frame({ type: 0 })],
   ['a string', frame('hello')],
   ['a number', frame(0)],
@@ -155,7 +155,7 @@ const malformed: Array<[string, Buffer]> = [
 test('control: the hand-built raw hello the tag cases start from is accepted without its defect', async () => {
   const t = await target();
   const header = next(t.s, 'header');
-  t.s.write(rawFrame([0x89, 0x00, 0x02, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL]));
+  t.s.write(rawFrame([0x89, 0x00, PROTOCOL_VERSION, ...encodeCbor('default'), ...encodeCbor(peer.id), 0x80, 0xf6, ...RAW_TAIL]));
   await header;
   assert.is(t.s.remote?.id, peer.id);
   t.s.destroy();
@@ -169,9 +169,10 @@ for (const [name, bytes] of malformed) {
   });
 }
 
-test("a hello of protocol version 1 (before reconciliation) or 3 -> cut 'unsupported-version'", async () => {
+test("a hello of protocol version 1 (before reconciliation), 2 (before compact items) or 4 -> cut 'unsupported-version'", async () => {
   await expectCut([withField(0, 1)], 'unsupported-version');
-  await expectCut([withField(0, 3)], 'unsupported-version');
+  await expectCut([withField(0, 2)], 'unsupported-version');
+  await expectCut([withField(0, PROTOCOL_VERSION + 1)], 'unsupported-version');
 });
 
 const malformedAfterHello: Array<[string, Buffer]> = [

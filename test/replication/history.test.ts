@@ -4,10 +4,10 @@
 // prefix of every source, never a gap. Seeded: print the seed on failure, replay with SIGNET_SEED.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Transform } from 'node:stream';
 import { Identity, Model, signUpdate, type Update } from '../../src/index.ts';
 import { historyBatches, scuttleDepthOrder } from '../../src/replication/batches.ts';
-import { FrameDecoder, decodeMessage, type Message } from '../../src/replication/messages.ts';
+import type { Message } from '../../src/replication/messages.ts';
+import { frameTap } from '../helpers/wire.ts';
 import { Prng, seeded as seededBy, testSeed } from '../helpers/prng.ts';
 import { closed, synced, until } from '../helpers/streams.ts';
 
@@ -94,31 +94,6 @@ test('scuttleDepthOrder: deepest source first, ties by source id, versions ascen
 
 // ---- on the wire -------------------------------------------------------------------------------------
 
-/** A pass-through that decodes every frame going by; `allow(i)` decides whether frame i passes. */
-function frameTap(allow: (index: number, m: Message) => boolean = () => true) {
-  const decoder = new FrameDecoder(1 << 24);
-  const seen: Message[] = [];
-  const passed: Message[] = [];
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      const frames = decoder.push(chunk);
-      if (typeof frames === 'string') return callback(new Error(frames));
-      for (const f of frames) {
-        const r = decodeMessage(f);
-        if (!r.ok) return callback(new Error(r.reason));
-        seen.push(r.message);
-        if (allow(seen.length - 1, r.message)) {
-          passed.push(r.message);
-          const head = Buffer.alloc(4);
-          head.writeUInt32BE(f.length, 0);
-          this.push(Buffer.concat([head, f]));
-        }
-      }
-      callback();
-    },
-  });
-  return { tap, seen, passed };
-}
 const updatesIn = (ms: Message[]) => ms.flatMap((m) => (m.type === 'updates' ? m.updates : []));
 
 /** Sources interleaved, each in version order (a source's updates must arrive in order). */
@@ -159,9 +134,9 @@ test('on the wire: history batches fit the MTU, deepest source first, then SYNC,
 
     // live writes made in one tick are batched within the MTU as well
     const before = seen.length;
-    const done = until(b, 'update', () => b.clock.get(a.id) === a.clock.get(a.id), 'live writes arrive');
     for (let i = 0; i < 40; i++) a.set(`live${i}`, 'z'.repeat(prng.int(300)));
-    await done;
+    // After the writes: before them both clocks lack a.id, and the condition would hold at once.
+    await until(b, 'update', () => b.clock.get(a.id) === a.clock.get(a.id), 'live writes arrive');
     const live = seen.slice(before) as Array<{ type: 'updates'; updates: Uint8Array[] }>;
     assert.ok(live.every((m) => m.type === 'updates'));
     assert.is(updatesIn(live).length, 40);

@@ -3,10 +3,9 @@
 // (a cut leaves a prefix, never a gap) and converge to the same state. Seeded: replay with SIGNET_SEED.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Transform } from 'node:stream';
 import { Identity, Model, signUpdate, type Update } from '../../src/index.ts';
 import { breadthOrder, historyBatches, scuttleDepthOrder } from '../../src/replication/batches.ts';
-import { FrameDecoder, decodeMessage, type Message } from '../../src/replication/messages.ts';
+import { frameTap } from '../helpers/wire.ts';
 import { Prng, seeded as seededBy, testSeed } from '../helpers/prng.ts';
 import { closed, synced } from '../helpers/streams.ts';
 
@@ -86,25 +85,6 @@ test('historyBatches: ordering picks the order; the default is depth; both fit t
 });
 
 // ---- on the wire -------------------------------------------------------------------------------------
-
-/** A pass-through that decodes the frames going by. */
-function frameTap() {
-  const decoder = new FrameDecoder(1 << 24);
-  const seen: Message[] = [];
-  const tap = new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      const frames = decoder.push(chunk);
-      if (typeof frames === 'string') return callback(new Error(frames));
-      for (const f of frames) {
-        const r = decodeMessage(f);
-        if (!r.ok) return callback(new Error(r.reason));
-        seen.push(r.message);
-      }
-      callback(null, chunk);
-    },
-  });
-  return { tap, seen };
-}
 
 async function holding(updates: Update[]): Promise<Model> {
   const m = new Model({ identity: Identity.generate() });

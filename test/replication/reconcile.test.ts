@@ -156,6 +156,11 @@ test('a long-lived stream reconciles again once its live tail is quiet: what a r
   const [a, b] = [identity(0xb3), identity(0xb4)].sort((x, y) => (x.id < y.id ? -1 : 1)).map((id) => new Model({ identity: id, now: clock.now }));
   const source = new Model({ identity: identity(0xb5), now: clock.now });
   await Promise.all([a!.ready, b!.ready, source.ready]);
+  // a holds one update of the source before they connect: its history names the source's key,
+  // so the frame the relay drops later refers to it by index and only that update is lost.
+  const named = source.set('w', 'sent in history');
+  clock.advanceMs(1);
+  assert.is((await a!.ingest(named.bytes, fakeOrigin())).status, 'applied');
   const older = source.set('x', 'withheld');
   clock.advanceMs(1);
   const newer = source.set('y', 'relayed');
@@ -189,7 +194,8 @@ function dropFirst(envelope: Uint8Array, onDrop: () => void): Transform {
         const n = buf.readUInt32BE(0);
         const message = buf.subarray(0, 4 + n);
         buf = buf.subarray(4 + n);
-        if (!done && message.indexOf(Buffer.from(envelope)) >= 0) {
+        // The signature: the part of an envelope every wire form carries as it is.
+        if (!done && message.indexOf(Buffer.from(envelope.subarray(envelope.length - 64))) >= 0) {
           done = true;
           onDrop();
           continue;
