@@ -34,7 +34,7 @@ const keyAndValue = keys[0]!.length + VALUE.length;
 
 printTable(`Memory per key, ${N.toLocaleString('en-US')} keys in one Model (12-character keys, 100-byte values, no store), after gc`, [
   { what: 'JS heap per key', bytes: heap.toFixed(0) },
-  { what: 'ArrayBuffers per key (the signed envelope and its hash)', bytes: buffers.toFixed(0) },
+  { what: 'ArrayBuffers per key (held versions by source; the freshest updates)', bytes: buffers.toFixed(0) },
   { what: 'total per key', bytes: (heap + buffers).toFixed(0) },
   { what: 'beyond the key and value (total - 112)', bytes: (heap + buffers - keyAndValue).toFixed(0) },
   { what: 'of which the signed envelope beyond key and value', bytes: String(envelope - keyAndValue) },

@@ -1,6 +1,6 @@
 // Verified updates from the near future, held per source until their time comes (see DESIGN,
 // "Future bound"). Bounded by MAX_DEFERRED_BYTES per dataset; order per source is kept.
-import type { Update } from '../envelope/update.ts';
+import { sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_DEFERRED_BYTES } from '../limits.ts';
 import type { UpdateOrigin } from './types.ts';
@@ -45,7 +45,7 @@ export class Deferrals {
     if (this.bytes + update.bytes.length > MAX_DEFERRED_BYTES) return 'full';
     let queue = this.bySource.get(update.source);
     if (!queue) this.bySource.set(update.source, (queue = []));
-    if (queue.some((q) => q.update.hashHex === update.hashHex)) return 'duplicate';
+    if (queue.some((q) => sameHash(q.update, update))) return 'duplicate';
     let i = queue.length;
     while (i > 0 && queue[i - 1]!.update.version > update.version) i--;
     queue.splice(i, 0, { update, origin: origin ? new WeakRef(origin) : null, seq });

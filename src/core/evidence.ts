@@ -1,10 +1,9 @@
 // Equivocation evidence of one dataset: the pairs seen, the updates pinned because of them (never
 // dropped from the store), the sources quarantined, and the recent superseded arrivals that let
 // the two sides of an equivocation meet even when both lost last-writer-wins here.
-import type { Update } from '../envelope/update.ts';
+import { hashId, sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_EVIDENCE_PER_SOURCE, RECENT_SUPERSEDED } from '../limits.ts';
-import { hashKey } from './order.ts';
 import type { Equivocation } from './types.ts';
 
 export class Evidence {
@@ -29,15 +28,15 @@ export class Evidence {
     this.perSource.set(b.source, count);
     const ev: Equivocation = { source: b.source, version: b.version, updates: [a, b] };
     this.list.push(ev);
-    this.pinned.add(hashKey(a));
-    this.pinned.add(hashKey(b));
+    this.pinned.add(hashId(a));
+    this.pinned.add(hashId(b));
     if (this.quarantineAll || count === MAX_EVIDENCE_PER_SOURCE) this.quarantined.add(b.source);
     return ev;
   }
 
   /** True if the update is one side of recorded evidence (kept whatever the model does). */
   isPinned(update: Update): boolean {
-    return this.pinned.size > 0 && this.pinned.has(hashKey(update));
+    return this.pinned.size > 0 && this.pinned.has(hashId(update));
   }
 
   isQuarantined(source: NodeId): boolean {
@@ -57,7 +56,7 @@ export class Evidence {
   takeRival(update: Update): Update | undefined {
     const at = `${update.source}:${update.version}`;
     const rival = this.recent.get(at);
-    if (!rival || rival.hashHex === update.hashHex) {
+    if (!rival || sameHash(rival, update)) {
       this.remember(update);
       return undefined;
     }

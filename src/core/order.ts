@@ -1,16 +1,15 @@
 // The one total order on updates: (version, sourceId, updateHash). Last-writer-wins and
 // equivocation both resolve by it, so every node picks the same winner in any arrival order.
-import type { Update } from '../envelope/update.ts';
-import { compareBytes } from '../util/bytes.ts';
+import { compareHashes, type Update } from '../envelope/update.ts';
 
 /** Negative if `a` orders before `b`, positive if after, 0 only for the same update. */
 export function compareUpdates(a: Update, b: Update): number {
   if (a.version !== b.version) return a.version - b.version;
   if (a.source !== b.source) return a.source < b.source ? -1 : 1;
-  return compareBytes(a.hash, b.hash);
+  return compareHashes(a, b);
 }
 
-/** Hex of an update's hash: a map key for dedupe, storage and evidence. */
+/** Hex of an update's hash: the update's key in stores. */
 export const hashKey = (update: Update): string => update.hashHex;
 
 /** The first 8 bytes of an update hash, carried in digests to detect equivocation cheaply. */

@@ -4,8 +4,8 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
-import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, type Update } from '../envelope/update.ts';
+import type { SignatureBackend } from '../identity/signature.ts';
+import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
@@ -52,7 +52,7 @@ export interface ScuttlebuttOptions {
   /** Refuse further updates from a source once it has equivocated. Default false (a source is
    *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
   quarantine?: boolean;
-  /** Signature backend. Default {@link defaultSignatureBackend}(): `sodium` where it loads, else `native`. */
+  /** Signature backend. Default `native`. */
   backend?: SignatureBackend;
   /** Refuse every local write with a WriteError carrying this explanation (a replica that
    *  follows a master, say). Updates from peers are still applied. Default: writable. */
@@ -119,7 +119,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly maxClockSkew: number;
   private readonly backend: SignatureBackend;
   private readonly sources = new Map<NodeId, number>();
-  /** Updates applied at each source's latest version, by hash (more than one only after
+  /** Updates applied at each source's latest version, by hashId (more than one only after
    *  equivocation, and at most MAX_EVIDENCE_PER_SOURCE + 1: the source is quarantined then). */
   private readonly latest = new Map<NodeId, Map<string, Update>>();
   private readonly inflight = new Map<string, Promise<boolean>>();
@@ -169,7 +169,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     assertInteger(this.maxUpdateBytes, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
     this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
-    this.backend = options.backend ?? defaultSignatureBackend();
+    this.backend = options.backend ?? 'native';
     this.setMaxListeners(0);
     this.evidence = new Evidence(options.quarantine === true);
     this.deferrals = new Deferrals({
@@ -285,7 +285,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // dedupe: one verification per distinct envelope, however many peers send it. The key
     // covers the signature too: a forged copy of an update (same payload, bad signature)
     // must not share, and so sink, the verdict on the genuine one.
-    const key = hashKey(update) + Buffer.from(update.signature.buffer, update.signature.byteOffset, 64).toString('latin1');
+    const signature = update.signature;
+    const key = hashId(update) + Buffer.from(signature.buffer, signature.byteOffset, 64).toString('latin1');
     let verified = this.inflight.get(key);
     const first = verified === undefined;
     if (first) {
@@ -451,10 +452,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
 
   /** Updates we hold, or held last, at this update's source and version that are not it. */
   private rivals(update: Update): Update[] {
-    const out = this.held.at(update.source, update.version).filter((u) => u.hashHex !== update.hashHex);
+    const out = this.held.at(update.source, update.version).filter((u) => !sameHash(u, update));
     if (update.version === this.sources.get(update.source)) {
       for (const u of this.latest.get(update.source)?.values() ?? []) {
-        if (u.hashHex !== update.hashHex && !out.includes(u)) out.push(u);
+        if (!sameHash(u, update) && !out.includes(u)) out.push(u);
       }
     }
     return out;
@@ -596,11 +597,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private hold(update: Update, have: number): void {
     if (update.version > have) {
       this.sources.set(update.source, update.version);
-      this.latest.set(update.source, new Map([[hashKey(update), update]]));
+      this.latest.set(update.source, new Map([[hashId(update), update]]));
     } else if (update.version === have) {
       let held = this.latest.get(update.source);
       if (!held) this.latest.set(update.source, (held = new Map()));
-      held.set(hashKey(update), update);
+      held.set(hashId(update), update);
     }
   }
 

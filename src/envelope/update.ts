@@ -25,17 +25,17 @@ export interface Update {
   /** The body, decoded from {@link bodyBytes} on each read (held updates keep bytes only, so
    *  their memory is their wire size; decoding is bounded by the decode budget). */
   readonly body: Value;
-  /** The body's CBOR bytes as signed (a view into `bytes`). */
+  /** The body's CBOR bytes as signed (made when read: a view, or a copy for a compact update). */
   readonly bodyBytes: Uint8Array;
   /** SHA-256 of the signed payload: names this update (dedupe, equivocation, LWW ties). */
   readonly hash: Uint8Array;
-  /** `hash` in hex: the update's key in maps and stores. */
+  /** `hash` in hex, made when read: the update's key in stores. */
   readonly hashHex: string;
-  /** The envelope bytes exactly as signed and sent. */
+  /** The envelope bytes exactly as signed and sent (made when read; do not modify them). */
   readonly bytes: Uint8Array;
-  /** The signed payload (a view into `bytes`). */
+  /** The signed payload (made when read). */
   readonly payload: Uint8Array;
-  /** The 64-byte Ed25519 signature (a view into `bytes`). */
+  /** The 64-byte Ed25519 signature (made when read). */
   readonly signature: Uint8Array;
 }
 
@@ -117,59 +117,256 @@ function readHeader(payload: Uint8Array): Header | UpdateResult {
   return { dataset, keyStart, version: version[1], bodyStart: pos + version[2] };
 }
 
+/** What every update of one source in one dataset shares, built once and shared: the dataset
+ *  name, the source id (derived from the key, never taken from the wire) and the payload's
+ *  header up to and including the public key, exactly as signed. */
+interface SourceContext {
+  readonly dataset: string;
+  readonly source: NodeId;
+  /** Payload bytes [0x85, 1, dataset head, dataset, 0x58, 0x20, public key (32)]. */
+  readonly header: Uint8Array;
+}
+
+/** Source contexts by their header bytes (latin1). Bounded: updates are parsed before they are
+ *  verified, so anyone can mint keys; past the bound the cache starts again (held updates keep
+ *  their own context, so nothing held depends on the cache). */
+const contexts = new Map<string, SourceContext>();
+/** Source contexts cached before the cache starts again. */
+const MAX_CACHED_CONTEXTS = 4096;
+
+function contextOf(payload: Uint8Array, dataset: string, headerLength: number): SourceContext {
+  const id = latin1(payload, 0, headerLength);
+  let ctx = contexts.get(id);
+  if (ctx === undefined) {
+    const header = payload.slice(0, headerLength);
+    ctx = { dataset, source: nodeIdOf(header.subarray(headerLength - 32)), header };
+    if (contexts.size >= MAX_CACHED_CONTEXTS) contexts.clear();
+    contexts.set(id, ctx);
+  }
+  return ctx;
+}
+
+/** Bytes [start, end) of `bytes` as a one-byte (latin1) string: one char per byte. */
+const latin1 = (bytes: Uint8Array, start: number, end: number): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
+
+/** Writes chars [start, end) of a latin1 string as bytes at `out[at]`. */
+function writeLatin1(out: Uint8Array, at: number, s: string, start: number, end: number): void {
+  if (end - start <= 48) {
+    for (let i = start; i < end; i++) out[at++] = s.charCodeAt(i);
+  } else {
+    Buffer.from(out.buffer, out.byteOffset + at, end - start).write(start === 0 && end === s.length ? s : s.substring(start, end), 'latin1');
+  }
+}
+
+/** Chars [start, end) of a latin1 string as a new Uint8Array. */
+function latin1Bytes(s: string, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start);
+  writeLatin1(out, 0, s, start, end);
+  return out;
+}
+
+/** Writes a minimal CBOR head at `out[at]`; returns its length. */
+function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
+  const size = minimalHeadLength(n);
+  if (size === 1) {
+    out[at] = (major << 5) | n;
+    return 1;
+  }
+  out[at] = (major << 5) | (23 + Math.log2(size - 1) + 1);
+  for (let i = size - 1, v = n; i >= 1; i--, v = Math.floor(v / 256)) out[at + i] = v % 256;
+  return size;
+}
+
+/** Versions are held as two small integers (each a V8 Smi, stored in the object), not as one
+ *  number above the Smi range (which V8 would box in a separate 16-byte heap number). */
+const VERSION_SPLIT = 2 ** 30;
+/** Bytes after the body in a compact record: 0x58 0x40, the signature, the payload hash. */
+const RECORD_TAIL = 2 + 64 + 32;
+
 /**
- * A parsed update, compact because a model holds one per key: one owned buffer (the envelope
- * bytes, then the 32-byte payload hash) and a few numbers and shared strings. The byte fields
- * are views made when read; the body is decoded when read.
+ * A parsed update, compact because a model holds one per key. Two forms:
+ * - fresh (as parsed or signed): one owned buffer, the envelope bytes then the payload's
+ *   SHA-256; its byte fields are views into it;
+ * - compact (once held a while, see {@link holdCompact}): one latin1 string of the body, the
+ *   envelope's `0x58 0x40`, the signature and the hash (a 16-byte string header instead of a
+ *   buffer and its backing store), with the dataset, source and public key shared with every
+ *   other update of its source ({@link SourceContext}). The envelope is rebuilt bit for bit
+ *   when read: its heads are minimal (checked at parse for the payload header, and before
+ *   compacting for the envelope's own head), so it has one encoding.
+ * Either way the byte fields are fresh arrays or views made when read, the body is decoded when
+ * read, and the version is two small integers.
  */
 class ParsedUpdate implements Update {
-  readonly hashHex: string;
   constructor(
-    readonly dataset: string,
-    readonly source: NodeId,
-    readonly version: number,
-    /** Envelope bytes followed by the payload's SHA-256. */
-    private readonly buf: Uint8Array,
-    /** Where the payload starts in the envelope, and its length. */
-    private readonly payloadStart: number,
-    private readonly payloadLength: number,
-    /** Offsets in the payload of the source key and of the body. */
-    private readonly keyStart: number,
-    private readonly bodyStart: number,
-  ) {
-    this.hashHex = Buffer.from(buf.buffer, buf.byteOffset + buf.length - 32, 32).toString('hex');
+    private readonly ctx: SourceContext,
+    /** Fresh: envelope bytes then the payload hash. Compact: the record string (see above). */
+    private data: Uint8Array | string,
+    private readonly vhi: number,
+    private readonly vlo: number,
+  ) {}
+
+  get dataset(): string {
+    return this.ctx.dataset;
+  }
+
+  get source(): NodeId {
+    return this.ctx.source;
+  }
+
+  get version(): number {
+    return this.vhi * VERSION_SPLIT + this.vlo;
+  }
+
+  get hashHex(): string {
+    const d = this.data;
+    return typeof d === 'string'
+      ? Buffer.from(d.substring(d.length - 32), 'latin1').toString('hex')
+      : Buffer.from(d.buffer, d.byteOffset + d.length - 32, 32).toString('hex');
+  }
+
+  /** Where the payload starts in the envelope (after 0x82 and the payload's head). */
+  private payloadStart(d: Uint8Array): number {
+    const info = d[1]! & 31;
+    return info < 24 ? 2 : 2 + (1 << (info - 24));
   }
 
   get bytes(): Uint8Array {
-    return this.buf.subarray(0, this.buf.length - 32);
+    const d = this.data;
+    return typeof d === 'string' ? this.rebuild(d) : d.subarray(0, d.length - 32);
   }
 
   get hash(): Uint8Array {
-    return this.buf.subarray(this.buf.length - 32);
+    const d = this.data;
+    return typeof d === 'string' ? latin1Bytes(d, d.length - 32, d.length) : d.subarray(d.length - 32);
   }
 
   get payload(): Uint8Array {
-    return this.buf.subarray(this.payloadStart, this.payloadStart + this.payloadLength);
+    const d = typeof this.data === 'string' ? this.rebuild(this.data) : this.data.subarray(0, this.data.length - 32);
+    return d.subarray(this.payloadStart(d), d.length - 66);
   }
 
   get publicKey(): Uint8Array {
-    const at = this.payloadStart + this.keyStart;
-    return this.buf.subarray(at, at + 32);
+    const d = this.data;
+    const h = this.ctx.header;
+    if (typeof d === 'string') return h.slice(h.length - 32); // a copy: the context is shared
+    const at = this.payloadStart(d) + h.length - 32;
+    return d.subarray(at, at + 32);
   }
 
   get bodyBytes(): Uint8Array {
-    return this.buf.subarray(this.payloadStart + this.bodyStart, this.payloadStart + this.payloadLength);
+    const d = this.data;
+    if (typeof d === 'string') return latin1Bytes(d, 0, d.length - RECORD_TAIL);
+    return d.subarray(this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version), d.length - 32 - 66);
   }
 
   get signature(): Uint8Array {
-    const end = this.buf.length - 32;
-    return this.buf.subarray(end - 64, end);
+    const d = this.data;
+    return typeof d === 'string' ? latin1Bytes(d, d.length - 96, d.length - 32) : d.subarray(d.length - 96, d.length - 32);
   }
 
   get body(): Value {
     return decodeScanned(this.bodyBytes);
   }
+
+  /** The envelope from a compact record: [payload bytes, signature] with minimal heads. */
+  private rebuild(d: string): Uint8Array {
+    const h = this.ctx.header;
+    const version = this.version;
+    const payloadLength = h.length + minimalHeadLength(version) + d.length - RECORD_TAIL;
+    const out = new Uint8Array(1 + minimalHeadLength(payloadLength) + payloadLength + 66);
+    out[0] = 0x82;
+    let at = 1 + writeHead(out, 1, 2, payloadLength);
+    out.set(h, at);
+    at += h.length;
+    at += writeHead(out, at, 0, version);
+    writeLatin1(out, at, d, 0, d.length - 32);
+    return out;
+  }
+
+  /** @internal Byte `i` of the payload hash. */
+  hashByte(i: number): number {
+    const d = this.data;
+    return typeof d === 'string' ? d.charCodeAt(d.length - 32 + i) : d[d.length - 32 + i]!;
+  }
+
+  /** @internal The payload hash as a 32-character latin1 string (an in-memory map key). */
+  hashId(): string {
+    const d = this.data;
+    return typeof d === 'string' ? d.substring(d.length - 32) : latin1(d, d.length - 32, d.length);
+  }
+
+  /** @internal Switches to the compact form; a no-op if compact already, or if the envelope's
+   *  own head is not minimal (it could not be rebuilt bit for bit: the update stays fresh). */
+  compact(): void {
+    const d = this.data;
+    if (typeof d === 'string') return;
+    const start = this.payloadStart(d);
+    const payloadLength = d.length - 32 - 66 - start;
+    if (start - 1 !== minimalHeadLength(payloadLength)) return;
+    this.data = latin1(d, start + this.ctx.header.length + minimalHeadLength(this.version), d.length);
+  }
+
+  /** @internal True in the compact form. */
+  get isCompact(): boolean {
+    return typeof this.data === 'string';
+  }
 }
+
+/** Updates held most recently, compacted once they leave this window: the updates a node has
+ *  just applied are the ones it is about to store and send, as views of their fresh buffer. */
+const recent: ParsedUpdate[] = [];
+let recentNext = 0;
+/** Held updates kept fresh (the window of {@link holdCompact}). */
+export const FRESH_WINDOW: number = 1024;
+
+/**
+ * Marks an update as held for long: it is compacted (see ParsedUpdate) once FRESH_WINDOW
+ * other updates have been held after it. A no-op for an Update that parseUpdate did not make.
+ */
+export function holdCompact(update: Update): void {
+  if (!(update instanceof ParsedUpdate) || update.isCompact) return;
+  if (FRESH_WINDOW === 0) return update.compact();
+  if (recent.length < FRESH_WINDOW) {
+    recent.push(update);
+    return;
+  }
+  recent[recentNext]!.compact();
+  recent[recentNext] = update;
+  recentNext = (recentNext + 1) % FRESH_WINDOW;
+}
+
+/** Compacts an update now (tests; {@link holdCompact} does it in due course). */
+export function compactUpdate(update: Update): void {
+  if (update instanceof ParsedUpdate) update.compact();
+}
+
+/** True if the update is in the compact form. */
+export function isCompact(update: Update): boolean {
+  return update instanceof ParsedUpdate && update.isCompact;
+}
+
+/** Byte `i` (0..31) of an update's payload hash, without making an array. */
+export function hashByte(update: Update, i: number): number {
+  return update instanceof ParsedUpdate ? update.hashByte(i) : update.hash[i]!;
+}
+
+/** The payload hash as a 32-character latin1 string: a cheap in-memory key (stores use hex). */
+export function hashId(update: Update): string {
+  return update instanceof ParsedUpdate ? update.hashId() : Buffer.from(update.hash).toString('latin1');
+}
+
+/** Byte order of two updates' payload hashes: negative, zero (same hash) or positive. */
+export function compareHashes(a: Update, b: Update): number {
+  for (let i = 0; i < 32; i++) {
+    const d = hashByte(a, i) - hashByte(b, i);
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** True if two updates have the same payload hash (are the same update). */
+export const sameHash = (a: Update, b: Update): boolean => a === b || compareHashes(a, b) === 0;
 
 /**
  * Parses envelope bytes and checks everything but the signature: size, CBOR structure,
@@ -203,10 +400,10 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   const buf = new Uint8Array(input.length + 32);
   buf.set(input);
   buf.set(createHash('sha256').update(payloadIn).digest(), input.length);
-  const source = nodeIdOf(buf.subarray(payloadStart + header.keyStart, payloadStart + header.keyStart + 32));
   // The dataset name a stream expects is one string shared by all its updates.
-  const dataset = options?.dataset ?? header.dataset;
-  const update = new ParsedUpdate(dataset, source, header.version, buf, payloadStart, head[1], header.keyStart, header.bodyStart);
+  const ctx = contextOf(payloadIn, options?.dataset ?? header.dataset, header.keyStart + 32);
+  const hi = Math.floor(header.version / VERSION_SPLIT);
+  const update = new ParsedUpdate(ctx, buf, hi, header.version - hi * VERSION_SPLIT);
   return { ok: true, update };
 }
 

@@ -4,11 +4,11 @@
 import { MAX_TTL_MS } from '../limits.ts';
 import { createHash } from 'node:crypto';
 import { on } from 'node:events';
-import type { Update } from '../envelope/update.ts';
+import { hashId, type Update } from '../envelope/update.ts';
 import { decodeScanned, encodeCbor, type Value } from '../envelope/cbor.ts';
 import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
-import { compareUpdates, hashKey } from '../core/order.ts';
+import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
 import { MAX_KEY_LENGTH, expiryOf, readBody, type Body } from './body.ts';
@@ -68,22 +68,39 @@ export interface Change {
   update: Update;
 }
 
-/** A held key: its winning update, and where the value sits in the update's body bytes. The
- *  value is decoded when read, so a held entry costs its wire bytes plus this small record. */
-interface Entry {
-  update: Update;
-  deleted: boolean;
-  /** µs; Infinity if no TTL. */
-  expiresAt: number;
-  valueStart: number;
-  valueEnd: number;
-  /** With keepVersions: every kept version, the winner included, in the total order (oldest first). */
-  versions: Update[] | undefined;
+/** A held key that is a tombstone, expires, or keeps versions: its winning update, and where
+ *  the value sits in the update's body bytes (decoded when read). */
+class Entry {
+  constructor(
+    readonly update: Update,
+    readonly deleted: boolean,
+    /** µs; Infinity if no TTL. */
+    readonly expiresAt: number,
+    readonly valueStart: number,
+    readonly valueEnd: number,
+    /** With keepVersions: every kept version, the winner included, in the total order (oldest first). */
+    readonly versions: Update[] | undefined,
+  ) {}
 }
 
-const entryOf = (update: Update, body: Body, versions: Update[] | undefined): Entry => ({
-  update, deleted: body.op === 'del', expiresAt: expiryOf(update, body), valueStart: body.valueStart, valueEnd: body.valueEnd, versions,
-});
+/**
+ * What the model holds for a key. A plain write (a `set` without ttl, no kept versions: the
+ * common case) is held as its update alone, live and never expiring, its value located in
+ * its body when read: a model of a million keys saves a million Entry objects.
+ */
+type Held = Update | Entry;
+
+const entryOf = (update: Update, body: Body, versions: Update[] | undefined): Held =>
+  versions === undefined && body.op === 'set' && body.ttl === undefined
+    ? update
+    : new Entry(update, body.op === 'del', expiryOf(update, body), body.valueStart, body.valueEnd, versions);
+
+/** The key's winning update. */
+const winnerOf = (e: Held): Update => (e instanceof Entry ? e.update : e);
+/** Every version held for the key (the winner only without keepVersions). */
+const versionsOf = (e: Held): Update[] => (e instanceof Entry ? (e.versions ?? [e.update]) : [e]);
+/** Not deleted and not expired by `now`. */
+const isLive = (e: Held, now: number): boolean => !(e instanceof Entry) || (!e.deleted && e.expiresAt > now);
 
 /** `<peer id>/<key>` split into [peer id, key], or null for a key outside any owner namespace. */
 function ownerOf(key: string): [NodeId, string] | null {
@@ -115,7 +132,7 @@ export interface ModelEvents extends ScuttlebuttEvents {
  * `change.update.source` is the signer). The name cannot collide with `'change:<full key>'`.
  */
 export class Model extends Scuttlebutt<ModelEvents> {
-  private readonly entries_ = new Map<string, Entry>();
+  private readonly entries_ = new Map<string, Held>();
   private readonly tombstoneHorizonMicros: number;
   /** The newest version this model has purged (see {@link purge}); persisted with the store. */
   private purgeFloor = 0;
@@ -201,7 +218,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
   entries(): Array<[string, Value]> {
     const now = this.now();
     const out: Array<[string, Value]> = [];
-    for (const [k, e] of this.entries_) if (!e.deleted && e.expiresAt > now) out.push([k, valueOf(e)!]);
+    for (const [k, e] of this.entries_) if (isLive(e, now)) out.push([k, valueOf(e)!]);
     return out;
   }
 
@@ -212,7 +229,8 @@ export class Model extends Scuttlebutt<ModelEvents> {
 
   /** The update that currently holds `key` (including tombstones and expired entries not yet purged). */
   updateOf(key: string): Update | undefined {
-    return this.entries_.get(key)?.update;
+    const e = this.entries_.get(key);
+    return e && winnerOf(e);
   }
 
   /**
@@ -240,12 +258,12 @@ export class Model extends Scuttlebutt<ModelEvents> {
    */
   versions(key: string): VersionRecord[] {
     const e = this.entries_.get(key);
-    return e ? (e.versions ?? [e.update]).map(versionRecord) : [];
+    return e ? versionsOf(e).map(versionRecord) : [];
   }
 
-  private live(key: string): Entry | undefined {
+  private live(key: string): Held | undefined {
     const e = this.entries_.get(key);
-    return e && !e.deleted && e.expiresAt > this.now() ? e : undefined;
+    return e && isLive(e, this.now()) ? e : undefined;
   }
 
   /** Async iterator of changes, from now on. Ends when `signal` aborts or the model is disposed. */
@@ -267,15 +285,25 @@ export class Model extends Scuttlebutt<ModelEvents> {
    *  keepVersions, that `clock` lacks, plus both updates of every equivocation seen (so the
    *  evidence is passed on), oldest first. */
   history(clock?: ReadonlyMap<NodeId, number>): Update[] {
-    const out = new Map<string, Update>();
+    const out: Update[] = [];
+    const seen = new Set<string>(); // hashes, for the versions that may also be evidence
+    const keep = (u: Update) => {
+      if (u.version > (clock?.get(u.source) ?? 0) && !seen.has(hashId(u))) {
+        seen.add(hashId(u));
+        out.push(u);
+      }
+    };
+    const evidence = this.equivocations();
     for (const e of this.entries_.values()) {
-      for (const u of e.versions ?? [e.update]) if (u.version > (clock?.get(u.source) ?? 0)) out.set(hashKey(u), u);
+      if (e instanceof Entry || evidence.length > 0) {
+        for (const u of versionsOf(e)) keep(u);
+      } else if (e.version > (clock?.get(e.source) ?? 0)) {
+        out.push(e); // a plain write is its key's only update: no duplicates
+      }
     }
     // The update that lost an equivocation holds no key, but a peer must see both to know.
-    for (const ev of this.equivocations()) {
-      for (const u of ev.updates) if (u.version > (clock?.get(u.source) ?? 0)) out.set(hashKey(u), u);
-    }
-    return [...out.values()].sort(compareUpdates);
+    for (const ev of evidence) for (const u of ev.updates) keep(u);
+    return out.sort(compareUpdates);
   }
 
   /** Applies a verified write: it takes its key if it wins (last-writer-wins, or `resolve`);
@@ -297,13 +325,13 @@ export class Model extends Scuttlebutt<ModelEvents> {
       return true;
     }
     const wins = this.beats(update, current);
-    const kept = current.versions;
+    const kept = current instanceof Entry ? current.versions : undefined;
     if (kept) {
       kept.splice(insertionPoint(kept, update), 0, update);
-      const winner = wins ? update : current.update;
+      const winner = wins ? update : winnerOf(current);
       while (kept.length > this.maxVersions) this.dropUpdate(kept.splice(kept[0] === winner ? 1 : 0, 1)[0]!);
     } else {
-      this.dropUpdate(wins ? current.update : update); // the loser: nothing to keep
+      this.dropUpdate(wins ? winnerOf(current) : update); // the loser: nothing to keep
     }
     if (!wins) return false;
     this.entries_.set(key, entryOf(update, body, kept));
@@ -312,10 +340,10 @@ export class Model extends Scuttlebutt<ModelEvents> {
 
   /** True if `update` takes its key from `current`: by `resolve`, else by the total order.
    *  @throws ResolveError if `resolve` breaks its contract. */
-  private beats(update: Update, current: Entry): boolean {
-    if (!this.resolve) return compareUpdates(update, current.update) > 0;
+  private beats(update: Update, current: Held): boolean {
+    if (!this.resolve) return compareUpdates(update, winnerOf(current)) > 0;
     const incoming = versionRecord(update);
-    return pickWinner(this.resolve, versionRecord(current.update), incoming) === incoming;
+    return pickWinner(this.resolve, versionRecord(winnerOf(current)), incoming) === incoming;
   }
 
   protected override announced(update: Update, changed: boolean): void {
@@ -352,6 +380,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
     const gone: Update[] = [];
     const floor = this.purgeFloor;
     for (const [k, e] of this.entries_) {
+      if (!(e instanceof Entry)) continue; // a plain write neither expires nor is a tombstone
       if (e.expiresAt + horizon <= now || (e.deleted && e.update.version + horizon <= now)) {
         this.entries_.delete(k);
         const owner = ownerOf(k);
@@ -409,10 +438,10 @@ export class Model extends Scuttlebutt<ModelEvents> {
     } catch {
       return false;
     }
-    const kept = current.versions;
+    const kept = current instanceof Entry ? current.versions : undefined;
     if (!kept) return true;
     if (kept.length < this.maxVersions) return false;
-    const oldest = kept[0] === current.update ? kept[1] : kept[0];
+    const oldest = kept[0] === winnerOf(current) ? kept[1] : kept[0];
     return oldest === undefined || compareUpdates(update, oldest) < 0;
   }
 
@@ -424,7 +453,10 @@ export class Model extends Scuttlebutt<ModelEvents> {
   protected override forgettable(update: Update, now: number): boolean {
     const body = readBody(update.bodyBytes);
     if (body === null) return false;
-    if (this.maxVersions > 1 && this.entries_.get(body.key)?.update !== update) return true;
+    if (this.maxVersions > 1) {
+      const e = this.entries_.get(body.key);
+      if (!e || winnerOf(e) !== update) return true;
+    }
     if (this.resolve) return false; // never purged (see ModelOptions.resolve)
     const horizon = this.tombstoneHorizonMicros;
     if (body.op === 'del') return update.version + horizon <= now;
@@ -443,16 +475,19 @@ export class Model extends Scuttlebutt<ModelEvents> {
     const keys = [...this.entries_.keys()].sort();
     for (const k of keys) {
       const e = this.entries_.get(k)!;
-      if (e.expiresAt <= now) continue;
-      h.update(`${k.length}:${k}`).update(e.update.hash);
+      if (e instanceof Entry && e.expiresAt <= now) continue;
+      h.update(`${k.length}:${k}`).update(winnerOf(e).hash);
     }
     return h.digest('hex');
   }
 }
 
 /** The entry's value, decoded from its update's bytes; undefined for a tombstone. */
-function valueOf(e: Entry): Value | undefined {
-  return e.deleted ? undefined : decodeScanned(e.update.bodyBytes.subarray(e.valueStart, e.valueEnd));
+function valueOf(e: Held): Value | undefined {
+  if (e instanceof Entry) return e.deleted ? undefined : decodeScanned(e.update.bodyBytes.subarray(e.valueStart, e.valueEnd));
+  const bytes = e.bodyBytes;
+  const body = readBody(bytes)!; // held, so its body was read when applied
+  return decodeScanned(bytes.subarray(body.valueStart, body.valueEnd));
 }
 
 /** Where `update` goes in `kept` (sorted by the total order). */

@@ -31,6 +31,11 @@ export function keyByte(item: ReconcileItem, i: number): number {
   return i < NODE_ID_LENGTH ? item.source.charCodeAt(i) : item.hash[i - NODE_ID_LENGTH]!;
 }
 
+/** Byte `i` of the key of an item whose source is `source` and hash `hash` (read once: an
+ *  item's `hash` may be made on each read). */
+const keyByteOf = (source: string, hash: Uint8Array, i: number): number =>
+  i < NODE_ID_LENGTH ? source.charCodeAt(i) : hash[i - NODE_ID_LENGTH]!;
+
 /**
  * A cut point in the order: every item is either below it or at/above it. `prefix` is a prefix
  * of an item key, read as padded with zero bytes to KEY_BYTES (as Negentropy does), so an item
@@ -52,8 +57,9 @@ export const INFINITY_BOUND: Bound = Object.freeze({ version: Infinity, prefix: 
 export function compareToBound(item: ReconcileItem, bound: Bound): number {
   if (item.version !== bound.version) return item.version < bound.version ? -1 : 1;
   const prefix = bound.prefix;
+  const hash = prefix.length > NODE_ID_LENGTH ? item.hash : EMPTY;
   for (let i = 0; i < prefix.length; i++) {
-    const d = keyByte(item, i) - prefix[i]!;
+    const d = keyByteOf(item.source, hash, i) - prefix[i]!;
     if (d !== 0) return d;
   }
   return 0;
@@ -75,10 +81,11 @@ export function compareBounds(a: Bound, b: Bound): number {
  *  difference. Its last byte is never zero. */
 export function separatingBound(below: ReconcileItem, above: ReconcileItem): Bound {
   if (below.version !== above.version) return { version: above.version, prefix: EMPTY };
+  const [a, b] = [below.hash, above.hash];
   let i = 0;
-  while (i < KEY_BYTES - 1 && keyByte(below, i) === keyByte(above, i)) i++;
+  while (i < KEY_BYTES - 1 && keyByteOf(below.source, a, i) === keyByteOf(above.source, b, i)) i++;
   const prefix = new Uint8Array(i + 1);
-  for (let j = 0; j <= i; j++) prefix[j] = keyByte(above, j);
+  for (let j = 0; j <= i; j++) prefix[j] = keyByteOf(above.source, b, j);
   return { version: above.version, prefix };
 }
 
