@@ -4,7 +4,8 @@
 // workload, and the signature ceilings of node:crypto and libsodium measured in the same run.
 // Each round runs every scenario in fresh processes; ratios are taken within a round, then the
 // median and range over rounds are printed. Quick mode (SIGNET_BENCH_QUICK=1): tiny N, one round.
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -17,10 +18,28 @@ const ROUNDS = QUICK ? 1 : 3;
 const CEILING_N = QUICK ? 2_000 : 20_000;
 /** A scenario that has not finished by then is reported as failed (a hang, not a slow run). */
 const DEADLINE_MS = 180_000;
-const ROLES = fileURLToPath(new URL('./lib/e2e-roles.ts', import.meta.url));
+/** The roles run compiled, as an installed package runs (dist/), not through tsx: the peak RSS
+ *  figures are then what a user's process holds, without the TypeScript loader's own memory. */
+const ROLES = compileRoles();
 const networkKey = randomBytes(32).toString('base64');
 
 type Report = Record<string, number | string>;
+
+/** Compiles bench/lib/e2e-roles.ts and the sources it imports with tsc into node_modules/.cache
+ *  (inside the checkout, so the compiled files resolve the same packages); returns its path. */
+function compileRoles(): string {
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const out = `${root}node_modules/.cache/signet-e2e`;
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const flags = [
+    '--outDir', out, '--rootDir', root, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--lib', 'ES2023',
+    '--types', 'node', '--strict', '--skipLibCheck', '--allowImportingTsExtensions', '--rewriteRelativeImportExtensions', '--verbatimModuleSyntax',
+    '--resolveJsonModule', '--noUncheckedIndexedAccess', `${root}bench/lib/e2e-roles.ts`,
+  ];
+  const r = spawnSync(process.execPath, [tsc, ...flags], { stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`tsc could not compile the e2e roles (exit ${r.status ?? r.signal})`);
+  return `${out}/bench/lib/e2e-roles.js`;
+}
 
 /** One child process running one role, with a queue of the events it reported. */
 class Peer {
@@ -30,7 +49,7 @@ class Peer {
   private exited: string | null = null;
 
   constructor(role: string) {
-    this.child = fork(ROLES, [role], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    this.child = fork(ROLES, [role], { execArgv: [], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     this.child.on('message', (m) => {
       this.events.push(m as Report);
       this.waiters.splice(0).forEach((w) => w());

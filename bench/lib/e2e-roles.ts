@@ -32,7 +32,8 @@ const wireBytes = (): number => [...sockets].reduce((n, s) => n + s.bytesRead + 
 /** What every role reports with `done`: CPU since the window began, peak RSS, bytes on the wire. */
 function usage(since: { cpu: NodeJS.CpuUsage; bytes: number }): Record<string, number> {
   const cpu = process.cpuUsage(since.cpu);
-  return { cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, bytes: wireBytes() - since.bytes };
+  const m = process.memoryUsage();
+  return { cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, bytes: wireBytes() - since.bytes, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
 }
 const mark = () => ({ cpu: process.cpuUsage(), bytes: wireBytes() });
 
