@@ -1,5 +1,6 @@
 // LmdbStore: the embedded default Store on disk (npm lmdb). One LMDB environment per directory
 // holds every dataset; a lock file, a format record and a close-time seal guard the directory.
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { StoreError } from '../errors.ts';
@@ -33,6 +34,32 @@ export interface LmdbStoreOptions {
 }
 
 const FORMAT_KEY = Buffer.from('format');
+
+/**
+ * Address space reserved for the data file when it opens (virtual memory only: the file does
+ * not grow to it). Without it lmdb-js starts small and maps the file again each time it grows,
+ * and every earlier mapping stays resident while its readers live: measured at 100,000 updates,
+ * 8 mappings and 92 MB resident for a 48 MB file, against 1 mapping and 46 MB. A store that
+ * outgrows it is remapped by lmdb-js as before.
+ */
+export const LMDB_MAP_BYTES = 8 * 2 ** 30;
+
+/** `{ mapSize }` unless the process's address space is limited to less than 4x LMDB_MAP_BYTES
+ *  (a failed map at open would crash lmdb-js; see below), where lmdb-js keeps its default.
+ *  `limits`: the text of /proc/self/limits (read when not given; absent off Linux). */
+export function mapSizeOption(limits?: string): { mapSize?: number } {
+  if (limits === undefined) {
+    try {
+      limits = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      limits = ''; // no /proc (not Linux): a 64-bit address space is not limited by default
+    }
+  }
+  const line = limits.split('\n').find((l) => l.startsWith('Max address space'));
+  const soft = line?.trim().split(/\s{2,}/)[1];
+  if (soft !== undefined && soft !== 'unlimited' && !(Number(soft) >= 4 * LMDB_MAP_BYTES)) return {};
+  return { mapSize: LMDB_MAP_BYTES };
+}
 /** A sub-database with binary keys and values (lmdb-js returns copies of values). */
 type Db = Database<Uint8Array, Buffer>;
 
@@ -124,7 +151,7 @@ export class LmdbStore implements Store {
       }
       try {
         // safeRestore off: after a process crash LMDB must take the latest committed meta page.
-        const lmdbOptions = { path: this.path, maxDbs: 8, separateFlushed: true, safeRestore: false };
+        const lmdbOptions = { path: this.path, maxDbs: 8, separateFlushed: true, safeRestore: false, ...mapSizeOption() };
         root = openLmdb(lmdbOptions);
       } catch (err) {
         throw damaged(this.path, `LMDB cannot open ${DATA_FILE} (${(err as Error).message})`, err);
