@@ -150,19 +150,36 @@ function contextOf(payload: Uint8Array, dataset: string, headerLength: number): 
 const latin1 = (bytes: Uint8Array, start: number, end: number): string =>
   Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1');
 
-/** Writes chars [start, end) of a latin1 string as bytes at `out[at]`. */
-function writeLatin1(out: Uint8Array, at: number, s: string, start: number, end: number): void {
-  if (end - start <= 48) {
-    for (let i = start; i < end; i++) out[at++] = s.charCodeAt(i);
-  } else {
-    Buffer.from(out.buffer, out.byteOffset + at, end - start).write(start === 0 && end === s.length ? s : s.substring(start, end), 'latin1');
+/**
+ * Arrays made when a compact update is read (its envelope, body, signature, hash) are views into
+ * shared zero-filled chunks, as Node's Buffer pool does: one allocation per chunk rather than a
+ * backing store per array (which costs more than the copy). Each view is its own byte range,
+ * written in full before it is returned; larger arrays get their own buffer.
+ */
+const POOL_BYTES = 16 * 1024;
+let pool = Buffer.from(new ArrayBuffer(POOL_BYTES));
+let poolUsed = 0;
+
+/** A writable Buffer over a fresh range of `n` bytes, and the Uint8Array view to hand out. */
+function allocate(n: number): [Buffer, number, Uint8Array] {
+  if (n > POOL_BYTES >> 3) {
+    const own = new Uint8Array(n);
+    return [Buffer.from(own.buffer, 0, n), 0, own];
   }
+  if (poolUsed + n > POOL_BYTES) {
+    pool = Buffer.from(new ArrayBuffer(POOL_BYTES));
+    poolUsed = 0;
+  }
+  const at = poolUsed;
+  poolUsed = (poolUsed + n + 7) & ~7;
+  return [pool, at, new Uint8Array(pool.buffer, pool.byteOffset + at, n)];
 }
 
 /** Chars [start, end) of a latin1 string as a new Uint8Array. */
 function latin1Bytes(s: string, start: number, end: number): Uint8Array {
-  const out = new Uint8Array(end - start);
-  writeLatin1(out, 0, s, start, end);
+  const [buf, at, out] = allocate(end - start);
+  if (start === 0) buf.write(s, at, end, 'latin1');
+  else for (let i = start, o = at; i < end; i++, o++) buf[o] = s.charCodeAt(i);
   return out;
 }
 
@@ -269,18 +286,19 @@ class ParsedUpdate implements Update {
     return decodeScanned(this.bodyBytes);
   }
 
-  /** The envelope from a compact record: [payload bytes, signature] with minimal heads. */
+  /** The envelope from a compact record: [payload bytes, signature] with minimal heads, in a
+   *  new range on each read (so writing into one read never changes another). */
   private rebuild(d: string): Uint8Array {
     const h = this.ctx.header;
     const version = this.version;
     const payloadLength = h.length + minimalHeadLength(version) + d.length - RECORD_TAIL;
-    const out = new Uint8Array(1 + minimalHeadLength(payloadLength) + payloadLength + 66);
-    out[0] = 0x82;
-    let at = 1 + writeHead(out, 1, 2, payloadLength);
-    out.set(h, at);
+    const [buf, start, out] = allocate(1 + minimalHeadLength(payloadLength) + payloadLength + 66);
+    buf[start] = 0x82;
+    let at = start + 1 + writeHead(buf, start + 1, 2, payloadLength);
+    buf.set(h, at);
     at += h.length;
-    at += writeHead(out, at, 0, version);
-    writeLatin1(out, at, d, 0, d.length - 32);
+    at += writeHead(buf, at, 0, version);
+    buf.write(d, at, d.length - 32, 'latin1');
     return out;
   }
 

@@ -43,6 +43,13 @@ export function readBody(bytes: Uint8Array): Body | null {
   return { op, key, ttl: ttl[1], valueStart, valueEnd };
 }
 
+/** Where the value starts in the bytes of a body known to be ['set', key, value] (no ttl): after
+ *  the op (4 bytes) and the key; it runs to the end. */
+export function plainValueStart(bytes: Uint8Array): number {
+  const k = readHead(bytes, 5)!;
+  return 5 + k[2] + k[1];
+}
+
 /** When the write expires (µs): its version + ttl; Infinity without a ttl. */
 export const expiryOf = (update: Update, body: Body): number => (body.ttl === undefined ? Infinity : update.version + body.ttl * 1000);
 

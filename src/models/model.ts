@@ -11,7 +11,7 @@ import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '..
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
-import { MAX_KEY_LENGTH, expiryOf, readBody, type Body } from './body.ts';
+import { MAX_KEY_LENGTH, expiryOf, plainValueStart, readBody, type Body } from './body.ts';
 import { pickWinner, versionRecord, type ResolveFn, type VersionRecord } from './resolve.ts';
 
 export { MAX_KEY_LENGTH };
@@ -485,9 +485,8 @@ export class Model extends Scuttlebutt<ModelEvents> {
 /** The entry's value, decoded from its update's bytes; undefined for a tombstone. */
 function valueOf(e: Held): Value | undefined {
   if (e instanceof Entry) return e.deleted ? undefined : decodeScanned(e.update.bodyBytes.subarray(e.valueStart, e.valueEnd));
-  const bytes = e.bodyBytes;
-  const body = readBody(bytes)!; // held, so its body was read when applied
-  return decodeScanned(bytes.subarray(body.valueStart, body.valueEnd));
+  const bytes = e.bodyBytes; // a plain write: ['set', key, value], read when it was applied
+  return decodeScanned(bytes.subarray(plainValueStart(bytes)));
 }
 
 /** Where `update` goes in `kept` (sorted by the total order). */

@@ -87,6 +87,19 @@ test('shared per source: source id and public key; the key read is a copy', () =
   assert.is(toHex(a1.publicKey), toHex(alice.publicKey));
 });
 
+test('arrays read from compact updates are separate ranges; writing into one changes no record', () => {
+  const [f1, c1] = pair(signUpdate(alice, { dataset: 'd', version: 7, body: ['set', 'a', 'x'.repeat(200)] }));
+  const [f2, c2] = pair(signUpdate(bob, { dataset: 'd', version: 8, body: ['set', 'b', 'y'.repeat(200)] }));
+  const reads = Array.from({ length: 200 }, (_, i) => (i % 2 ? c1 : c2).bytes); // across several pool chunks
+  for (const [i, r] of reads.entries()) assert.is(toHex(r), toHex((i % 2 ? f1 : f2).bytes));
+  for (const r of reads) r.fill(0);
+  c1.bodyBytes.fill(0);
+  c2.signature.fill(0);
+  c2.hash.fill(0);
+  assert.equal(fields(c1), fields(f1));
+  assert.equal(fields(c2), fields(f2));
+});
+
 test('an envelope whose own head is not minimal stays fresh, its bytes as received', async () => {
   const signed = signUpdate(alice, { dataset: 'd', version: 9, body: ['set', 'k', 'v'.repeat(40)] });
   const payload = signed.payload;
