@@ -72,10 +72,21 @@ async function secretStreamHandshake(): Promise<void> {
   const a = new SecretStream(true, null, { keyPair: ssKeys[0] });
   const b = new SecretStream(false, null, { keyPair: ssKeys[1] });
   a.rawStream.pipe(b.rawStream).pipe(a.rawStream);
-  const [x, y] = await Promise.all([a.opened, b.opened]);
+  const [x, y] = await withDeadline(Promise.all([a.opened, b.opened]), 'secret-stream handshake');
   if (!x || !y) throw new Error('secret-stream handshake failed');
   a.destroy();
   b.destroy();
+}
+
+/** A bench that stalls fails instead (secret-stream has no handshake deadline of its own). */
+async function withDeadline<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what} did not complete in ${ms} ms`)), ms)));
+  try {
+    return await Promise.race([promise, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function signetHandshake(primitives?: NoisePrimitives): Promise<void> {
@@ -123,6 +134,7 @@ for (let round = 0; round < ROUNDS; round++) {
   signetRates.push(signet);
   ssRates.push(ss);
   ratios.push(signet / ss);
+  process.stderr.write(`round ${round + 1}/${ROUNDS}: signet ${signet.toFixed(0)}/s, secret-stream ${ss.toFixed(0)}/s\n`);
   if (SODIUM_PRIMITIVES) nodeRates.push(await handshakeRate(() => signetHandshake(NODE_PRIMITIVES), HANDSHAKES / 2));
 }
 const ratio = spread(ratios);
@@ -160,9 +172,9 @@ async function channelCost(size: number, count: number, primitives: NoisePrimiti
   const done = new Promise<void>((resolve) => b.on('data', () => ++received === count && resolve()));
   const start = performance.now();
   for (let i = 0; i < count; i++) {
-    if (!a.write(message)) await new Promise<void>((r) => a.once('drain', () => r()));
+    if (!a.write(message)) await withDeadline(new Promise<void>((r) => a.once('drain', () => r())), 'drain');
   }
-  await done;
+  await withDeadline(done, `${count} messages of ${size} B`, 60_000);
   const us = ((performance.now() - start) * 1000) / count;
   a.destroy();
   b.destroy();

@@ -3,9 +3,10 @@
 // the same bytes: libsodium (`sodium-native`, optional; the default where it loads) and node:crypto
 // (the fallback, always present). Measured on this machine (bench/channel.ts, /tmp scratch runs):
 // X25519 37 µs (sodium) vs 40 µs (node, JWK key import + diffieHellman; the DER import it replaced
-// cost 126 µs), key generation 19 vs 42 µs, ChaCha20-Poly1305 seal+open of 300 B 2.1 vs 14 µs (node
-// builds a cipher object per frame), 64 KiB about equal. HMAC-SHA256 stays on node:crypto (2.2 µs vs
-// 6.2 µs for @noble/hashes; sodium-native has no HMAC-SHA256).
+// cost 126 µs), key generation 19 vs 42 µs, ChaCha20-Poly1305 seal+open of 300 B 2.2 vs 12.5 µs
+// (node builds a cipher object per frame), but of 64 KiB 97 vs 79 µs (see SODIUM_AEAD_MAX_BYTES).
+// HMAC-SHA256 stays on node:crypto (2.2 µs vs 6.2 µs for @noble/hashes; sodium-native has no
+// HMAC-SHA256, and one built on its SHA-256 measured no faster).
 import {
   createCipheriv,
   createDecipheriv,
@@ -170,6 +171,14 @@ export const NODE_PRIMITIVES: NoisePrimitives = Object.freeze({
 
 // ---- libsodium -----------------------------------------------------------------------------
 
+/**
+ * Plaintexts of this many bytes or more are sealed and opened by node:crypto even in the libsodium
+ * set: one call to libsodium wins by its lower fixed cost (300 B: 2.2 vs 12.5 µs seal+open), but
+ * OpenSSL's ChaCha20 (AVX-512 on this machine) wins on long inputs (64 KiB: 97 vs 79 µs); the
+ * measured crossover lies between 24 and 32 KiB. Same bytes either way.
+ */
+export const SODIUM_AEAD_MAX_BYTES = 32 * 1024;
+
 function sodiumPrimitives(na: SodiumNative): NoisePrimitives {
   const rawPrivate = (privateKey: KeyObject | Uint8Array): Uint8Array =>
     privateKey instanceof KeyObject ? Buffer.from(privateKey.export({ format: 'jwk' }).d!, 'base64url') : privateKey;
@@ -201,6 +210,7 @@ function sodiumPrimitives(na: SodiumNative): NoisePrimitives {
       return shared;
     },
     encryptInto(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, parts: readonly Uint8Array[], out: Uint8Array, at: number): number {
+      if (totalLength(parts) >= SODIUM_AEAD_MAX_BYTES) return NODE_PRIMITIVES.encryptInto(key, nonce, ad, parts, out, at);
       // Joins the plaintext where the ciphertext goes, then encrypts in place (libsodium allows c = m).
       let end = at;
       for (const p of parts) {
@@ -215,6 +225,7 @@ function sodiumPrimitives(na: SodiumNative): NoisePrimitives {
       return length + TAGLEN;
     },
     decryptParts(key: Uint8Array, nonce: Uint8Array, ad: Uint8Array, parts: readonly Uint8Array[]): Uint8Array[] | null {
+      if (totalLength(parts) - TAGLEN >= SODIUM_AEAD_MAX_BYTES) return NODE_PRIMITIVES.decryptParts(key, nonce, ad, parts);
       let c: Uint8Array;
       let m: Uint8Array;
       if (parts.length === 1) {
