@@ -106,7 +106,7 @@ export interface NodeOptions {
   now?: () => number;
   /** Wall clock in µs for the datasets this node creates. Default wallClockMicros. */
   wallClock?: () => number;
-  /** Signature backend of every dataset this node creates (and of membership). Default `native`. */
+  /** Signature backend of every dataset this node creates (and of membership). Default: `defaultSignatureBackend()` (`sodium` where sodium-native loads, else `native`). */
   backend?: SignatureBackend;
   /** Timers for the gossip round, heartbeats and the peer-down grace (inject a virtual
    *  scheduler to simulate). Default the global setTimeout/clearTimeout. */
