@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import type { SignatureBackend } from '../identity/signature.ts';
+import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
 import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
@@ -52,7 +52,7 @@ export interface ScuttlebuttOptions {
   /** Refuse further updates from a source once it has equivocated. Default false (a source is
    *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
   quarantine?: boolean;
-  /** Signature backend. Default `native`. */
+  /** Signature backend. Default {@link defaultSignatureBackend}(): `sodium` where it loads, else `native`. */
   backend?: SignatureBackend;
   /** Refuse every local write with a WriteError carrying this explanation (a replica that
    *  follows a master, say). Updates from peers are still applied. Default: writable. */
@@ -169,7 +169,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     assertInteger(this.maxUpdateBytes, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
     this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
-    this.backend = options.backend ?? 'native';
+    this.backend = options.backend ?? defaultSignatureBackend();
     this.setMaxListeners(0);
     this.evidence = new Evidence(options.quarantine === true);
     this.deferrals = new Deferrals({

@@ -55,7 +55,7 @@ export interface UpdateOptions {
   dataset?: string;
   /** Largest body in bytes. Default {@link MAX_UPDATE_BYTES}, at most {@link MAX_UPDATE_BYTES_CEILING}. */
   maxUpdateBytes?: number;
-  /** Signature backend for {@link openUpdate}. Default `native`. */
+  /** Signature backend for {@link openUpdate}. Default {@link defaultSignatureBackend}(): `sodium` where it loads, else `native`. */
   backend?: SignatureBackend;
 }
 
