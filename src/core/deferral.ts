@@ -42,14 +42,14 @@ export class Deferrals {
   /** Holds a verified update. @returns 'held', 'duplicate' (this very update is held), or
    *  'full' (past MAX_DEFERRED_BYTES: not held). */
   hold(update: Update, origin: UpdateOrigin | null, seq: number): 'held' | 'duplicate' | 'full' {
-    if (this.bytes + update.bytes.length > MAX_DEFERRED_BYTES) return 'full';
+    if (this.bytes + update.byteLength > MAX_DEFERRED_BYTES) return 'full';
     let queue = this.bySource.get(update.source);
     if (!queue) this.bySource.set(update.source, (queue = []));
     if (queue.some((q) => sameHash(q.update, update))) return 'duplicate';
     let i = queue.length;
     while (i > 0 && queue[i - 1]!.update.version > update.version) i--;
     queue.splice(i, 0, { update, origin: origin ? new WeakRef(origin) : null, seq });
-    this.bytes += update.bytes.length;
+    this.bytes += update.byteLength;
     this.schedule();
     return 'held';
   }
@@ -60,7 +60,7 @@ export class Deferrals {
     for (const [source, queue] of this.bySource) {
       while (queue.length > 0 && queue[0]!.update.version <= this.hooks.now() + this.hooks.skew && !this.closed) {
         const d = queue.shift()!;
-        this.bytes -= d.update.bytes.length;
+        this.bytes -= d.update.byteLength;
         if (queue.length === 0) this.bySource.delete(source);
         taken++;
         try {

@@ -33,6 +33,8 @@ export interface Update {
   readonly hashHex: string;
   /** The envelope bytes exactly as signed and sent (made when read; do not modify them). */
   readonly bytes: Uint8Array;
+  /** `bytes.length`, without making them. */
+  readonly byteLength: number;
   /** The signed payload (made when read). */
   readonly payload: Uint8Array;
   /** The 64-byte Ed25519 signature (made when read). */
@@ -251,6 +253,13 @@ class ParsedUpdate implements Update {
   get bytes(): Uint8Array {
     const d = this.data;
     return typeof d === 'string' ? this.rebuild(d) : d.subarray(0, d.length - 32);
+  }
+
+  get byteLength(): number {
+    const d = this.data;
+    if (typeof d !== 'string') return d.length - 32;
+    const payloadLength = this.ctx.header.length + minimalHeadLength(this.version) + d.length - RECORD_TAIL;
+    return 1 + minimalHeadLength(payloadLength) + payloadLength + 66;
   }
 
   get hash(): Uint8Array {

@@ -58,13 +58,13 @@ export function* historyBatches(owed: readonly Update[], mtu: number, ordering: 
   let batch: Update[] = [];
   let bytes = 0;
   for (const u of ordering === 'breadth' ? breadthOrder(owed) : scuttleDepthOrder(owed)) {
-    if (batch.length > 0 && bytes + u.bytes.length > mtu) {
+    if (batch.length > 0 && bytes + u.byteLength > mtu) {
       yield batch;
       batch = [];
       bytes = 0;
     }
     batch.push(u);
-    bytes += u.bytes.length;
+    bytes += u.byteLength;
   }
   if (batch.length > 0) yield batch;
 }

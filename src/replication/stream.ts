@@ -336,7 +336,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     // one there comes flagged as evidence). One below may be a repair it lacks too: sent.
     if (!evidence && update.version === this.known.get(update.source)) return;
     if (this.lagging || !this.fitsPeer(update)) return;
-    if (this.liveBytes + update.bytes.length > this.opts.maxLiveBytes) {
+    if (this.liveBytes + update.byteLength > this.opts.maxLiveBytes) {
       // The peer is not reading: drop the queue, rebuild it from the model when it reads again.
       this.live = [];
       this.liveBytes = 0;
@@ -344,7 +344,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       return;
     }
     this.live.push(update);
-    this.liveBytes += update.bytes.length;
+    this.liveBytes += update.byteLength;
     this.reconciler.activity();
     // A full batch goes now; a partial one waits for the end of the current synchronous run.
     if (this.liveBytes >= this.opts.mtu) {
@@ -420,7 +420,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       if (this.lagging && this.live.length === 0) {
         this.lagging = false;
         this.live = this.sb.history(this.known).filter((u) => this.fitsPeer(u));
-        this.liveBytes = this.live.reduce((n, u) => n + u.bytes.length, 0);
+        this.liveBytes = this.live.reduce((n, u) => n + u.byteLength, 0);
       }
       if (this.live.length > 0 && (!this.fullBatchesOnly || this.liveBytes >= this.opts.mtu)) {
         const [batch, bytes] = takeBatch(this.live, this.opts.mtu);
@@ -596,10 +596,10 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     if (!this.opts.readable || !this.remoteWritable) return;
     for (const u of updates) {
       if (this.repairSeen.has(u.hashHex) || !this.fitsPeer(u)) continue;
-      if (this.repairBytes + u.bytes.length > this.opts.maxLiveBytes) break;
+      if (this.repairBytes + u.byteLength > this.opts.maxLiveBytes) break;
       if (this.repairSeen.size < MAX_REPAIRS_REMEMBERED) this.repairSeen.add(u.hashHex);
       this.repair.push(u);
-      this.repairBytes += u.bytes.length;
+      this.repairBytes += u.byteLength;
     }
     this.pump();
   }
@@ -705,7 +705,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
 function takeBatch(queue: Update[], mtu: number): [Update[], number] {
   let count = 0;
   let bytes = 0;
-  while (count < queue.length && (count === 0 || bytes + queue[count]!.bytes.length <= mtu)) bytes += queue[count++]!.bytes.length;
+  while (count < queue.length && (count === 0 || bytes + queue[count]!.byteLength <= mtu)) bytes += queue[count++]!.byteLength;
   return [queue.splice(0, count), bytes];
 }
 
