@@ -36,6 +36,33 @@ function usage(since: { cpu: NodeJS.CpuUsage; bytes: number }): Record<string, n
   return { cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, bytes: wireBytes() - since.bytes, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
 }
 const mark = () => ({ cpu: process.cpuUsage(), bytes: wireBytes() });
+type Meter = { window: ReturnType<typeof mark> };
+
+/** Writes keys [from, from + n) with `set`, CHUNK per turn of the event loop. */
+async function writeKeys(set: (key: string, value: string) => unknown, n: number, from: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    set(keyOf(from + i), VALUE);
+    if (i % CHUNK === CHUNK - 1) await turn();
+  }
+}
+
+/** The parent's commands until 'stop': a write is timed and restarts the meter's window;
+ *  'usage' reports CPU, RSS and wire bytes since then. */
+async function commands(next: () => Promise<Command>, meter: Meter, write: (c: Extract<Command, { cmd: 'write' }>) => Promise<void>, stop: () => Promise<void>): Promise<void> {
+  for (;;) {
+    const c = await next();
+    if (c.cmd === 'write') {
+      meter.window = mark();
+      const t0 = now();
+      await write(c);
+      send({ event: 'written', t0, ms: now() - t0, ...usage(meter.window) });
+    } else if (c.cmd === 'usage') {
+      send({ event: 'usage', ...usage(meter.window) });
+    } else if (c.cmd === 'stop') {
+      return stop();
+    }
+  }
+}
 
 // ---- signet ---------------------------------------------------------------------------------
 
@@ -48,7 +75,7 @@ async function signet(first: Extract<Command, { cmd: 'start' }>, next: () => Pro
     seeds: first.seed ? [first.seed] : [],
   });
   const model = node.dataset('bench', Model, first.replicaOf ? { replicaOf: first.replicaOf } : { policy: open() });
-  let window = mark();
+  const meter: Meter = { window: mark() };
   let applied = 0;
   let start = now();
   let reported = false;
@@ -56,32 +83,18 @@ async function signet(first: Extract<Command, { cmd: 'start' }>, next: () => Pro
     if (u.source === identity.id || reported) return;
     if (++applied === first.expect) {
       reported = true;
-      send({ event: 'done', at: now(), ms: now() - start, ...usage(window) });
+      send({ event: 'done', at: now(), ms: now() - start, ...usage(meter.window) });
     }
   });
   node.once('peer:up', () => send({ event: 'connected' }));
-  window = mark();
+  meter.window = mark();
   start = now();
   await node.start();
   send({ event: 'ready', address: `${node.address()}#${node.id}`, id: node.id });
-  for (;;) {
-    const c = await next();
-    if (c.cmd === 'write') {
-      window = mark();
-      const t0 = now();
-      for (let i = 0; i < c.n; i++) {
-        model.set(keyOf(c.from + i), VALUE);
-        if (i % CHUNK === CHUNK - 1) await turn();
-      }
-      send({ event: 'written', t0, ms: now() - t0, ...usage(window) });
-    } else if (c.cmd === 'usage') {
-      send({ event: 'usage', ...usage(window) });
-    } else if (c.cmd === 'stop') {
-      await node.stop();
-      rmSync(dir, { recursive: true, force: true });
-      return;
-    }
-  }
+  await commands(next, meter, (c) => writeKeys((k, v) => model.set(k, v), c.n, c.from), async () => {
+    await node.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 // ---- npm scuttlebutt (unsigned, plain TCP) ----------------------------------------------------
@@ -89,10 +102,10 @@ async function signet(first: Extract<Command, { cmd: 'start' }>, next: () => Pro
 async function scuttlebutt(first: Extract<Command, { cmd: 'start' }>, next: () => Promise<Command>): Promise<void> {
   const NpmModel = createRequire(import.meta.url)('scuttlebutt/model');
   const model = new NpmModel();
-  let window = mark();
+  const meter: Meter = { window: mark() };
   let applied = 0;
   model.on('update', () => {
-    if (++applied === first.expect) send({ event: 'done', at: now(), ...usage(window) });
+    if (++applied === first.expect) send({ event: 'done', at: now(), ...usage(meter.window) });
   });
   const pipe = (socket: Socket): void => {
     const stream = model.createStream();
@@ -109,24 +122,10 @@ async function scuttlebutt(first: Extract<Command, { cmd: 'start' }>, next: () =
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
     send({ event: 'ready', address: `127.0.0.1:${(server.address() as { port: number }).port}` });
   }
-  for (;;) {
-    const c = await next();
-    if (c.cmd === 'write') {
-      window = mark();
-      const t0 = now();
-      for (let i = 0; i < c.n; i++) {
-        model.set(keyOf(c.from + i), VALUE);
-        if (i % CHUNK === CHUNK - 1) await turn();
-      }
-      send({ event: 'written', t0, ms: now() - t0, ...usage(window) });
-    } else if (c.cmd === 'usage') {
-      send({ event: 'usage', ...usage(window) });
-    } else if (c.cmd === 'stop') {
-      for (const s of sockets) s.destroy();
-      server?.close();
-      return;
-    }
-  }
+  await commands(next, meter, (c) => writeKeys((k, v) => model.set(k, v), c.n, c.from), async () => {
+    for (const s of sockets) s.destroy();
+    server?.close();
+  });
 }
 
 // ---- hypercore 11 (one signature per append, over its own Noise secret stream) --------------
@@ -136,7 +135,7 @@ async function hypercore(first: Extract<Command, { cmd: 'start' }>, next: () => 
   const dir = mkdtempSync(join(tmpdir(), 'signet-e2e-hc-'));
   const core = first.key ? new Hypercore(dir, Buffer.from(first.key, 'hex')) : new Hypercore(dir);
   await core.ready();
-  let window = mark();
+  const meter: Meter = { window: mark() };
   const pipe = (socket: Socket, initiator: boolean): void => {
     socket.on('error', () => {});
     const stream = core.replicate(initiator);
@@ -151,7 +150,7 @@ async function hypercore(first: Extract<Command, { cmd: 'start' }>, next: () => 
     core.on('download', () => {
       if (!reported && core.contiguousLength >= first.expect) {
         reported = true;
-        send({ event: 'done', at: now(), ...usage(window) });
+        send({ event: 'done', at: now(), ...usage(meter.window) });
       }
     });
     pipe(connect(Number(port), host), true);
@@ -162,29 +161,21 @@ async function hypercore(first: Extract<Command, { cmd: 'start' }>, next: () => 
     send({ event: 'ready', address: `127.0.0.1:${(server.address() as { port: number }).port}`, key: core.key.toString('hex') });
   }
   const block = Buffer.from(keyOf(0) + VALUE);
-  for (;;) {
-    const c = await next();
-    if (c.cmd === 'write') {
-      window = mark();
-      const per = c.blocksPerAppend ?? 1;
-      const t0 = now();
-      const pending: Promise<unknown>[] = [];
-      for (let i = 0; i < c.n; i += per) {
-        pending.push(core.append(Array.from({ length: Math.min(per, c.n - i) }, () => block)));
-        if (pending.length * per >= CHUNK) await Promise.all(pending.splice(0));
-      }
-      await Promise.all(pending);
-      send({ event: 'written', t0, ms: now() - t0, ...usage(window) });
-    } else if (c.cmd === 'usage') {
-      send({ event: 'usage', ...usage(window) });
-    } else if (c.cmd === 'stop') {
-      for (const s of sockets) s.destroy();
-      server?.close();
-      await core.close();
-      rmSync(dir, { recursive: true, force: true });
-      return;
+  const append = async (c: Extract<Command, { cmd: 'write' }>): Promise<void> => {
+    const per = c.blocksPerAppend ?? 1;
+    const pending: Promise<unknown>[] = [];
+    for (let i = 0; i < c.n; i += per) {
+      pending.push(core.append(Array.from({ length: Math.min(per, c.n - i) }, () => block)));
+      if (pending.length * per >= CHUNK) await Promise.all(pending.splice(0));
     }
-  }
+    await Promise.all(pending);
+  };
+  await commands(next, meter, append, async () => {
+    for (const s of sockets) s.destroy();
+    server?.close();
+    await core.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 // ---- ceilings: what the signature primitives alone do on this machine ------------------------
