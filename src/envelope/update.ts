@@ -476,10 +476,23 @@ export function signUpdate(identity: Identity, fields: UpdateFields, options?: U
   if (body.length > maxBody) throw new RangeError(`"body" is ${body.length} bytes; the limit is ${maxBody}`);
   const problem = checkCbor(body, { maxDepth: MAX_BODY_DEPTH });
   if (problem !== null) throw new RangeError(`"body" is not acceptable: ${problem}`);
-  const payload = concatBytes(payloadHeader(fields.dataset, identity.publicKey, fields.version), body);
+  const header = payloadHeader(fields.dataset, identity.publicKey, fields.version);
+  const payload = concatBytes(header, body);
   const signature = identity.sign(domainBytes(DOMAIN.update, payload));
-  const bytes = concatBytes(Uint8Array.of(0x82), cborHead(2, payload.length), payload, Uint8Array.of(0x58, 0x40), signature);
-  const parsed = parseUpdate(bytes, { dataset: fields.dataset, maxUpdateBytes: maxBody });
-  if (!parsed.ok) throw new RangeError(`update would be rejected by peers: ${parsed.reason}: ${parsed.detail}`);
-  return parsed.update;
+  // Built in place as parseUpdate would hold it (envelope, then the payload's hash): every part
+  // was checked above or made here with minimal heads, so parsing it back would find nothing new.
+  const head = cborHead(2, payload.length);
+  const length = 1 + head.length + payload.length + 2 + 64;
+  if (length > maxBody + ENVELOPE_OVERHEAD_BYTES) throw new RangeError(`update would be rejected by peers: envelope of ${length} bytes`);
+  const buf = new Uint8Array(length + 32);
+  buf[0] = 0x82;
+  buf.set(head, 1);
+  buf.set(payload, 1 + head.length);
+  buf[length - 66] = 0x58;
+  buf[length - 65] = 0x40;
+  buf.set(signature, length - 64);
+  buf.set(createHash('sha256').update(payload).digest(), length);
+  const ctx = contextOf(payload, fields.dataset, header.length - minimalHeadLength(fields.version));
+  const hi = Math.floor(fields.version / VERSION_SPLIT);
+  return new ParsedUpdate(ctx, buf, hi, fields.version - hi * VERSION_SPLIT);
 }

@@ -44,6 +44,7 @@ test('every field of a compact update reads back bit for bit; the signature veri
       for (const body of BODIES) {
         const signed = signUpdate(alice, { dataset, version, body }, { maxUpdateBytes: 1 << 20 });
         const [fresh, compact] = pair(signed, 1 << 20);
+        assert.equal(fields(signed), fields(fresh), 'signUpdate builds what parseUpdate reads back');
         assert.equal(fields(compact), fields(fresh), `${dataset} ${version} ${JSON.stringify(body).slice(0, 40)}`);
         for (const u of [fresh, compact]) assert.is(u.byteLength, u.bytes.length, 'byteLength without the bytes');
         assert.instance(compact.bytes, Uint8Array);
