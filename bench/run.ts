@@ -29,6 +29,9 @@ function runBench(file: string): Promise<{ output: string; status: number | stri
 }
 
 const started = new Date();
+const git = (...args: string[]): string => spawnSync('git', args, { cwd: dir, encoding: 'utf8' }).stdout?.trim() ?? '';
+/** The code measured: the commit when the run began, and whether the tree differed from it. */
+const commit = `${git('rev-parse', '--short', 'HEAD') || 'unknown'}${git('status', '--porcelain', '--untracked-files=no') ? ' (with uncommitted changes)' : ''}`;
 const load = [loadavg()[0]!];
 const sections: string[] = [];
 let failed = 0;
@@ -45,7 +48,6 @@ for (const file of files) {
 }
 
 if (!QUICK && wanted.length === 0) {
-  const commit = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: dir, encoding: 'utf8' }).stdout?.trim() || 'unknown';
   const cpu = cpus();
   const header = [
     '# signet benchmark results',
@@ -54,7 +56,7 @@ if (!QUICK && wanted.length === 0) {
     'ratios inside a table were measured in the same run. This machine is shared: see the load averages.',
     '',
     `- date: ${started.toISOString()} (took ${((Date.now() - started.getTime()) / 60_000).toFixed(0)} min)`,
-    `- commit: ${commit}`,
+    `- commit when the run began: ${commit}`,
     `- machine: ${cpu.length} x ${cpu[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, ${process.platform} ${process.arch}`,
     `- Node.js ${process.version}`,
     `- load average (1 min) before each bench and at the end: ${load.map((l) => l.toFixed(2)).join(', ')}`,
