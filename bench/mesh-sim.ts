@@ -3,6 +3,7 @@
 // membership cost, and how far (hops) and at what cost (bytes) one write spreads.
 // `npm run bench:mesh-sim` (N=100 and 300) or `npx tsx bench/mesh-sim.ts [--quick] [--sizes=100,1000]
 // [--verbose]`; bench/mesh.ts may call simulate().
+import './lib/no-sodium.ts'; // first: node:crypto only, patched below to follow the seed
 import crypto from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import { syncBuiltinESMExports } from 'node:module';
