@@ -83,7 +83,9 @@ class Peer {
   async stop(): Promise<void> {
     if (this.exited) return;
     const gone = new Promise<void>((r) => this.child.once('exit', () => r()));
-    if (this.child.connected) this.send({ cmd: 'stop' });
+    // A role that already said all it had (the ceilings) may be closing its channel: a failed
+    // send then only means it is on its way out, which the wait below covers.
+    if (this.child.connected) this.child.send({ cmd: 'stop' } satisfies Command, () => {});
     const timer = setTimeout(() => this.child.kill(), 10_000);
     await gone;
     clearTimeout(timer);
