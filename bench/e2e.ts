@@ -29,7 +29,8 @@ type Report = Record<string, number | string>;
  *  (inside the checkout, so the compiled files resolve the same packages); returns its path. */
 function compileRoles(): string {
   const root = fileURLToPath(new URL('..', import.meta.url));
-  const out = `${root}node_modules/.cache/signet-e2e`;
+  // SIGNET_E2E_CACHE names another folder there, so that two runs at once never compile into one.
+  const out = `${root}node_modules/.cache/${process.env.SIGNET_E2E_CACHE ?? 'signet-e2e'}`;
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   const flags = [
     '--outDir', out, '--rootDir', root, '--target', 'ES2022', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--lib', 'ES2023',
