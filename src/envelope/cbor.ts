@@ -225,6 +225,12 @@ export function encodeCbor(value: unknown): Uint8Array {
   return new Uint8Array(out.buffer.slice(out.byteOffset, out.byteOffset + out.byteLength));
 }
 
+/** Encodes a value with the one configured encoder, without a copy: a view into the encoder's
+ *  shared 8 KiB buffer, which keeping would pin. For bytes about to be copied somewhere else. */
+export function encodeCborTransient(value: unknown): Uint8Array {
+  return encoder.encode(value);
+}
+
 /** The configured cbor-x decoder without the guard: for tests that prove the limits are in force. */
 export const rawDecoderForTests = decoder;
 

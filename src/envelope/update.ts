@@ -1,13 +1,13 @@
 // The signed update: payload = CBOR [format, dataset, source public key, version, body],
 // signed as "signet/update/v1" || payload; envelope = CBOR [payload bytes, signature].
-import { createHash } from 'node:crypto';
 import type { Identity } from '../identity/identity.ts';
 import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
 import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
 import { assertValue } from './value.ts';
-import { cborHead, checkCbor, decodeScanned, encodeCbor, readHead, scanCbor, type Value } from './cbor.ts';
+import { cborHead, checkCbor, decodeScanned, encodeCborTransient, readHead, scanCbor, type Value } from './cbor.ts';
+import { sha256Into } from '../util/sha256.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
 export const UPDATE_FORMAT = 1;
@@ -73,14 +73,6 @@ function maxBodyOf(options?: UpdateOptions): number {
   const max = options?.maxUpdateBytes ?? MAX_UPDATE_BYTES;
   assertInteger(max, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
   return max;
-}
-
-/** The payload's fixed prefix, canonically encoded: [1, dataset, publicKey, version, ...
- *  (the body follows). Received payloads must start with exactly these bytes, so the header
- *  has one encoding and the body's size is measured exactly. */
-function payloadHeader(dataset: string, publicKey: Uint8Array, version: number): Uint8Array {
-  const name = utf8(dataset);
-  return concatBytes(Uint8Array.of(0x85, UPDATE_FORMAT), cborHead(3, name.length), name, cborHead(2, 32), publicKey, cborHead(0, version));
 }
 
 /** Length of a minimal CBOR head for argument `n`. */
@@ -426,7 +418,7 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   // then its payload's hash.
   const buf = new Uint8Array(input.length + 32);
   buf.set(input);
-  buf.set(createHash('sha256').update(payloadIn).digest(), input.length);
+  sha256Into(payloadIn, buf.subarray(input.length));
   // The dataset name a stream expects is one string shared by all its updates.
   const ctx = contextOf(payloadIn, options?.dataset ?? header.dataset, header.keyStart + 32);
   const hi = Math.floor(header.version / VERSION_SPLIT);
@@ -465,34 +457,59 @@ export function signUpdate(identity: Identity, fields: UpdateFields, options?: U
   const maxBody = maxBodyOf(options);
   assertString(fields.dataset, 'dataset', MAX_DATASET_LENGTH);
   if (!isDatasetName(fields.dataset)) throw new RangeError('"dataset" must not contain control characters');
-  assertInteger(fields.version, 'version', 1, Number.MAX_SAFE_INTEGER);
+  const version = fields.version;
+  assertInteger(version, 'version', 1, Number.MAX_SAFE_INTEGER);
   assertValue(fields.body, 'body');
   let body: Uint8Array;
   try {
-    body = encodeCbor(fields.body);
+    body = encodeCborTransient(fields.body);
   } catch (err) {
     throw new TypeError(`"body" cannot be encoded: ${(err as Error).message}`);
   }
   if (body.length > maxBody) throw new RangeError(`"body" is ${body.length} bytes; the limit is ${maxBody}`);
   const problem = checkCbor(body, { maxDepth: MAX_BODY_DEPTH });
   if (problem !== null) throw new RangeError(`"body" is not acceptable: ${problem}`);
-  const header = payloadHeader(fields.dataset, identity.publicKey, fields.version);
-  const payload = concatBytes(header, body);
-  const signature = identity.sign(domainBytes(DOMAIN.update, payload));
+  const ctx = signingContext(identity, fields.dataset);
+  const header = ctx.header;
+  const payloadLength = header.length + minimalHeadLength(version) + body.length;
+  const length = 1 + minimalHeadLength(payloadLength) + payloadLength + 2 + 64;
+  if (length > maxBody + ENVELOPE_OVERHEAD_BYTES) throw new RangeError(`update would be rejected by peers: envelope of ${length} bytes`);
   // Built in place as parseUpdate would hold it (envelope, then the payload's hash): every part
   // was checked above or made here with minimal heads, so parsing it back would find nothing new.
-  const head = cborHead(2, payload.length);
-  const length = 1 + head.length + payload.length + 2 + 64;
-  if (length > maxBody + ENVELOPE_OVERHEAD_BYTES) throw new RangeError(`update would be rejected by peers: envelope of ${length} bytes`);
   const buf = new Uint8Array(length + 32);
   buf[0] = 0x82;
-  buf.set(head, 1);
-  buf.set(payload, 1 + head.length);
+  const payloadStart = 1 + writeHead(buf, 1, 2, payloadLength);
+  buf.set(header, payloadStart);
+  const versionAt = payloadStart + header.length;
+  buf.set(body, versionAt + writeHead(buf, versionAt, 0, version));
+  const payload = buf.subarray(payloadStart, payloadStart + payloadLength);
   buf[length - 66] = 0x58;
   buf[length - 65] = 0x40;
-  buf.set(signature, length - 64);
-  buf.set(createHash('sha256').update(payload).digest(), length);
-  const ctx = contextOf(payload, fields.dataset, header.length - minimalHeadLength(fields.version));
-  const hi = Math.floor(fields.version / VERSION_SPLIT);
-  return new ParsedUpdate(ctx, buf, hi, fields.version - hi * VERSION_SPLIT);
+  buf.set(identity.sign(domainBytes(DOMAIN.update, payload)), length - 64);
+  sha256Into(payload, buf.subarray(length));
+  const hi = Math.floor(version / VERSION_SPLIT);
+  return new ParsedUpdate(ctx, buf, hi, version - hi * VERSION_SPLIT);
+}
+
+/** Per identity, its source context in each dataset it signed for (a few, bounded anyway). */
+const signingContexts = new WeakMap<Identity, Map<string, SourceContext>>();
+/** Datasets remembered per identity before its map starts again. */
+const MAX_SIGNING_CONTEXTS = 64;
+
+/** The context of `identity`'s updates in `dataset`, made once rather than per write. Its header
+ *  is the payload's fixed prefix, canonically encoded: [1, dataset, publicKey, (the version and
+ *  the body follow). Received payloads must start with exactly such bytes (readHeader), so the
+ *  header has one encoding and the body's size is measured exactly. */
+function signingContext(identity: Identity, dataset: string): SourceContext {
+  let byDataset = signingContexts.get(identity);
+  if (byDataset === undefined) signingContexts.set(identity, (byDataset = new Map()));
+  let ctx = byDataset.get(dataset);
+  if (ctx === undefined) {
+    const name = utf8(dataset);
+    const header = concatBytes(Uint8Array.of(0x85, UPDATE_FORMAT), cborHead(3, name.length), name, cborHead(2, 32), identity.publicKey);
+    ctx = contextOf(header, dataset, header.length);
+    if (byDataset.size >= MAX_SIGNING_CONTEXTS) byDataset.clear();
+    byDataset.set(dataset, ctx);
+  }
+  return ctx;
 }

@@ -16,6 +16,7 @@ export interface SodiumNative {
   crypto_aead_chacha20poly1305_ietf_encrypt(c: Uint8Array, m: Uint8Array, ad: Uint8Array | null, nsec: null, npub: Uint8Array, k: Uint8Array): number;
   crypto_aead_chacha20poly1305_ietf_decrypt(m: Uint8Array, nsec: null, c: Uint8Array, ad: Uint8Array | null, npub: Uint8Array, k: Uint8Array): number;
   crypto_aead_chacha20poly1305_ietf_ABYTES: number;
+  crypto_hash_sha256(out: Uint8Array, message: Uint8Array): void;
   randombytes_buf(buffer: Uint8Array): void;
   sodium_memzero(buffer: Uint8Array): void;
 }
