@@ -3,7 +3,8 @@
 import { HandshakeError } from '../errors.ts';
 import { SymmetricState } from './symmetric-state.ts';
 import type { CipherState } from './cipher-state.ts';
-import { DEFAULT_PRIMITIVES, DHLEN, hashByName, type KeyPair, type NoiseHash, type NoisePrimitives } from './primitives.ts';
+import { hashByName, type NoiseHash } from './hashes.ts';
+import { DEFAULT_PRIMITIVES, DHLEN, type KeyPair, type NoisePrimitives } from './primitives.ts';
 
 /** A handshake token (spec 7.1 and 9). */
 export type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss' | 'psk';

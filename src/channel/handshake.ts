@@ -105,12 +105,14 @@ export interface HandshakeOutcome {
  * Noise_XXpsk0 itself requires:
  *   X25519        1 key generation (e) + 3 DH (ee, es, se)     = XX's minimum; e is fresh every time
  *   HMAC-SHA256   22: MixKeyAndHash(psk) 4, MixKey(e) 3 + MixKey(re) 3 (psk mode), MixKey per DH 3 x 3,
- *                 Split 3                                       = the spec's HKDF, nothing extra
+ *                 Split 3                                       = the spec's HKDF, nothing extra;
+ *                 2 calls of libsodium's one-shot SHA-256 each (hashes.ts)
  *   SHA-256       9 MixHash: prologue, psk's temp_h, e, re, s and rs (encrypted), 3 payloads; plus
  *                 HASH(protocol name), once per process (it depends on the name only)
  *   ChaChaPoly    5: our s, their s, 3 payloads (one call each with libsodium; node:crypto builds a
  *                 cipher object per call)
- *   Ed25519       1 verify (the peer's identity payload); 0 signs: the signature over this process's
+ *   Ed25519       1 verify (the peer's identity payload; inline with libsodium, not through the
+ *                 worker pool: see decodeIdentityPayload); 0 signs: the signature over this process's
  *                 static key is made once per identity and static key (identity-payload.ts), never
  *                 per handshake; nothing ephemeral is ever cached
  *   psk HKDF      0: derived once per network-key object (derivePsk)
@@ -276,9 +278,10 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
       send(hs.writeMessage(encodeTimestampPayload(now())));
       // <- e, ee, s, es    (payload: the responder's identity)
       const payload = hs.readMessage(await readFrame(MESSAGE_2_BYTES, 'message 2'));
-      // The responder's signature is checked off the event loop; meanwhile message 3 is computed
-      // here (one DH, two encryptions), but it is sent only once the check has passed: a bad
-      // signature or a mismatch stops before our identity is ever sent to the wrong peer.
+      // The responder's signature is checked (inline with libsodium, see decodeIdentityPayload;
+      // with node:crypto on the libuv pool, while message 3 is computed here: one DH, two
+      // encryptions); message 3 is sent only once the check has passed: a bad signature or a
+      // mismatch stops before our identity is ever sent to the wrong peer.
       const verified = verify(payload);
       verified.catch(() => {}); // observed below
       await Promise.resolve(); // lets a verifier that dispatches its work on a microtask start it first

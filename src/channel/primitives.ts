@@ -1,17 +1,13 @@
-// Noise primitives (spec section 4): X25519 DH, ChaCha20-Poly1305 with the Noise nonce layout, and
-// the hash functions (SHA-256; BLAKE2b for vectors) with HMAC/HKDF. Two interchangeable sets give
+// Noise primitives (spec section 4): X25519 DH and ChaCha20-Poly1305 with the Noise nonce layout
+// (the hash functions with HMAC/HKDF are in hashes.ts, re-exported here). Two interchangeable sets give
 // the same bytes: libsodium (`sodium-native`, optional; the default where it loads) and node:crypto
 // (the fallback, always present). Measured on this machine (bench/channel.ts, /tmp scratch runs):
 // X25519 37 µs (sodium) vs 40 µs (node, JWK key import + diffieHellman; the DER import it replaced
 // cost 126 µs), key generation 19 vs 42 µs, ChaCha20-Poly1305 seal+open of 300 B 2.2 vs 12.5 µs
 // (node builds a cipher object per frame), but of 64 KiB 97 vs 79 µs (see SODIUM_AEAD_MAX_BYTES).
-// HMAC-SHA256 stays on node:crypto (2.2 µs vs 6.2 µs for @noble/hashes; sodium-native has no
-// HMAC-SHA256, and one built on its SHA-256 measured no faster).
 import {
   createCipheriv,
   createDecipheriv,
-  createHash,
-  createHmac,
   createPrivateKey,
   createPublicKey,
   diffieHellman,
@@ -20,6 +16,8 @@ import {
 } from 'node:crypto';
 import { assertBytes } from '../util/bytes.ts';
 import { sodium, type SodiumNative } from '../util/sodium.ts';
+
+export { BLAKE2B, hashByName, hkdf, NODE_SHA256, SHA256, SODIUM_SHA256, type NoiseHash } from './hashes.ts';
 
 /** DHLEN for Curve25519 (spec 12.1). */
 export const DHLEN = 32;
@@ -40,18 +38,6 @@ const PKCS8_X25519 = Buffer.from('302e020100300506032b656e04220420', 'hex');
 export interface KeyPair {
   readonly publicKey: Uint8Array;
   readonly privateKey: KeyObject | Uint8Array;
-}
-
-/** A Noise hash function (spec section 4.3) with its HMAC. */
-export interface NoiseHash {
-  /** The name used in protocol names: `SHA256` or `BLAKE2b`. */
-  readonly name: 'SHA256' | 'BLAKE2b';
-  /** HASHLEN: 32 or 64. */
-  readonly hashLen: 32 | 64;
-  /** HASH(parts[0] || parts[1] || ...). */
-  hash(...parts: Uint8Array[]): Buffer;
-  /** HMAC-HASH(key, parts[0] || ...), with the hash's own block length (RFC 2104). */
-  hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer;
 }
 
 /**
@@ -276,56 +262,6 @@ export function keyPairFromPrivate(privateKey: Uint8Array): KeyPair {
 /** DH() with the default set: the shared secret, or null when the public key is refused. */
 export function dh(keyPair: KeyPair, publicKey: Uint8Array): Uint8Array | null {
   return DEFAULT_PRIMITIVES.dh(keyPair, publicKey);
-}
-
-// ---- hashes --------------------------------------------------------------------------------
-
-function nodeHash(name: 'SHA256' | 'BLAKE2b', algorithm: string, hashLen: 32 | 64): NoiseHash {
-  return Object.freeze({
-    name,
-    hashLen,
-    hash(...parts: Uint8Array[]): Buffer {
-      const h = createHash(algorithm);
-      for (const p of parts) h.update(p);
-      return h.digest();
-    },
-    hmac(key: Uint8Array, ...parts: Uint8Array[]): Buffer {
-      const h = createHmac(algorithm, key);
-      for (const p of parts) h.update(p);
-      return h.digest();
-    },
-  });
-}
-
-/** SHA-256: the hash signet uses on the wire. */
-export const SHA256: NoiseHash = nodeHash('SHA256', 'sha256', 32);
-/** BLAKE2b-512 (node:crypto `blake2b512`, block length 128): for the published vectors only. */
-export const BLAKE2B: NoiseHash = nodeHash('BLAKE2b', 'blake2b512', 64);
-
-/** The hash named in a protocol name. @throws RangeError for any other name. */
-export function hashByName(name: string): NoiseHash {
-  if (name === 'SHA256') return SHA256;
-  if (name === 'BLAKE2b') return BLAKE2B;
-  throw new RangeError(`"hash" expected SHA256 or BLAKE2b, got ${name}`);
-}
-
-const BYTE_1 = Uint8Array.of(1);
-const BYTE_2 = Uint8Array.of(2);
-const BYTE_3 = Uint8Array.of(3);
-
-/**
- * HKDF(chaining_key, input_key_material, num_outputs) exactly as Noise spec section 4.3
- * defines it (HMAC-HASH chain, not RFC 5869's salt/info form): 2 or 3 outputs of HASHLEN.
- * Costs num_outputs + 1 HMAC calls.
- */
-export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2): [Buffer, Buffer];
-export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 3): [Buffer, Buffer, Buffer];
-export function hkdf(hash: NoiseHash, chainingKey: Uint8Array, ikm: Uint8Array, outputs: 2 | 3): Buffer[] {
-  const tempKey = hash.hmac(chainingKey, ikm);
-  const out1 = hash.hmac(tempKey, BYTE_1);
-  const out2 = hash.hmac(tempKey, out1, BYTE_2);
-  if (outputs === 2) return [out1, out2];
-  return [out1, out2, hash.hmac(tempKey, out2, BYTE_3)];
 }
 
 // ---- ChaChaPoly with the default set (one-shot forms) ---------------------------------------

@@ -1,7 +1,8 @@
 // SymmetricState (Noise spec section 5.2): the chaining key ck, the handshake hash h and a
 // CipherState; mixKey, mixHash, mixKeyAndHash, encryptAndHash, decryptAndHash, split.
 import { CipherState } from './cipher-state.ts';
-import { DEFAULT_PRIMITIVES, hkdf, KEYLEN, type NoiseHash, type NoisePrimitives } from './primitives.ts';
+import { hkdf, type NoiseHash } from './hashes.ts';
+import { DEFAULT_PRIMITIVES, KEYLEN, type NoisePrimitives } from './primitives.ts';
 import { utf8 } from '../util/bytes.ts';
 
 const EMPTY = new Uint8Array(0);

@@ -15,6 +15,8 @@ import {
   DEFAULT_PRIMITIVES, NODE_PRIMITIVES, SHA256, SODIUM_PRIMITIVES, TAGLEN,
   type KeyPair, type NoiseHash, type NoisePrimitives,
 } from '../../src/channel/primitives.ts';
+import { hkdf, NODE_SHA256, SODIUM_HASH_MAX_BYTES, SODIUM_SHA256 } from '../../src/channel/hashes.ts';
+import { defaultSignatureBackend } from '../../src/identity/signature.ts';
 import { sodium } from '../../src/util/sodium.ts';
 import { toHex } from '../../src/util/bytes.ts';
 import { Prng } from '../helpers/prng.ts';
@@ -135,6 +137,55 @@ test('X25519: both sets refuse every small-order key (with and without the top b
   }
   // the public keys of one private key agree too
   for (const group of pairs) assert.ok(group.every((kp) => toHex(kp.publicKey) === toHex(group[0]!.publicKey)));
+});
+
+test('SHA-256: libsodium is the wire hash exactly when sodium-native loads, and gives node:crypto\'s bytes (RFC 4231 HMAC vectors, every key length to 130, split and long inputs)', () => {
+  assert.is(SHA256, SODIUM_SHA256 ?? NODE_SHA256);
+  assert.is(SODIUM_SHA256 === null, sodium() === null);
+  const hashes = [NODE_SHA256, ...(SODIUM_SHA256 ? [SODIUM_SHA256] : [])];
+  // RFC 4231 test cases 1, 2 and 6 (a 131-byte key: hashed first)
+  const rfc4231: Array<[string, string, string]> = [
+    ['0b'.repeat(20), Buffer.from('Hi There').toString('hex'), 'b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7'],
+    [Buffer.from('Jefe').toString('hex'), Buffer.from('what do ya want for nothing?').toString('hex'), '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843'],
+    ['aa'.repeat(131), Buffer.from('Test Using Larger Than Block-Size Key - Hash Key First').toString('hex'), '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54'],
+  ];
+  for (const h of hashes) {
+    for (const [k, m, mac] of rfc4231) assert.is(toHex(h.hmac(Buffer.from(k, 'hex'), Buffer.from(m, 'hex'))), mac, `${h === NODE_SHA256 ? 'node' : 'sodium'} RFC 4231`);
+    assert.is(toHex(h.hash(Buffer.from('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  }
+  if (!SODIUM_SHA256) return;
+  const prng = new Prng(4231);
+  const lengths = [0, 1, 31, 32, 33, 55, 56, 63, 64, 65, 119, 120, 200, SODIUM_HASH_MAX_BYTES - 64, SODIUM_HASH_MAX_BYTES, SODIUM_HASH_MAX_BYTES + 1, 70_000];
+  for (let keyLength = 0; keyLength <= 130; keyLength++) {
+    const k = prng.bytes(keyLength);
+    const m = prng.bytes(keyLength * 3);
+    assert.is(toHex(SODIUM_SHA256.hmac(k, m)), toHex(NODE_SHA256.hmac(k, m)), `HMAC, key of ${keyLength} bytes`);
+  }
+  for (const length of lengths) {
+    const m = prng.bytes(length);
+    const parts = [m.subarray(0, length >> 2), EMPTY, m.subarray(length >> 2)];
+    const k = prng.bytes(32);
+    assert.is(toHex(SODIUM_SHA256.hash(...parts)), toHex(NODE_SHA256.hash(m)), `hash of ${length} bytes in parts`);
+    assert.is(toHex(SODIUM_SHA256.hmac(k, ...parts)), toHex(NODE_SHA256.hmac(k, m)), `HMAC of ${length} bytes in parts`);
+    // interleaved calls share no state: a long input between two short ones changes nothing
+    assert.is(toHex(SODIUM_SHA256.hmac(k, m.subarray(0, 33))), toHex(NODE_SHA256.hmac(k, m.subarray(0, 33))));
+  }
+  const ck = prng.bytes(32);
+  const ikm = prng.bytes(32);
+  assert.equal(hkdf(SODIUM_SHA256, ck, ikm, 3).map(toHex), hkdf(NODE_SHA256, ck, ikm, 3).map(toHex), 'Noise HKDF, 3 outputs');
+  assert.equal(hkdf(SODIUM_SHA256, ck, EMPTY, 2).map(toHex), hkdf(NODE_SHA256, ck, EMPTY, 2).map(toHex), 'Noise HKDF, 2 outputs');
+});
+
+test('with the sodium backend the handshake\'s identity check runs inline (no worker round trip), with the same verdicts', async () => {
+  if (defaultSignatureBackend() !== 'sodium') return; // with native it stays on the libuv pool
+  const s = DEFAULT_PRIMITIVES.generateKeyPair().publicKey;
+  const payload = encodeIdentityPayload(alice, s);
+  const bad = Uint8Array.from(payload, (b, i) => (i === 40 ? b ^ 1 : b));
+  const results: unknown[] = [];
+  void decodeIdentityPayload(payload, s).then((r) => results.push(r.ok));
+  void decodeIdentityPayload(bad, s).then((r) => results.push(r.ok));
+  await Promise.resolve(); // microtasks only: a worker's answer could not have arrived yet
+  assert.equal(results, [true, false]);
 });
 
 /** A hash that counts its calls. */
