@@ -267,12 +267,13 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /**
    * Takes one envelope from a peer through the pipeline in DESIGN order: cheap checks,
    * dedupe, asynchronous verification, in-order apply per source, then clock, store and
-   * forward. Resolves with the verdict; never rejects on any input bytes.
+   * forward. Resolves with the verdict; never rejects on any input bytes. `adopt`: the bytes are
+   * a fresh envelope the caller hands over (see parseUpdate's `adopt`), kept without a copy.
    */
-  ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null): Promise<IngestResult> {
+  ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null, adopt = false): Promise<IngestResult> {
     if (this.disposed) return Promise.resolve({ status: 'ignored' });
     const seq = ++this.ingested;
-    const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes });
+    const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes, adopt });
     if (!parsed.ok) {
       return Promise.resolve(this.reject(origin, parsed.reason, parsed.detail, undefined, seq));
     }

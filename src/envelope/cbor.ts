@@ -1,5 +1,6 @@
 // signet's one CBOR codec: cbor-x configured once (records off, no tags, size limits on),
 // behind a hand-written structural guard that runs over the raw bytes before cbor-x sees them.
+import { isUtf8 } from 'node:buffer';
 import { Decoder, Encoder, setSizeLimits, type Options } from 'cbor-x';
 import { DECODE_SLACK_BYTES, MAX_DECODE_EXPANSION } from '../limits.ts';
 
@@ -82,10 +83,9 @@ export type CborScan = { ok: true; end: number; cost: number } | { ok: false; de
 export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): CborScan {
   const maxDepth = limits.maxDepth;
   const expansion = limits.maxExpansion ?? MAX_DECODE_EXPANSION;
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let view: DataView | null = null; // made only for floats and 8-byte heads
   let pos = start;
   let cost = 0;
-  const fail = (detail: string): CborScan => ({ ok: false, detail });
   // Stack of open containers: items still owed, and (for maps) keys seen, and whether the next item is a key.
   const stack: Array<{ left: number; keys: Set<string> | null; expectKey: boolean }> = [];
   for (;;) {
@@ -103,14 +103,19 @@ export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): 
       if (pos + size > bytes.length) return fail('truncated');
       if (major === 7) {
         if (info === 24) return fail('simple value');
+        view ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const f = info === 25 ? halfToFloat(view.getUint16(pos)) : info === 26 ? view.getFloat32(pos) : view.getFloat64(pos);
         if (!Number.isFinite(f)) return fail('non-finite float');
         cost += DECODED_COST.heapNumber;
         arg = 0;
       } else if (info === 27) {
+        view ??= new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
         const big = view.getBigUint64(pos);
         arg = big > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(big);
-      } else arg = info === 24 ? bytes[pos]! : info === 25 ? view.getUint16(pos) : view.getUint32(pos);
+      } else {
+        arg = bytes[pos]!;
+        for (let i = 1; i < size; i++) arg = arg * 256 + bytes[pos + i]!;
+      }
       // One encoding per value: a head wider than needed is refused (decoders disagree on them).
       if (major !== 7 && arg < (info === 24 ? 24 : info === 25 ? 0x100 : info === 26 ? 0x10000 : 0x100000000)) return fail('non-minimal head');
       pos += size;
@@ -129,13 +134,23 @@ export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): 
         if (arg > bytes.length - pos) return fail(`string length ${arg} exceeds the ${bytes.length - pos} bytes left`);
         if (major === 3) {
           if (arg > 0) cost += DECODED_COST.text + arg;
-          let text: string;
-          try {
-            text = utf8Fatal.decode(bytes.subarray(pos, pos + arg));
-          } catch {
-            return fail('invalid UTF-8');
-          }
-          if (isKey) {
+          if (!isKey) {
+            // Checked, not decoded: ASCII byte by byte, anything else as a whole.
+            let ascii = true;
+            for (let i = pos, end = pos + arg; i < end; i++) {
+              if (bytes[i]! > 0x7f) {
+                ascii = false;
+                break;
+              }
+            }
+            if (!ascii && !isUtf8(bytes.subarray(pos, pos + arg))) return fail('invalid UTF-8');
+          } else {
+            let text: string;
+            try {
+              text = utf8Fatal.decode(bytes.subarray(pos, pos + arg));
+            } catch {
+              return fail('invalid UTF-8');
+            }
             if (FORBIDDEN_KEYS.has(text)) return fail(`forbidden key ${JSON.stringify(text)}`);
             if (parent!.keys!.has(text)) return fail('duplicate map key');
             parent!.keys!.add(text);
@@ -177,6 +192,10 @@ export function scanCbor(bytes: Uint8Array, start: number, limits: CborLimits): 
       stack.pop();
     }
   }
+}
+
+function fail(detail: string): CborScan {
+  return { ok: false, detail };
 }
 
 function overBudget(cost: number, read: number, expansion: number): CborScan {

@@ -59,6 +59,9 @@ export interface UpdateOptions {
   maxUpdateBytes?: number;
   /** Signature backend for {@link openUpdate}. Default {@link defaultSignatureBackend}(): `sodium` where it loads, else `native`. */
   backend?: SignatureBackend;
+  /** @internal For {@link parseUpdate}: the input is a fresh envelope nobody else holds, alone
+   *  in an ArrayBuffer 32 bytes longer (room for its hash): it is kept without a copy. */
+  adopt?: boolean;
 }
 
 const fail = (reason: UpdateReason, detail: string): UpdateResult => ({ ok: false, reason, detail });
@@ -103,8 +106,12 @@ function readHeader(payload: Uint8Array): Header | UpdateResult {
   if (payload[pos] !== 0x58 || payload[pos + 1] !== 32 || payload.length - pos - 2 < 32) {
     return fail('bad-shape', 'source public key is not 32 bytes');
   }
-  const keyStart = pos + 2;
-  pos += 34;
+  return readVersion(payload, dataset, pos + 2);
+}
+
+/** The rest of the header after the public key at `keyStart`: the version. */
+function readVersion(payload: Uint8Array, dataset: string, keyStart: number): Header | UpdateResult {
+  const pos = keyStart + 32;
   const version = readHead(payload, pos);
   if (version === null || version[0] !== 0 || version[1] < 1) return fail('bad-version', 'version is not a positive safe integer');
   if (version[2] !== minimalHeadLength(version[1])) return fail('bad-shape', 'payload header is not canonically encoded');
@@ -127,6 +134,34 @@ interface SourceContext {
 const contexts = new Map<string, SourceContext>();
 /** Source contexts cached before the cache starts again. */
 const MAX_CACHED_CONTEXTS = 4096;
+
+/** The contexts parsed last, most recent first: a payload that starts with one of their headers
+ *  byte for byte has that header, already checked and decoded (no string is made for it). */
+const recentContexts: SourceContext[] = [];
+/** Contexts {@link recentContexts} keeps. */
+const RECENT_CONTEXTS = 8;
+
+/** The recent context whose header `payload` starts with, or undefined. */
+function recentContext(payload: Uint8Array): SourceContext | undefined {
+  search: for (let c = 0; c < recentContexts.length; c++) {
+    const ctx = recentContexts[c]!;
+    const h = ctx.header;
+    if (payload.length <= h.length) continue;
+    // Back to front: headers of one dataset differ in the key, at the end.
+    for (let i = h.length - 1; i >= 0; i--) if (payload[i] !== h[i]) continue search;
+    if (c > 0) {
+      recentContexts.splice(c, 1);
+      recentContexts.unshift(ctx);
+    }
+    return ctx;
+  }
+  return undefined;
+}
+
+function rememberContext(ctx: SourceContext): void {
+  recentContexts.unshift(ctx);
+  if (recentContexts.length > RECENT_CONTEXTS) recentContexts.pop();
+}
 
 function contextOf(payload: Uint8Array, dataset: string, headerLength: number): SourceContext {
   const id = latin1(payload, 0, headerLength);
@@ -404,7 +439,8 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
     return fail('bad-shape', 'envelope lengths do not add up to [payload, 64-byte signature]');
   }
   const payloadIn = input.subarray(payloadStart, payloadStart + head[1]);
-  const header = readHeader(payloadIn);
+  const known = recentContext(payloadIn);
+  const header = known !== undefined ? readVersion(payloadIn, known.dataset, known.header.length - 32) : readHeader(payloadIn);
   if ('ok' in header) return header;
   const bodyLength = payloadIn.length - header.bodyStart;
   if (bodyLength > maxBody) return fail('too-large', `body of ${bodyLength} bytes; the limit is ${maxBody}`);
@@ -415,12 +451,21 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   if (!scan.ok) return fail(scan.overBudget ? 'too-large' : 'bad-shape', `body: ${scan.detail}`);
   if (scan.end !== payloadIn.length) return fail('bad-shape', 'payload: trailing bytes');
   // One owned copy (Buffer#slice would return a view into the peer's message): the envelope,
-  // then its payload's hash.
-  const buf = new Uint8Array(input.length + 32);
-  buf.set(input);
+  // then its payload's hash. An envelope handed over with room for the hash is kept as it is.
+  let buf: Uint8Array;
+  if (options?.adopt === true && input.byteOffset === 0 && input.buffer.byteLength === input.length + 32) {
+    buf = new Uint8Array(input.buffer);
+  } else {
+    buf = new Uint8Array(input.length + 32);
+    buf.set(input);
+  }
   sha256Into(payloadIn, buf.subarray(input.length));
-  // The dataset name a stream expects is one string shared by all its updates.
-  const ctx = contextOf(payloadIn, options?.dataset ?? header.dataset, header.keyStart + 32);
+  let ctx = known;
+  if (ctx === undefined) {
+    // The dataset name a stream expects is one string shared by all its updates.
+    ctx = contextOf(payloadIn, options?.dataset ?? header.dataset, header.keyStart + 32);
+    rememberContext(ctx);
+  }
   const hi = Math.floor(header.version / VERSION_SPLIT);
   const update = new ParsedUpdate(ctx, buf, hi, header.version - hi * VERSION_SPLIT);
   return { ok: true, update };

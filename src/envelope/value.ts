@@ -14,22 +14,33 @@ export const SUPPORTED_VALUE_TYPES = 'null, boolean, finite number, string, Uint
  * @throws TypeError naming the argument, the path and the type: `"value.a[2]" is a Date; supported: ...`.
  */
 export function assertValue(value: unknown, name: string): void {
-  const stack: Array<[unknown, string, number]> = [[value, name, 0]];
+  // Paths are made only for an error message: each frame names its parent and its key.
+  type Frame = { v: unknown; parent: Frame | null; key: string | number; depth: number };
+  const pathOf = (f: Frame): string => {
+    let path = '';
+    for (let at: Frame | null = f; at !== null; at = at.parent) path = at.parent === null ? `${name}${path}` : typeof at.key === 'number' ? `[${at.key}]${path}` : `.${at.key}${path}`;
+    return path;
+  };
+  const stack: Frame[] = [{ v: value, parent: null, key: '', depth: 0 }];
   while (stack.length > 0) {
-    const [v, path, depth] = stack.pop()!;
+    const f = stack.pop()!;
+    const v = f.v;
     const problem = unsupported(v);
-    if (problem !== null) throw new TypeError(`"${path}" is ${problem}; supported: ${SUPPORTED_VALUE_TYPES}`);
+    if (problem !== null) throw new TypeError(`"${pathOf(f)}" is ${problem}; supported: ${SUPPORTED_VALUE_TYPES}`);
     if (v === null || typeof v !== 'object' || v instanceof Uint8Array) continue;
-    if (depth >= MAX_BODY_DEPTH) throw new RangeError(`"${name}" is nested deeper than ${MAX_BODY_DEPTH}`);
+    if (f.depth >= MAX_BODY_DEPTH) throw new RangeError(`"${name}" is nested deeper than ${MAX_BODY_DEPTH}`);
     if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) {
-        if (!(i in v)) throw new TypeError(`"${path}[${i}]" is a hole in a sparse array; supported: ${SUPPORTED_VALUE_TYPES}`);
-        stack.push([v[i], `${path}[${i}]`, depth + 1]);
+        if (!(i in v)) throw new TypeError(`"${pathOf(f)}[${i}]" is a hole in a sparse array; supported: ${SUPPORTED_VALUE_TYPES}`);
+        const item: unknown = v[i];
+        // Plain scalars need no frame: checked here (a string for surrogates, a number for finiteness).
+        if (typeof item === 'boolean' || (typeof item === 'number' && Number.isFinite(item)) || (typeof item === 'string' && !hasLoneSurrogate(item))) continue;
+        stack.push({ v: item, parent: f, key: i, depth: f.depth + 1 });
       }
     } else {
       for (const key of Object.keys(v)) {
-        if (hasLoneSurrogate(key)) throw new TypeError(`"${path}" has a key with a lone surrogate (not valid Unicode)`);
-        stack.push([(v as Record<string, unknown>)[key], `${path}.${key}`, depth + 1]);
+        if (hasLoneSurrogate(key)) throw new TypeError(`"${pathOf(f)}" has a key with a lone surrogate (not valid Unicode)`);
+        stack.push({ v: (v as Record<string, unknown>)[key], parent: f, key, depth: f.depth + 1 });
       }
     }
   }

@@ -18,17 +18,18 @@ export interface Body {
   valueEnd: number;
 }
 
-/** CBOR text "set" and "del": a body's first item, compared as bytes. */
-const OPS: ReadonlyArray<['set' | 'del', Uint8Array]> = [['set', Uint8Array.of(0x63, 0x73, 0x65, 0x74)], ['del', Uint8Array.of(0x63, 0x64, 0x65, 0x6c)]];
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true }); // a leading U+FEFF is part of the key
 
 /** Reads the body's shape from its CBOR bytes (already accepted by the guard) without decoding
- *  the value; null if the shape is wrong. */
-export function readBody(bytes: Uint8Array): Body | null {
-  const top = readHead(bytes, 0);
-  if (top === null || top[0] !== 4 || top[2] !== 1) return null;
-  const op = OPS.find(([, tag]) => tag.every((b, i) => bytes[1 + i] === b))?.[0];
-  if (op === undefined || (op === 'del' ? top[1] !== 2 : top[1] !== 3 && top[1] !== 4)) return null;
+ *  the value; null if the shape is wrong. The result is shared (see {@link bodyOf}): read only. */
+export function readBody(bytes: Uint8Array): Readonly<Body> | null {
+  // A 2-, 3- or 4-element array (one-byte head), then the text "set" or "del" (0x63 + 3 bytes).
+  const top = bytes[0]!;
+  if (bytes.length < 6 || top < 0x82 || top > 0x84 || bytes[1] !== 0x63 || bytes[3] !== 0x65) return null;
+  let op: 'set' | 'del';
+  if (bytes[2] === 0x73 && bytes[4] === 0x74 && top !== 0x82) op = 'set';
+  else if (bytes[2] === 0x64 && bytes[4] === 0x6c && top === 0x82) op = 'del';
+  else return null;
   const k = readHead(bytes, 5);
   if (k === null || k[0] !== 3) return null;
   const keyStart = 5 + k[2];
@@ -37,10 +38,23 @@ export function readBody(bytes: Uint8Array): Body | null {
   const valueStart = keyStart + k[1];
   if (op === 'del') return { op, key, ttl: undefined, valueStart, valueEnd: valueStart };
   const valueEnd = skipScanned(bytes, valueStart);
-  if (top[1] === 3) return { op, key, ttl: undefined, valueStart, valueEnd };
+  if (top === 0x83) return { op, key, ttl: undefined, valueStart, valueEnd };
   const ttl = readHead(bytes, valueEnd);
   if (ttl === null || ttl[0] !== 0 || ttl[1] < 1 || ttl[1] > MAX_TTL_MS) return null;
   return { op, key, ttl: ttl[1], valueStart, valueEnd };
+}
+
+let lastUpdate: Update | null = null;
+let lastBody: Readonly<Body> | null = null;
+
+/** {@link readBody} of an update's body bytes. The pipeline asks several times in a row for the
+ *  same update (policy check, apply, announce): the last answer is kept, as the bytes never change. */
+export function bodyOf(update: Update): Readonly<Body> | null {
+  if (update !== lastUpdate) {
+    lastBody = readBody(update.bodyBytes);
+    lastUpdate = update;
+  }
+  return lastBody;
 }
 
 /** Where the value starts in the bytes of a body known to be ['set', key, value] (no ttl): after

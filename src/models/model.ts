@@ -11,7 +11,7 @@ import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '..
 import { compareUpdates } from '../core/order.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { assertValue, hasLoneSurrogate } from '../envelope/value.ts';
-import { MAX_KEY_LENGTH, expiryOf, plainValueStart, readBody, type Body } from './body.ts';
+import { MAX_KEY_LENGTH, bodyOf, expiryOf, plainValueStart, readBody, type Body } from './body.ts';
 import { pickWinner, versionRecord, type ResolveFn, type VersionRecord } from './resolve.ts';
 
 export { MAX_KEY_LENGTH };
@@ -174,7 +174,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
   }
 
   protected override keyOfUpdate(update: Update): string | null {
-    return readBody(update.bodyBytes)?.key ?? null;
+    return bodyOf(update)?.key ?? null;
   }
 
   /**
@@ -310,7 +310,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
    *  with keepVersions it is kept among the key's versions either way, within the bound.
    *  @throws ResolveError (before changing anything) if `resolve` breaks its contract. */
   applyUpdate(update: Update): boolean {
-    const body = readBody(update.bodyBytes);
+    const body = bodyOf(update);
     if (body === null) return false;
     const key = body.key;
     const current = this.entries_.get(key);
@@ -348,7 +348,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
 
   protected override announced(update: Update, changed: boolean): void {
     if (!changed) return;
-    const body = readBody(update.bodyBytes)!;
+    const body = bodyOf(update)!;
     const perKey = `change:${body.key}` as const;
     const owner = ownerOf(body.key);
     const perPeer = owner ? (`peer-change:${owner[1]}` as const) : undefined;
@@ -413,7 +413,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
    */
   protected override isStale(update: Update): boolean {
     if (update.version > this.purgeFloor) return false;
-    const key = readBody(update.bodyBytes)?.key;
+    const key = bodyOf(update)?.key;
     return key !== undefined && !this.entries_.has(key);
   }
 
@@ -451,7 +451,7 @@ export class Model extends Scuttlebutt<ModelEvents> {
    *  that is not its key's winner is not reconciled either: models with and without the option
    *  reconcile the same set (the winners), and never offer each other older versions forever. */
   protected override forgettable(update: Update, now: number): boolean {
-    const body = readBody(update.bodyBytes);
+    const body = bodyOf(update);
     if (body === null) return false;
     if (this.maxVersions > 1) {
       const e = this.entries_.get(body.key);

@@ -6,7 +6,7 @@ import type { Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { compareUpdates } from '../core/order.ts';
 import { ResolveError } from '../errors.ts';
-import { expiryOf, readBody, valueOfBody } from './body.ts';
+import { bodyOf, expiryOf, valueOfBody } from './body.ts';
 
 /** One version of one key: a signed write (`set`) or tombstone (`del`) as a Model holds it.
  *  What a resolve rule compares, and what {@link Model.versions} returns. */
@@ -58,7 +58,7 @@ export const lastWriterWins: ResolveFn = (current, incoming) => (compareUpdates(
  * @throws TypeError if the update is not a Model write.
  */
 export function versionRecord(update: Update): VersionRecord {
-  const body = readBody(update.bodyBytes);
+  const body = bodyOf(update);
   if (body === null) throw new TypeError('"update" expected a Model write (a set or del body)');
   let value: Value | undefined;
   let decoded = false;

@@ -60,6 +60,10 @@ export class KeyTableWriter {
   }
 }
 
+/** Bytes left free after an expanded envelope, in its own ArrayBuffer: room for the payload hash,
+ *  so that parseUpdate can keep the envelope without copying it (its `adopt` option). */
+export const EXPANDED_SPARE = 32;
+
 /** The receiving side's table, mirroring the peer's writer. */
 export class KeyTableReader {
   private readonly keys: Uint8Array[] = [];
@@ -99,7 +103,9 @@ export class KeyTableReader {
     if (restLength < 2) return 'item too short for a version, a body and a signature';
     const payloadLength = this.prefix.length + 32 + restLength;
     const head = cborHead(2, payloadLength);
-    const out = new Uint8Array(1 + head.length + payloadLength + 2 + SIGNATURE_BYTES);
+    const length = 1 + head.length + payloadLength + 2 + SIGNATURE_BYTES;
+    // EXPANDED_SPARE bytes more, unused: the update parsed from it keeps its hash there.
+    const out = new Uint8Array(new ArrayBuffer(length + EXPANDED_SPARE), 0, length);
     out[0] = 0x82;
     out.set(head, 1);
     let at = 1 + head.length;

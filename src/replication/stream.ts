@@ -517,7 +517,8 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
           const envelope = typeof expanded === 'string' ? item : expanded;
           if (!this.roomFor(envelope.length)) await this.until(() => this.roomFor(envelope.length));
           if (this.destroyed) return;
-          this.ingest(envelope);
+          // A rebuilt envelope is new and ours: handed over; a whole one is a view of the message.
+          this.ingest(envelope, envelope !== item);
         }
         if (!this.gotSync && this.progress.sourcesTotal > 0) this.emit('progress', { ...this.progress });
         if (this.gotSync) this.reconciler.activity();
@@ -545,12 +546,12 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     return this.pending < this.opts.maxPending && (this.pending === 0 || this.pendingBytes + bytes <= this.opts.maxPendingBytes);
   }
 
-  private ingest(envelope: Uint8Array): void {
+  private ingest(envelope: Uint8Array, adopt: boolean): void {
     this.pending++;
     this.pendingBytes += envelope.length;
     this.stats.received++;
     const history = !this.gotSync;
-    this.sb.ingest(envelope, this).then((r) => {
+    this.sb.ingest(envelope, this, adopt).then((r) => {
       if (r.status === 'applied') {
         this.stats.applied++;
         if (history) this.caughtUp(r.update);

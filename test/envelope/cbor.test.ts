@@ -2,7 +2,7 @@
 // that must never throw.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeCbor, encodeCbor, checkCbor, cborHead, readHead, CBOR_MAX_ITEMS, rawDecoderForTests } from '../../src/envelope/cbor.ts';
+import { decodeCbor, encodeCbor, checkCbor, cborHead, readHead, CBOR_MAX_ITEMS, FORBIDDEN_KEYS, rawDecoderForTests } from '../../src/envelope/cbor.ts';
 import { concatBytes } from '../../src/util/bytes.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 
@@ -76,6 +76,36 @@ test('20,000 random byte strings and mutations of valid CBOR never throw', () =>
     throw e;
   }
   assert.ok(accepted > 0); // some inputs are valid, so the loop exercises both paths
+});
+
+test('text strings: the guard\'s UTF-8 verdict is the strict decoder\'s, as a value and as a map key', () => {
+  const seed = testSeed();
+  const rng = new Prng(seed);
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  // Edge cases (overlong forms, surrogates, past U+10FFFF, truncated sequences, a BOM), then
+  // random bytes biased towards the multi-byte ranges.
+  const cases: Uint8Array[] = [
+    [], [0x41], [0xc0, 0x80], [0xc2, 0x80], [0xe0, 0x80, 0x80], [0xed, 0xa0, 0x80], [0xed, 0x9f, 0xbf], [0xef, 0xbb, 0xbf],
+    [0xf0, 0x8f, 0xbf, 0xbf], [0xf4, 0x8f, 0xbf, 0xbf], [0xf4, 0x90, 0x80, 0x80], [0xf8, 0x88, 0x80, 0x80, 0x80], [0xe2, 0x82], [0x7f, 0x80],
+  ].map((b) => Uint8Array.from(b));
+  const pool = [0x00, 0x41, 0x7f, 0x80, 0xbf, 0xc0, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xf0, 0xf4, 0xf5, 0xff];
+  for (let i = 0; i < 5000; i++) cases.push(Uint8Array.from({ length: rng.int(9) }, () => (rng.int(3) === 0 ? rng.u32() & 0xff : pool[rng.int(pool.length)]!)));
+  let valid = 0;
+  for (const text of cases) {
+    let expected = true;
+    try {
+      strict.decode(text);
+    } catch {
+      expected = false;
+    }
+    if (expected) valid++;
+    const item = Uint8Array.from([...cborHead(3, text.length), ...text]);
+    assert.is(checkCbor(item, 4) === null, expected, `value ${Buffer.from(text).toString('hex')} (SIGNET_SEED=${seed})`);
+    const keyed = Uint8Array.from([0xa1, ...item, 0x01]);
+    const forbidden = expected && FORBIDDEN_KEYS.has(strict.decode(text));
+    assert.is(checkCbor(keyed, 4) === null, expected && !forbidden, `key ${Buffer.from(text).toString('hex')} (SIGNET_SEED=${seed})`);
+  }
+  assert.ok(valid > 100 && valid < cases.length - 100); // both verdicts exercised
 });
 
 test.run();

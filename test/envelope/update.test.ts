@@ -2,7 +2,7 @@
 // that must come back as results with a reason, never as a throw.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Identity, signUpdate, openUpdate, parseUpdate, verifyUpdate, nextVersion, wallClockMicros, limits } from '../../src/index.ts';
+import { Identity, signUpdate, openUpdate, parseUpdate, verifyUpdate, nextVersion, nodeIdOf, wallClockMicros, limits } from '../../src/index.ts';
 import { decodeCbor, encodeCbor, cborHead } from '../../src/envelope/cbor.ts';
 import { DOMAIN, domainBytes } from '../../src/identity/signature.ts';
 import { concatBytes, toHex, utf8 } from '../../src/util/bytes.ts';
@@ -47,6 +47,48 @@ test('parseUpdate copies its input: a Buffer view changed later does not change 
   backing.fill(0);
   assert.is(toHex(r.update.bytes), toHex(good.bytes));
   assert.is(toHex(r.update.payload), toHex(good.payload));
+});
+
+test('adopt keeps a handed-over envelope (with room for its hash) without a copy; any other input is copied', () => {
+  const room = new Uint8Array(new ArrayBuffer(good.bytes.length + 32), 0, good.bytes.length);
+  room.set(good.bytes);
+  const kept = parseUpdate(room, { adopt: true });
+  assert.ok(kept.ok);
+  if (!kept.ok) return;
+  assert.is(toHex(kept.update.bytes), toHex(good.bytes));
+  assert.is(toHex(kept.update.hash), toHex(good.hash));
+  assert.is(kept.update.bytes.buffer, room.buffer); // the same memory: no copy
+  // Not alone in its buffer (a view into a longer message, or no room for the hash): copied.
+  for (const [offset, extra] of [[1, 32], [0, 31], [0, 33]] as const) {
+    const other = new Uint8Array(new ArrayBuffer(offset + good.bytes.length + extra), offset, good.bytes.length);
+    other.set(good.bytes);
+    const r = parseUpdate(other, { adopt: true });
+    assert.ok(r.ok);
+    if (!r.ok) return;
+    assert.is.not(r.update.bytes.buffer, other.buffer);
+    other.fill(0);
+    assert.is(toHex(r.update.bytes), toHex(good.bytes));
+  }
+});
+
+test('a header seen before is matched byte for byte: one key byte apart is another source', () => {
+  const first = parseUpdate(good.bytes, { dataset: 'chat' }); // now the most recent header
+  assert.ok(first.ok);
+  if (!first.ok) return;
+  assert.is(first.update.source, alice.id);
+  const keyEnd = good.bytes.length - 66 - first.update.bodyBytes.length - 9; // a 9-byte version head follows the key
+  for (const at of [keyEnd - 1, keyEnd - 32]) {
+    const other = good.bytes.slice();
+    other[at]! ^= 1;
+    const r = parseUpdate(other, { dataset: 'chat' });
+    assert.ok(r.ok);
+    if (!r.ok) return;
+    assert.is(toHex(r.update.publicKey), toHex(other.subarray(keyEnd - 32, keyEnd)));
+    assert.is(r.update.source, nodeIdOf(r.update.publicKey));
+    assert.is.not(r.update.source, alice.id);
+  }
+  const again = parseUpdate(good.bytes, { dataset: 'chat' });
+  assert.ok(again.ok && again.update.source === alice.id);
 });
 
 test('every single-byte truncation of a valid envelope is rejected, never thrown', async () => {
