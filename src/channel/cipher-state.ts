@@ -24,6 +24,11 @@ export class CipherState {
     this.n = 0n;
   }
 
+  /** A copy of k (null when empty), for SymmetricState.snapshot(). */
+  copyKey(): Uint8Array | null {
+    return this.k === null ? null : this.k.slice();
+  }
+
   /** HasKey(): true if k is non-empty. */
   hasKey(): boolean {
     return this.k !== null;

@@ -2,6 +2,7 @@
 // uses XXpsk0; XX, IK and other psk placements exist so the published vectors can run too.
 import { HandshakeError } from '../errors.ts';
 import { SymmetricState } from './symmetric-state.ts';
+import { findLeadingPskState, keepLeadingPskState } from './leading-psk.ts';
 import type { CipherState } from './cipher-state.ts';
 import { hashByName, type NoiseHash } from './hashes.ts';
 import { DEFAULT_PRIMITIVES, DHLEN, type KeyPair, type NoisePrimitives } from './primitives.ts';
@@ -93,6 +94,8 @@ export class HandshakeState {
   private readonly primitives: NoisePrimitives;
   private index = 0;
   private result: [CipherState, CipherState] | null = null;
+  /** Set until a psk0 handshake's leading psk token is processed: what its state is kept under. */
+  private leadingPsk: { readonly protocol: string; readonly prologue: Uint8Array } | null = null;
   /** Diffie-Hellman operations performed so far (tests prove a rejected message 1 costs none). */
   dhCount = 0;
 
@@ -124,6 +127,11 @@ export class HandshakeState {
         if (!key) throw new RangeError('"rs"/"s" required by the pre-message');
         this.ss.mixHash(key);
       }
+    }
+    // psk0 with no pre-message: the first token mixes the psk into a state made of public constants
+    // alone, the same for every handshake with this psk, so the result is kept (leading-psk.ts)
+    if (initPre.length === 0 && respPre.length === 0 && init.protocol.messages[0]?.[0] === 'psk') {
+      this.leadingPsk = { protocol: init.protocol.name, prologue: init.prologue.slice() };
     }
   }
 
@@ -171,6 +179,19 @@ export class HandshakeState {
     this.ss.mixKey(secret);
   }
 
+  /** MixKeyAndHash(next psk). A psk0 handshake's leading one: the kept state if there is one, else computed and kept. */
+  private mixPsk(): void {
+    const psk = this.psks.shift()!;
+    const leading = this.leadingPsk;
+    if (leading === null) return this.ss.mixKeyAndHash(psk);
+    this.leadingPsk = null;
+    const hash = this.protocol.hash;
+    const kept = findLeadingPskState(hash, leading.protocol, leading.prologue, psk);
+    if (kept !== undefined) return this.ss.restore(kept);
+    this.ss.mixKeyAndHash(psk);
+    keepLeadingPskState(hash, leading.protocol, leading.prologue, psk, this.ss.snapshot());
+  }
+
   private token(token: Token): void {
     const i = this.initiator;
     switch (token) {
@@ -178,7 +199,7 @@ export class HandshakeState {
       case 'es': return i ? this.dh(this.e, this.rs) : this.dh(this.s, this.re);
       case 'se': return i ? this.dh(this.s, this.re) : this.dh(this.e, this.rs);
       case 'ss': return this.dh(this.s, this.rs);
-      case 'psk': return this.ss.mixKeyAndHash(this.psks.shift()!);
+      case 'psk': return this.mixPsk();
       default: throw new Error(`token ${token} is handled by the caller`);
     }
   }

@@ -12,6 +12,13 @@ const initialHashes = new Map<string, Uint8Array>();
 /** Truncates a HASHLEN output to a 32-byte cipher key (spec 5.2: needed when HASHLEN = 64). */
 const truncateKey = (key: Uint8Array): Uint8Array => key.subarray(0, KEYLEN);
 
+/** A copy of a SymmetricState's (ck, h, k) taken right after InitializeKey (n = 0): see leading-psk.ts. */
+export interface SymmetricSnapshot {
+  readonly ck: Uint8Array;
+  readonly h: Uint8Array;
+  readonly k: Uint8Array | null;
+}
+
 /** Noise SymmetricState. */
 export class SymmetricState {
   private readonly cs: CipherState;
@@ -60,6 +67,22 @@ export class SymmetricState {
     this.ck = ck;
     this.mixHash(tempH);
     this.cs.initializeKey(truncateKey(tempK));
+  }
+
+  /**
+   * (ck, h, k) as copies, for a state every handshake of a protocol, prologue and psk reaches.
+   * @throws Error once the key has been used (n > 0): the nonce is not part of a snapshot.
+   */
+  snapshot(): SymmetricSnapshot {
+    if (this.cs.nonce !== 0n) throw new Error('snapshot of a SymmetricState whose key has been used');
+    return { ck: this.ck.slice(), h: this.h.slice(), k: this.cs.copyKey() };
+  }
+
+  /** Takes on a {@link snapshot}'s (ck, h, k) with n = 0; the snapshot itself is only read. */
+  restore(state: SymmetricSnapshot): void {
+    this.ck = state.ck.slice();
+    this.h = state.h.slice();
+    this.cs.initializeKey(state.k);
   }
 
   /** GetHandshakeHash(): h. */

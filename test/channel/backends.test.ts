@@ -16,6 +16,7 @@ import {
   type KeyPair, type NoiseHash, type NoisePrimitives,
 } from '../../src/channel/primitives.ts';
 import { hkdf, NODE_SHA256, SODIUM_HASH_MAX_BYTES, SODIUM_SHA256 } from '../../src/channel/hashes.ts';
+import { findLeadingPskState, LEADING_PSK_CACHE_SIZE } from '../../src/channel/leading-psk.ts';
 import { defaultSignatureBackend } from '../../src/identity/signature.ts';
 import { sodium } from '../../src/util/sodium.ts';
 import { toHex } from '../../src/util/bytes.ts';
@@ -212,28 +213,66 @@ function countingSet(set: NoisePrimitives) {
   return { wrapped, counts };
 }
 
-test('operations per handshake side (Noise_XXpsk0): 1 key generation, 3 DH, 22 HMAC, 9 hashes, 5 AEAD; the same on both sides', () => {
+test('operations per handshake side (Noise_XXpsk0): 1 key generation, 3 DH, 22 HMAC, 9 hashes, 5 AEAD; the same on both sides; 18 HMAC and 8 hashes once the psk\'s leading state is kept', () => {
   const base = parseProtocolName(SIGNET_PROTOCOL);
   const hashes = [counting(SHA256), counting(SHA256)];
-  const counted = [countingSet(DEFAULT_PRIMITIVES), countingSet(DEFAULT_PRIMITIVES)];
-  const states = [0, 1].map((i) => {
-    const protocol: Protocol = { ...base, hash: hashes[i]! };
-    return new HandshakeState({
-      protocol, initiator: i === 0, prologue: PROLOGUE, s: DEFAULT_PRIMITIVES.generateKeyPair(),
-      psks: [derivePsk(networkKey)], primitives: counted[i]!.wrapped,
+  for (const round of [0, 1]) {
+    for (const h of hashes) h.counts.hash = h.counts.hmac = 0;
+    const counted = [countingSet(DEFAULT_PRIMITIVES), countingSet(DEFAULT_PRIMITIVES)];
+    const states = [0, 1].map((i) => {
+      const protocol: Protocol = { ...base, hash: hashes[i]! };
+      return new HandshakeState({
+        protocol, initiator: i === 0, prologue: PROLOGUE, s: DEFAULT_PRIMITIVES.generateKeyPair(),
+        psks: [derivePsk(networkKey)], primitives: counted[i]!.wrapped,
+      });
     });
-  });
-  const [init, resp] = states as [HandshakeState, HandshakeState];
-  resp.readMessage(init.writeMessage(new Uint8Array(8)));
-  init.readMessage(resp.writeMessage(new Uint8Array(96)));
-  resp.readMessage(init.writeMessage(new Uint8Array(96)));
-  assert.ok(init.isComplete && resp.isComplete);
-  for (const i of [0, 1]) {
-    // InitializeSymmetric's HASH(protocol name) is computed once per process, not per handshake
-    assert.equal(hashes[i]!.counts, { hash: 9, hmac: 22 }, `side ${i}`);
-    assert.equal(counted[i]!.counts, { generateKeyPair: 1, dh: 3, encrypt: i === 0 ? 3 : 2, decrypt: i === 0 ? 2 : 3 }, `side ${i}`);
-    assert.is(states[i]!.dhCount, 3);
+    const [init, resp] = states as [HandshakeState, HandshakeState];
+    resp.readMessage(init.writeMessage(new Uint8Array(8)));
+    init.readMessage(resp.writeMessage(new Uint8Array(96)));
+    resp.readMessage(init.writeMessage(new Uint8Array(96)));
+    assert.ok(init.isComplete && resp.isComplete);
+    assert.is(toHex(init.getHandshakeHash()), toHex(resp.getHandshakeHash()));
+    for (const i of [0, 1]) {
+      // InitializeSymmetric's HASH(protocol name) is computed once per process, not per handshake;
+      // the first MixKeyAndHash(psk) (4 HMAC, 1 hash) once per hash, prologue and psk (leading-psk.ts)
+      assert.equal(hashes[i]!.counts, round === 0 ? { hash: 9, hmac: 22 } : { hash: 8, hmac: 18 }, `round ${round}, side ${i}`);
+      assert.equal(counted[i]!.counts, { generateKeyPair: 1, dh: 3, encrypt: i === 0 ? 3 : 2, decrypt: i === 0 ? 2 : 3 }, `side ${i}`);
+      assert.is(states[i]!.dhCount, 3);
+    }
   }
+});
+
+test('the leading psk state is kept per psk, prologue and protocol: another psk or prologue gets its own, evicted ones are zeroed', () => {
+  const protocol = parseProtocolName(SIGNET_PROTOCOL);
+  const run = (psk: Uint8Array, prologue: Uint8Array): string => {
+    const init = new HandshakeState({ protocol, initiator: true, prologue, s: DEFAULT_PRIMITIVES.keyPairFromPrivate(key(51)), psks: [psk], ephemeralPrivateKey: key(52) });
+    return toHex(init.writeMessage(EMPTY));
+  };
+  const reference = (psk: Uint8Array, prologue: Uint8Array): string => {
+    // the same message 1 computed with an instrumented hash (an object of its own, so nothing kept applies)
+    const init = new HandshakeState({ protocol: { ...protocol, hash: counting(SHA256) }, initiator: true, prologue, s: DEFAULT_PRIMITIVES.keyPairFromPrivate(key(51)), psks: [psk], ephemeralPrivateKey: key(52) });
+    return toHex(init.writeMessage(EMPTY));
+  };
+  const psks = Array.from({ length: LEADING_PSK_CACHE_SIZE + 3 }, (_, i) => key(100 + i));
+  const prologues = [PROLOGUE, Uint8Array.of(1, 2, 3)];
+  for (let pass = 0; pass < 2; pass++) {
+    for (const psk of psks) for (const prologue of prologues) assert.is(run(psk, prologue), reference(psk, prologue));
+  }
+  // an evicted state is zeroed and no longer found
+  const first = findLeadingPskState(SHA256, SIGNET_PROTOCOL, PROLOGUE, key(200));
+  assert.is(first, undefined);
+  run(key(200), PROLOGUE);
+  const kept = findLeadingPskState(SHA256, SIGNET_PROTOCOL, PROLOGUE, key(200))!;
+  assert.ok(kept && kept.k !== null && kept.ck.some((b) => b !== 0));
+  for (let i = 0; i < LEADING_PSK_CACHE_SIZE; i++) run(key(201 + i), PROLOGUE);
+  assert.is(findLeadingPskState(SHA256, SIGNET_PROTOCOL, PROLOGUE, key(200)), undefined);
+  assert.ok([kept.ck, kept.h, kept.k!].every((bytes) => bytes.every((b) => b === 0)), 'evicted bytes zeroed');
+  // a psk changed in place after its state was kept is a new psk
+  const mutable = key(7);
+  const before = run(mutable, PROLOGUE);
+  mutable[0] = 8;
+  assert.is.not(run(mutable, PROLOGUE), before);
+  assert.is(run(mutable, PROLOGUE), reference(mutable, PROLOGUE));
 });
 
 test('the identity signature is made once per Noise static key: cached for it, made anew for a new key', async () => {
