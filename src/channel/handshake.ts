@@ -104,11 +104,12 @@ export interface HandshakeOutcome {
  * Cost of one handshake, per side (test/channel/backends.test.ts counts it), against what
  * Noise_XXpsk0 itself requires:
  *   X25519        1 key generation (e) + 3 DH (ee, es, se)     = XX's minimum; e is fresh every time
- *   HMAC-SHA256   22: MixKeyAndHash(psk) 4, MixKey(e) 3 + MixKey(re) 3 (psk mode), MixKey per DH 3 x 3,
- *                 Split 3                                       = the spec's HKDF, nothing extra;
- *                 2 calls of libsodium's one-shot SHA-256 each (hashes.ts)
- *   SHA-256       9 MixHash: prologue, psk's temp_h, e, re, s and rs (encrypted), 3 payloads; plus
- *                 HASH(protocol name), once per process (it depends on the name only)
+ *   HMAC-SHA256   18: MixKey(e) 3 + MixKey(re) 3 (psk mode), MixKey per DH 3 x 3, Split 3 = the spec's
+ *                 HKDF, nothing extra; 2 calls of libsodium's one-shot SHA-256 each (hashes.ts).
+ *                 MixKeyAndHash(psk)'s 4 run once per psk (leading-psk.ts: it follows public
+ *                 constants only), so 22 in a process's first handshake with a network key
+ *   SHA-256       8 MixHash: prologue, e, re, s and rs (encrypted), 3 payloads (+1, the psk's temp_h,
+ *                 the first time); plus HASH(protocol name), once per process
  *   ChaChaPoly    5: our s, their s, 3 payloads (one call each with libsodium; node:crypto builds a
  *                 cipher object per call)
  *   Ed25519       1 verify (the peer's identity payload; inline with libsodium, not through the
@@ -116,7 +117,7 @@ export interface HandshakeOutcome {
  *                 static key is made once per identity and static key (identity-payload.ts), never
  *                 per handshake; nothing ephemeral is ever cached
  *   psk HKDF      0: derived once per network-key object (derivePsk)
- * Before (node:crypto only): the same counts, but each DH imported the peer's key from DER (~90 µs
+ * Before (node:crypto only): 22 HMAC and 9 hashes every time, each DH imported the peer's key from DER (~90 µs
  * of a 126 µs DH), the key generation exported DER (115 µs vs 19 µs now), HASH(protocol name)
  * ran every time, and the psk's hkdfSync (~15 µs) ran on every call.
  */
