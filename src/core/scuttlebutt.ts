@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
-import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, type Update } from '../envelope/update.ts';
+import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
@@ -286,8 +286,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // dedupe: one verification per distinct envelope, however many peers send it. The key
     // covers the signature too: a forged copy of an update (same payload, bad signature)
     // must not share, and so sink, the verdict on the genuine one.
-    const signature = update.signature;
-    const key = hashId(update) + Buffer.from(signature.buffer, signature.byteOffset, 64).toString('latin1');
+    const key = signedId(update);
     let verified = this.inflight.get(key);
     const first = verified === undefined;
     if (first) {

@@ -350,6 +350,13 @@ class ParsedUpdate implements Update {
     return typeof d === 'string' ? d.substring(d.length - 32) : latin1(d, d.length - 32, d.length);
   }
 
+  /** @internal The signature then the payload hash (both forms end with them) as one 96-character
+   *  latin1 string: names this exact envelope, signature included. */
+  signedId(): string {
+    const d = this.data;
+    return typeof d === 'string' ? d.substring(d.length - 96) : latin1(d, d.length - 96, d.length);
+  }
+
   /** @internal Switches to the compact form; a no-op if compact already, or if the envelope's
    *  own head is not minimal (it could not be rebuilt bit for bit: the update stays fresh). */
   compact(): void {
@@ -408,6 +415,14 @@ export function hashByte(update: Update, i: number): number {
 /** The payload hash as a 32-character latin1 string: a cheap in-memory key (stores use hex). */
 export function hashId(update: Update): string {
   return update instanceof ParsedUpdate ? update.hashId() : Buffer.from(update.hash).toString('latin1');
+}
+
+/** The signature and the payload hash as one 96-character latin1 string: an in-memory key for
+ *  this exact envelope (two envelopes of one payload with different signatures differ). */
+export function signedId(update: Update): string {
+  if (update instanceof ParsedUpdate) return update.signedId();
+  const s = update.signature;
+  return Buffer.from(s.buffer, s.byteOffset, 64).toString('latin1') + hashId(update);
 }
 
 /** Byte order of two updates' payload hashes: negative, zero (same hash) or positive. */

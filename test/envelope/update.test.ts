@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, signUpdate, openUpdate, parseUpdate, verifyUpdate, nextVersion, nodeIdOf, wallClockMicros, limits } from '../../src/index.ts';
 import { decodeCbor, encodeCbor, cborHead } from '../../src/envelope/cbor.ts';
+import { compactUpdate, hashId, isCompact, signedId } from '../../src/envelope/update.ts';
 import { DOMAIN, domainBytes } from '../../src/identity/signature.ts';
 import { concatBytes, toHex, utf8 } from '../../src/util/bytes.ts';
 
@@ -89,6 +90,23 @@ test('a header seen before is matched byte for byte: one key byte apart is anoth
   }
   const again = parseUpdate(good.bytes, { dataset: 'chat' });
   assert.ok(again.ok && again.update.source === alice.id);
+});
+
+test('signedId names the envelope, signature included, alike in the fresh and the compact form', () => {
+  const r = parseUpdate(good.bytes);
+  const forged = good.bytes.slice();
+  forged[forged.length - 1]! ^= 1; // the same payload (and hash) under another signature
+  const f = parseUpdate(forged);
+  assert.ok(r.ok && f.ok);
+  if (!r.ok || !f.ok) return;
+  const id = signedId(r.update);
+  assert.is(id.length, 96);
+  assert.is(hashId(f.update), hashId(r.update));
+  assert.is.not(signedId(f.update), id);
+  compactUpdate(r.update);
+  assert.ok(isCompact(r.update));
+  assert.is(signedId(r.update), id);
+  assert.is(signedId(good), id); // signUpdate's own update
 });
 
 test('every single-byte truncation of a valid envelope is rejected, never thrown', async () => {
