@@ -1,7 +1,7 @@
 // CipherState (Noise spec section 5.1): a key k and a 64-bit nonce n, encrypting with
 // ChaChaPoly. Nonce 2^64-1 is reserved; reaching it ends the session (NonceExhaustedError).
 import { DecryptError, NonceExhaustedError } from '../errors.ts';
-import { DEFAULT_PRIMITIVES, KEYLEN, NONCELEN, TAGLEN, type NoisePrimitives } from './primitives.ts';
+import { copyBytes, DEFAULT_PRIMITIVES, KEYLEN, NONCELEN, TAGLEN, type NoisePrimitives } from './primitives.ts';
 
 /** The reserved nonce 2^64-1: no message is ever encrypted or decrypted with it (spec 5.1). */
 export const MAX_NONCE = 2n ** 64n - 1n;
@@ -20,13 +20,13 @@ export class CipherState {
 
   /** InitializeKey(key): sets k (null = empty) and n = 0. */
   initializeKey(key: Uint8Array | null): void {
-    this.k = key === null ? null : Uint8Array.from(key.subarray(0, KEYLEN));
+    this.k = key === null ? null : copyBytes(key.subarray(0, KEYLEN));
     this.n = 0n;
   }
 
   /** A copy of k (null when empty), for SymmetricState.snapshot(). */
   copyKey(): Uint8Array | null {
-    return this.k === null ? null : this.k.slice();
+    return this.k === null ? null : copyBytes(this.k);
   }
 
   /** HasKey(): true if k is non-empty. */
@@ -120,7 +120,7 @@ export class CipherState {
     nonce.writeBigUInt64LE(MAX_NONCE, 4);
     const out = Buffer.allocUnsafe(ZEROS_32.length + TAGLEN);
     this.primitives.encryptInto(this.k, nonce, EMPTY, [ZEROS_32], out, 0);
-    this.k = Uint8Array.from(out.subarray(0, KEYLEN));
+    this.k = copyBytes(out.subarray(0, KEYLEN));
   }
 
   /** Bytes a ciphertext adds to its plaintext under this state (16 with a key, else 0). */

@@ -5,7 +5,7 @@ import { SymmetricState } from './symmetric-state.ts';
 import { findLeadingPskState, keepLeadingPskState } from './leading-psk.ts';
 import type { CipherState } from './cipher-state.ts';
 import { hashByName, type NoiseHash } from './hashes.ts';
-import { DEFAULT_PRIMITIVES, DHLEN, type KeyPair, type NoisePrimitives } from './primitives.ts';
+import { copyBytes, DEFAULT_PRIMITIVES, DHLEN, type KeyPair, type NoisePrimitives } from './primitives.ts';
 
 /** A handshake token (spec 7.1 and 9). */
 export type Token = 'e' | 's' | 'ee' | 'es' | 'se' | 'ss' | 'psk';
@@ -131,7 +131,7 @@ export class HandshakeState {
     // psk0 with no pre-message: the first token mixes the psk into a state made of public constants
     // alone, the same for every handshake with this psk, so the result is kept (leading-psk.ts)
     if (initPre.length === 0 && respPre.length === 0 && init.protocol.messages[0]?.[0] === 'psk') {
-      this.leadingPsk = { protocol: init.protocol.name, prologue: init.prologue.slice() };
+      this.leadingPsk = { protocol: init.protocol.name, prologue: copyBytes(init.prologue) };
     }
   }
 
@@ -256,11 +256,11 @@ export class HandshakeState {
     try {
       for (const token of this.protocol.messages[this.index]!) {
         if (token === 'e') {
-          this.re = Uint8Array.from(take(DHLEN));
+          this.re = copyBytes(take(DHLEN));
           this.ss.mixHash(this.re);
           if (this.pskMode) this.ss.mixKey(this.re);
         } else if (token === 's') {
-          this.rs = Uint8Array.from(this.ss.decryptAndHash(take(this.ss.hasKey() ? DHLEN + 16 : DHLEN)));
+          this.rs = copyBytes(this.ss.decryptAndHash(take(this.ss.hasKey() ? DHLEN + 16 : DHLEN)));
         } else {
           this.token(token);
         }

@@ -44,6 +44,10 @@ const BLOCK = 64;
  */
 export const SODIUM_HASH_MAX_BYTES = 4096;
 
+/** K0 ^ ipad and K0 ^ opad for an all-zero K0 (RFC 2104): the key's bytes are XORed in. */
+const IPAD = new Uint8Array(BLOCK).fill(0x36);
+const OPAD = new Uint8Array(BLOCK).fill(0x5c);
+
 type Sha256Binding = SodiumNative & { crypto_hash_sha256?(out: Uint8Array, message: Uint8Array): void };
 
 /**
@@ -83,10 +87,11 @@ function sodiumSha256(hashInto: (out: Uint8Array, message: Uint8Array) => void):
     hash: sha256,
     hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
       const k = key.length > BLOCK ? sha256(key) : key; // RFC 2104: a longer key is hashed first
-      for (let i = 0; i < BLOCK; i++) {
-        const b = i < k.length ? k[i]! : 0;
-        scratch[i] = b ^ 0x36;
-        outer[i] = b ^ 0x5c;
+      scratch.set(IPAD);
+      outer.set(OPAD);
+      for (let i = 0; i < k.length; i++) {
+        scratch[i]! ^= k[i]!;
+        outer[i]! ^= k[i]!;
       }
       const end = join(parts, BLOCK);
       if (end < 0) {

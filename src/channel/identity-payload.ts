@@ -2,6 +2,7 @@
 // sender's Noise static key. Fixed layout, 96 bytes: identity public key (32) || signature (64).
 import type { Identity } from '../identity/identity.ts';
 import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
+import { copyBytes } from './primitives.ts';
 import { defaultSignatureBackend, DOMAIN, domainBytes, verifySignature, verifySignatureSync } from '../identity/signature.ts';
 
 /** Exact length of an identity payload. Any other length is rejected before parsing. */
@@ -51,7 +52,7 @@ export function encodeIdentityPayload(identity: Identity, noiseStatic: Uint8Arra
  */
 export async function decodeIdentityPayload(payload: Uint8Array, noiseStatic: Uint8Array): Promise<PayloadResult> {
   if (payload.length !== IDENTITY_PAYLOAD_BYTES) return { ok: false, reason: 'bad-length' };
-  const publicKey = Uint8Array.from(payload.subarray(0, 32));
+  const publicKey = copyBytes(payload.subarray(0, 32));
   const signature = payload.subarray(32, 96);
   const message = domainBytes(DOMAIN.noiseStatic, noiseStatic);
   const valid = defaultSignatureBackend() === 'sodium'

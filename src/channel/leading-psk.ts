@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { bytesEqual } from '../util/bytes.ts';
 import type { NoiseHash } from './hashes.ts';
+import { copyBytes } from './primitives.ts';
 import type { SymmetricSnapshot } from './symmetric-state.ts';
 
 /**
@@ -42,5 +43,5 @@ export function keepLeadingPskState(hash: NoiseHash, protocol: string, prologue:
     const old = entries.shift()!;
     for (const bytes of [old.psk, old.state.ck, old.state.h, old.state.k]) bytes?.fill(0);
   }
-  entries.push({ hash, protocol, prologue: prologue.slice(), psk: psk.slice(), state });
+  entries.push({ hash, protocol, prologue: copyBytes(prologue), psk: copyBytes(psk), state });
 }

@@ -2,7 +2,7 @@
 // CipherState; mixKey, mixHash, mixKeyAndHash, encryptAndHash, decryptAndHash, split.
 import { CipherState } from './cipher-state.ts';
 import { hkdf, type NoiseHash } from './hashes.ts';
-import { DEFAULT_PRIMITIVES, KEYLEN, type NoisePrimitives } from './primitives.ts';
+import { copyBytes, DEFAULT_PRIMITIVES, KEYLEN, type NoisePrimitives } from './primitives.ts';
 import { utf8 } from '../util/bytes.ts';
 
 const EMPTY = new Uint8Array(0);
@@ -75,19 +75,19 @@ export class SymmetricState {
    */
   snapshot(): SymmetricSnapshot {
     if (this.cs.nonce !== 0n) throw new Error('snapshot of a SymmetricState whose key has been used');
-    return { ck: this.ck.slice(), h: this.h.slice(), k: this.cs.copyKey() };
+    return { ck: copyBytes(this.ck), h: copyBytes(this.h), k: this.cs.copyKey() };
   }
 
   /** Takes on a {@link snapshot}'s (ck, h, k) with n = 0; the snapshot itself is only read. */
   restore(state: SymmetricSnapshot): void {
-    this.ck = state.ck.slice();
-    this.h = state.h.slice();
+    this.ck = copyBytes(state.ck);
+    this.h = copyBytes(state.h);
     this.cs.initializeKey(state.k);
   }
 
   /** GetHandshakeHash(): h. */
   getHandshakeHash(): Uint8Array {
-    return Uint8Array.from(this.h);
+    return copyBytes(this.h);
   }
 
   /** True once a key has been mixed in (so `s` is sent encrypted). */
