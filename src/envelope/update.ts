@@ -252,6 +252,9 @@ class ParsedUpdate implements Update {
     private readonly vlo: number,
   ) {}
 
+  /** @internal What a layer above read from the body bytes (see {@link bodyMemo}); dropped on compaction. */
+  memo: unknown = undefined;
+
   get dataset(): string {
     return this.ctx.dataset;
   }
@@ -366,6 +369,7 @@ class ParsedUpdate implements Update {
     const payloadLength = d.length - 32 - 66 - start;
     if (start - 1 !== minimalHeadLength(payloadLength)) return;
     this.data = latin1(d, start + this.ctx.header.length + minimalHeadLength(this.version), d.length);
+    this.memo = undefined;
   }
 
   /** @internal True in the compact form. */
@@ -415,6 +419,22 @@ export function hashByte(update: Update, i: number): number {
 /** The payload hash as a 32-character latin1 string: a cheap in-memory key (stores use hex). */
 export function hashId(update: Update): string {
   return update instanceof ParsedUpdate ? update.hashId() : Buffer.from(update.hash).toString('latin1');
+}
+
+/**
+ * A value derived from the update's body bytes, made by `read` once and kept with the update while
+ * it is fresh (the pipeline reads the same body at its policy check, apply and announce; a
+ * compacted update drops it, so held updates cost no more). `read` must be a pure function of
+ * the bytes, and one caller's: the memo is one slot per update.
+ */
+export function bodyMemo<T>(update: Update, read: (bodyBytes: Uint8Array) => T): T {
+  if (!(update instanceof ParsedUpdate)) return read(update.bodyBytes);
+  if (update.memo === undefined) {
+    const value = read(update.bodyBytes);
+    if (!update.isCompact) update.memo = value;
+    return value;
+  }
+  return update.memo as T;
 }
 
 /** The signature and the payload hash as one 96-character latin1 string: an in-memory key for

@@ -2,7 +2,7 @@
 // is located, never decoded, so a peer's value is materialised only when someone reads it.
 import { MAX_TTL_MS } from '../limits.ts';
 import { decodeScanned, readHead, skipScanned, type Value } from '../envelope/cbor.ts';
-import type { Update } from '../envelope/update.ts';
+import { bodyMemo, type Update } from '../envelope/update.ts';
 
 /** Longest key, in UTF-16 code units. Past it: local writes throw, received updates are `bad-shape`. */
 export const MAX_KEY_LENGTH = 1024;
@@ -44,17 +44,10 @@ export function readBody(bytes: Uint8Array): Readonly<Body> | null {
   return { op, key, ttl: ttl[1], valueStart, valueEnd };
 }
 
-let lastUpdate: Update | null = null;
-let lastBody: Readonly<Body> | null = null;
-
-/** {@link readBody} of an update's body bytes. The pipeline asks several times in a row for the
- *  same update (policy check, apply, announce): the last answer is kept, as the bytes never change. */
+/** {@link readBody} of an update's body bytes, read once while the update is fresh (see bodyMemo):
+ *  the pipeline asks for it at the policy check, at apply and at announce. */
 export function bodyOf(update: Update): Readonly<Body> | null {
-  if (update !== lastUpdate) {
-    lastBody = readBody(update.bodyBytes);
-    lastUpdate = update;
-  }
-  return lastBody;
+  return bodyMemo(update, readBody);
 }
 
 /** Where the value starts in the bytes of a body known to be ['set', key, value] (no ttl): after
