@@ -9,8 +9,10 @@ import { open as openFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { StoreError } from '../errors.ts';
 
-/** The on-disk format this code writes and reads. A store with a higher one is refused. */
-export const LMDB_STORE_FORMAT = 1;
+/** The on-disk format this code writes and reads. A store with a higher one is refused; a
+ *  format-1 store (envelopes keyed by hash only) is carried forward when it opens (see LmdbStore).
+ *  Format 2 added envelopes keyed by (source, version, hash). */
+export const LMDB_STORE_FORMAT = 2;
 /** Held while a store is open: `{ pid, nonce }` of its holder. */
 export const LOCK_FILE = 'signet.lock';
 /** `{ state: 'open' }`, or after a clean close `{ state: 'closed', size, sha256 }` of the data file. */

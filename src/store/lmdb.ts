@@ -5,14 +5,16 @@ import { join, resolve } from 'node:path';
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb';
 import { StoreError } from '../errors.ts';
 import { MAX_STORE_NAME_LENGTH } from '../limits.ts';
-import { isDatasetName } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
-import { assertBytes, assertString } from '../util/bytes.ts';
+import { assertString } from '../util/bytes.ts';
 import type { Store, StoreBatch, StoredState } from './store.ts';
 import {
   DATA_FILE, LMDB_STORE_FORMAT, acquireLock, checkFormat, checkHeader, checkSeal, damaged, digestFile, inspectDirectory, notSignet, packageVersion,
   prepareDirectory, releaseLock, writeSeal,
 } from './lmdb-directory.ts';
+import {
+  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkBatch, checkDataset, hashKey, number, orderedKey, readNumber, readText, successor, suffixed, text,
+} from './lmdb-keys.ts';
 
 export { LMDB_STORE_FORMAT };
 
@@ -70,10 +72,22 @@ type Db = Database<Uint8Array, Buffer>;
  * Layout: four named sub-databases, binary keys, every key starting with the dataset's prefix
  * `[n: 1 byte][n UTF-16 code units, big-endian]` (injective for every string, lone surrogates
  * included, and self-delimiting, so no two datasets share a key and a dataset's keys are one range):
- * - `signet`: `format` → JSON `{ format: 1, created, signet }` (package version);
- * - `envelopes`: prefix + the update hash (32 bytes) → envelope bytes;
+ * - `signet`: `format` → JSON `{ format: 2, created, signet }` (package version; `migrated` once
+ *   a format-1 store was opened and carried forward);
+ * - `envelopes`: prefix + source (32 bytes, the node id base32-decoded) + version (8 bytes,
+ *   big-endian) + hash (32 bytes) → envelope bytes, for an update put as a {@link StoreUpdate}; one
+ *   source's updates are then neighbours in version order, so a batch of them (a sync, a live
+ *   feed) appends to a few pages that LMDB fills whole, where random hash keys dirtied a page per
+ *   update and left pages about two thirds full (measured, 100,000 envelopes of 240 bytes: 33 MB
+ *   and 15 ms per write transaction against 73-95 MB and 140-200 ms). An envelope put as
+ *   `[hash, bytes]` is keyed by prefix + hash (32 bytes), as every envelope was in format 1; the
+ *   two lengths never meet, so format 1's keys are format 2's hash-keyed form unchanged;
  * - `clock`: prefix + text(source) → version; `meta`: prefix + text(name) → value
  *   (text = the same length-prefixed UTF-16 encoding; numbers are 8-byte big-endian float64).
+ *
+ * Formats: a format-1 store (hash keys only) opens and is carried to format 2 by rewriting its
+ * format record (its keys are already valid); format-1 code then refuses it as newer, as it must
+ * (it could not drop an update kept by source and version). A newer format is refused.
  *
  * Group commit: `commit()` validates its batch, then issues every write synchronously, so all of
  * them fall into one lmdb-js event-turn batch, which its write thread keeps inside one write
@@ -123,9 +137,16 @@ export class LmdbStore implements Store {
   private readonly clock: Db;
   private readonly meta: Db;
   private readonly lockToken: string;
-  /** Highest clock value issued per key (hex of the clock key), committed or not. */
-  private readonly clockIssued = new Map<string, number>();
+  /** Highest clock value issued per dataset and source, committed or not. */
+  private readonly clockIssued = new Map<string, Map<string, number>>();
+  /** Dataset key prefixes ({@link text} of the name), made once per dataset. */
+  private readonly prefixes = new Map<string, Buffer>();
+  /** One promise per lmdb-js write transaction that commits are waiting on (see `commit`). */
   private readonly inflight = new Set<Promise<unknown>>();
+  /** The lmdb-js promise of the last commit's writes, and what that commit returned for it:
+   *  every commit of one event turn shares one transaction, hence one promise, so they share one. */
+  private lastWrite: Promise<boolean> | null = null;
+  private lastSettled: Promise<void> | null = null;
   private failure: unknown = null;
   private closing: Promise<void> | null = null;
 
@@ -166,8 +187,10 @@ export class LmdbStore implements Store {
           return this.openDbs(true);
         });
       } else {
-        checkFormat(this.path, this.readFormat());
+        const record = this.readFormat();
+        checkFormat(this.path, record);
         [this.envelopes, this.clock, this.meta] = this.openDbs(false);
+        if ((record as { format: number }).format < LMDB_STORE_FORMAT) this.migrate(record as Record<string, unknown>);
         // From here on the data file changes: the seal of the last clean close no longer applies.
         writeSeal(this.path, { state: 'open' });
       }
@@ -192,43 +215,81 @@ export class LmdbStore implements Store {
     checkDataset(dataset);
     await Promise.allSettled([...this.inflight]); // see every commit issued before
     this.assertOpen();
-    const prefix = text(dataset);
+    const prefix = this.prefix(dataset);
     const range = { start: prefix, end: successor(prefix) };
     const updates: Uint8Array[] = [];
     const clock: Array<[NodeId, number]> = [];
     const meta: Array<[string, number]> = [];
     // Read synchronously: one snapshot, no commit lands in between.
-    for (const { value } of this.envelopes.getRange(range)) updates.push(new Uint8Array(value.buffer, value.byteOffset, value.length));
-    for (const { key, value } of this.clock.getRange(range)) clock.push([this.readText(key, prefix.length) as NodeId, this.readNumber(value)]);
-    for (const { key, value } of this.meta.getRange(range)) meta.push([this.readText(key, prefix.length), this.readNumber(value)]);
+    for (const { key, value } of this.envelopes.getRange(range)) {
+      const rest = key.length - prefix.length;
+      if (rest !== HASH_KEY_BYTES && rest !== ORDERED_KEY_BYTES) throw damaged(this.path, `an envelope key of ${key.length} bytes does not decode`);
+      updates.push(new Uint8Array(value.buffer, value.byteOffset, value.length));
+    }
+    for (const { key, value } of this.clock.getRange(range)) clock.push([this.textAt(key, prefix.length) as NodeId, this.numberIn(value)]);
+    for (const { key, value } of this.meta.getRange(range)) meta.push([this.textAt(key, prefix.length), this.numberIn(value)]);
     return { updates, clock, meta };
   }
 
   /**
    * Applies `batch` atomically (put, drop, clock as a maximum, meta) in a write transaction shared
    * with every commit issued in the same event turn; resolves once durable (see `durability`).
+   * Every commit of one transaction gets the same promise, and nothing of a batch is held until
+   * it resolves (a fast sync commits thousands of batches per second).
    * @throws (rejects) TypeError/RangeError for a malformed batch; StoreError after close or after
    * a failed write transaction.
    */
-  async commit(dataset: string, batch: StoreBatch): Promise<void> {
-    this.assertOpen();
-    checkDataset(dataset);
-    const writes = this.plan(dataset, batch);
-    // Everything below runs in this turn, after all checks: nothing can throw half-way.
-    const prefix = text(dataset);
-    const pending = new Set<Promise<boolean>>();
-    for (const w of writes) {
-      const key = Buffer.concat([prefix, w.suffix]);
-      pending.add(w.value === null ? w.db.remove(key) : w.db.put(key, w.value));
-    }
-    if (pending.size === 0) return;
-    const done = this.settle([...pending]);
-    this.inflight.add(done);
+  commit(dataset: string, batch: StoreBatch): Promise<void> {
     try {
-      await done;
-    } finally {
-      this.inflight.delete(done);
+      this.assertOpen();
+      checkDataset(dataset);
+      checkBatch(batch);
+    } catch (err) {
+      return Promise.reject(err);
     }
+    // Everything below runs in this turn, after all checks: nothing can throw half-way.
+    const prefix = this.prefix(dataset);
+    let last: Promise<boolean> | null = null;
+    let earlier: Array<Promise<boolean>> | null = null; // other transactions' promises (none in practice)
+    const issue = (p: Promise<boolean>) => {
+      if (last !== null && p !== last) (earlier ??= []).push(last);
+      last = p;
+    };
+    for (const item of batch.put) {
+      if (Array.isArray(item)) issue(this.envelopes.put(hashKey(prefix, item[0]), item[1]));
+      else issue(this.envelopes.put(orderedKey(prefix, item), item.bytes));
+    }
+    for (const item of batch.drop) issue(this.envelopes.remove(typeof item === 'string' ? hashKey(prefix, item) : orderedKey(prefix, item)));
+    for (const [name, value] of batch.meta ?? []) issue(this.meta.put(suffixed(prefix, name), number(value)));
+    if (batch.clock.length > 0) {
+      let issued = this.clockIssued.get(dataset);
+      if (issued === undefined) this.clockIssued.set(dataset, (issued = new Map()));
+      for (const [source, version] of batch.clock) {
+        let have = issued.get(source);
+        const key = suffixed(prefix, source);
+        if (have === undefined) {
+          const stored = this.clock.get(key);
+          have = stored === undefined ? -1 : this.numberIn(stored);
+        }
+        if (version > have) {
+          issue(this.clock.put(key, number(version)));
+          issued.set(source, version);
+        } else {
+          issued.set(source, have);
+        }
+      }
+    }
+    if (last === null) return Promise.resolve();
+    if (earlier === null && last === this.lastWrite) return this.lastSettled!;
+    const settled = this.settle(earlier === null ? [last] : [...earlier, last]);
+    this.inflight.add(settled);
+    const untrack = () => void this.inflight.delete(settled);
+    settled.then(untrack, untrack);
+    if (earlier === null) {
+      this.lastWrite = last;
+      this.lastSettled = settled;
+    }
+    return settled;
   }
 
   /** Waits for the store's writes, closes LMDB, seals the data file, releases the lock. Later
@@ -248,41 +309,21 @@ export class LmdbStore implements Store {
     }
   }
 
-  /** Checks a batch and turns it into writes, in order; updates the issued clock maxima. */
-  private plan(dataset: string, batch: StoreBatch): Array<{ db: Db; suffix: Buffer; value: Uint8Array | null }> {
-    if (typeof batch !== 'object' || batch === null) throw new TypeError('"batch" expected an object');
-    const writes: Array<{ db: Db; suffix: Buffer; value: Uint8Array | null }> = [];
-    for (const [hash, bytes] of entries(batch.put, 'batch.put')) {
-      assertBytes(bytes, 'batch.put envelope');
-      writes.push({ db: this.envelopes, suffix: hashBytes(hash), value: bytes });
+  /** The key prefix of a dataset (cached; a store holds few datasets). */
+  private prefix(dataset: string): Buffer {
+    let p = this.prefixes.get(dataset);
+    if (p === undefined) {
+      if (this.prefixes.size >= 1024) this.prefixes.clear();
+      this.prefixes.set(dataset, (p = text(dataset)));
     }
-    for (const hash of list(batch.drop, 'batch.drop')) writes.push({ db: this.envelopes, suffix: hashBytes(hash), value: null });
-    const clock: Array<[string, number]> = [];
-    for (const [source, version] of entries(batch.clock, 'batch.clock')) {
-      assertName(source, 'batch.clock source');
-      if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new RangeError(`"batch.clock version" expected a safe integer >= 0, got ${String(version)}`);
-      clock.push([source, version]);
-    }
-    for (const [name, value] of entries(batch.meta ?? [], 'batch.meta')) {
-      assertName(name, 'batch.meta name');
-      if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`"batch.meta value" expected a finite number, got ${String(value)}`);
-      writes.push({ db: this.meta, suffix: text(name), value: number(value) });
-    }
-    const prefix = text(dataset);
-    const issued = new Map<string, number>(); // applied to clockIssued once nothing can throw
-    for (const [source, version] of clock) {
-      const suffix = text(source);
-      const id = Buffer.concat([prefix, suffix]).toString('hex');
-      let have = issued.get(id) ?? this.clockIssued.get(id);
-      if (have === undefined) {
-        const stored = this.clock.get(Buffer.concat([prefix, suffix]));
-        have = stored === undefined ? -1 : this.readNumber(stored);
-      }
-      if (version > have) writes.push({ db: this.clock, suffix, value: number(version) });
-      issued.set(id, Math.max(have, version));
-    }
-    for (const [id, version] of issued) this.clockIssued.set(id, version);
-    return writes;
+    return p;
+  }
+
+  /** Carries a format-1 store forward: its hash keys are format 2's hash-keyed form, so only the
+   *  format record changes (in one write transaction, before any other write). */
+  private migrate(record: Record<string, unknown>): void {
+    const next = { ...record, format: LMDB_STORE_FORMAT, migrated: { from: record.format, at: new Date().toISOString(), signet: packageVersion() } };
+    this.root.transactionSync(() => this.openDb('signet', false).put(FORMAT_KEY, Buffer.from(JSON.stringify(next))));
   }
 
   /** Resolves once every write promise resolved (and flushed in 'flush' mode); a failed
@@ -326,72 +367,20 @@ export class LmdbStore implements Store {
     }
   }
 
-  private readText(key: Uint8Array, at: number): string {
-    const n = key[at];
-    if (n === undefined || key.length !== at + 1 + 2 * n) throw damaged(this.path, `a key of ${key.length} bytes does not decode`);
-    let s = '';
-    for (let i = 0; i < n; i++) s += String.fromCharCode((key[at + 1 + 2 * i]! << 8) | key[at + 2 + 2 * i]!);
+  private textAt(key: Uint8Array, at: number): string {
+    const s = readText(key, at);
+    if (s === null) throw damaged(this.path, `a key of ${key.length} bytes does not decode`);
     return s;
   }
 
-  private readNumber(value: Uint8Array): number {
-    if (value.length !== 8) throw damaged(this.path, `a number record is ${value.length} bytes, not 8`);
-    return new DataView(value.buffer, value.byteOffset, 8).getFloat64(0);
+  private numberIn(value: Uint8Array): number {
+    const n = readNumber(value);
+    if (n === null) throw damaged(this.path, `a number record is ${value.length} bytes, not 8`);
+    return n;
   }
 
   private assertOpen(): void {
     if (this.closing) throw new StoreError(`signet store ${this.path} is closed`);
     if (this.failure !== null) throw new StoreError(`signet store ${this.path}: an earlier write transaction failed; close and reopen the store`, { cause: this.failure });
   }
-}
-
-// ---- keys and values ---------------------------------------------------------------------------
-
-/** `[n: 1 byte][n UTF-16 code units, big-endian]`: injective and self-delimiting. */
-function text(s: string): Buffer {
-  const out = Buffer.allocUnsafe(1 + 2 * s.length);
-  out[0] = s.length;
-  for (let i = 0; i < s.length; i++) out.writeUInt16BE(s.charCodeAt(i), 1 + 2 * i);
-  return out;
-}
-
-/** The smallest key above every key that starts with `prefix` (its first byte is < 0xff). */
-function successor(prefix: Buffer): Buffer {
-  const out = Buffer.from(prefix);
-  let i = out.length - 1;
-  while (out[i] === 0xff) i--;
-  out[i]!++;
-  return out.subarray(0, i + 1);
-}
-
-function number(value: number): Buffer {
-  const out = Buffer.allocUnsafe(8);
-  out.writeDoubleBE(value, 0);
-  return out;
-}
-
-function hashBytes(hash: unknown): Buffer {
-  if (typeof hash !== 'string') throw new TypeError(`update hash expected a hex string, got ${typeof hash}`);
-  if (!/^[0-9a-f]{64}$/.test(hash)) throw new RangeError(`update hash expected 64 lowercase hex digits, got length=${hash.length}`);
-  return Buffer.from(hash, 'hex');
-}
-
-function checkDataset(dataset: unknown): asserts dataset is string {
-  if (typeof dataset !== 'string') throw new TypeError(`"dataset" expected string, got ${typeof dataset}`);
-  if (!isDatasetName(dataset)) throw new RangeError('"dataset" expected 1..128 characters without control characters');
-}
-
-function assertName(value: unknown, name: string): asserts value is string {
-  assertString(value, name, MAX_STORE_NAME_LENGTH);
-}
-
-function list(value: unknown, name: string): unknown[] {
-  if (!Array.isArray(value)) throw new TypeError(`"${name}" expected an array`);
-  return value;
-}
-
-function entries(value: unknown, name: string): Array<[unknown, unknown]> {
-  const items = list(value, name);
-  for (const item of items) if (!Array.isArray(item) || item.length !== 2) throw new TypeError(`"${name}" expected [key, value] pairs`);
-  return items as Array<[unknown, unknown]>;
 }

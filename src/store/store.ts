@@ -10,13 +10,36 @@ export interface StoredState {
   meta?: Array<[string, number]>;
 }
 
+/**
+ * A verified update as a store holds it, named by its source, version and hash (an `Update` is
+ * one). A store may keep these side by side per source in version order (LmdbStore does: one
+ * source's updates then fill whole pages, and a batch of them touches few), which it cannot do
+ * for an update named by its hash alone.
+ */
+export interface StoreUpdate {
+  /** The signing source's node id. */
+  readonly source: NodeId;
+  /** Its version: a safe integer >= 0. */
+  readonly version: number;
+  /** SHA-256 of the signed payload (32 bytes): two updates with one source and version differ here. */
+  readonly hash: Uint8Array;
+  /** The envelope bytes (read for `put` only; lmdb-js reads them when it writes, so they must
+   *  not change until the commit resolves). */
+  readonly bytes: Uint8Array;
+}
+
+/** An update to drop: its source, version and hash (an `Update` or a {@link StoreUpdate} is one). */
+export type StoreUpdateName = Pick<StoreUpdate, 'source' | 'version' | 'hash'>;
+
 /** One atomic change to a dataset's stored state, applied in order: put, then drop, then clock
- *  (an update that lost last-writer-wins on arrival is put and dropped in the same batch). */
+ *  (an update that lost last-writer-wins on arrival is put and dropped in the same batch).
+ *  An update is dropped in the form it was put: a {@link StoreUpdate} by its name, a
+ *  `[hash, bytes]` pair by its hash. */
 export interface StoreBatch {
-  /** Envelope bytes now held, keyed by update hash (hex). */
-  put: Array<[string, Uint8Array]>;
-  /** Hashes (hex) of updates no longer needed (superseded, expired, compacted). */
-  drop: string[];
+  /** Envelopes now held: an update (by source, version and hash), or `[hash (hex), bytes]`. */
+  put: Array<StoreUpdate | [string, Uint8Array]>;
+  /** Updates no longer needed (superseded, expired, compacted), named as they were put. */
+  drop: Array<StoreUpdateName | string>;
   /** Clock entries that advanced. */
   clock: Array<[NodeId, number]>;
   /** Named numbers to set (each replaces its previous value). */
@@ -57,8 +80,11 @@ export class MemoryStore implements Store {
   /** Synchronous commit (memory is durable as soon as it is written). */
   commitSync(dataset: string, batch: StoreBatch): void {
     const d = this.get(dataset);
-    for (const [hash, bytes] of batch.put) d.updates.set(hash, bytes);
-    for (const hash of batch.drop) d.updates.delete(hash);
+    for (const item of batch.put) {
+      if (Array.isArray(item)) d.updates.set(item[0], item[1]);
+      else d.updates.set(memoryKey(item), item.bytes);
+    }
+    for (const item of batch.drop) d.updates.delete(typeof item === 'string' ? item : memoryKey(item));
     for (const [source, version] of batch.clock) if (version > (d.clock.get(source) ?? 0)) d.clock.set(source, version);
     for (const [name, value] of batch.meta ?? []) d.meta.set(name, value);
   }
@@ -72,3 +98,7 @@ export class MemoryStore implements Store {
     this.closed = true;
   }
 }
+
+/** MemoryStore's key for an update named by source, version and hash (never a 64-digit hex hash,
+ *  the other form's key). */
+const memoryKey = (u: StoreUpdateName): string => `${u.source}/${u.version}/${Buffer.from(u.hash.buffer, u.hash.byteOffset, u.hash.length).toString('hex')}`;

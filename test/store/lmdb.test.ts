@@ -217,15 +217,16 @@ test('refused: a bit-flipped data file', () =>
     assert.is(readFileSync(join(dir, 'signet.seal'), 'utf8'), seal, 'the seal is left as it was');
   }));
 
-test('refused: a format record that says format 2', () =>
+test('refused: a format record that names a newer format', () =>
   withDir(async (dir) => {
     await makeStore(dir);
     const root = openLmdb({ path: dir });
     const db = root.openDB({ name: 'signet', encoding: 'binary', keyEncoding: 'binary' });
-    await db.put(Buffer.from('format'), Buffer.from(JSON.stringify({ format: 2, created: new Date().toISOString(), signet: '9.0.0' })));
+    const newer = LMDB_STORE_FORMAT + 1;
+    await db.put(Buffer.from('format'), Buffer.from(JSON.stringify({ format: newer, created: new Date().toISOString(), signet: '9.0.0' })));
     await root.close();
     reseal(dir); // a newer signet closed it cleanly
-    refused(dir, /has format 2, newer than this signet-sync .* reads \(format 1\): upgrade signet-sync/);
+    refused(dir, new RegExp(`has format ${newer}, newer than this signet-sync .* reads \\(format ${LMDB_STORE_FORMAT}\\): upgrade signet-sync`));
     assert.ok(existsSync(join(dir, 'data.mdb')));
   }));
 
