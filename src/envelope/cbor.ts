@@ -253,6 +253,22 @@ export function encodeCborTransient(value: unknown): Uint8Array {
 /** The configured cbor-x decoder without the guard: for tests that prove the limits are in force. */
 export const rawDecoderForTests = decoder;
 
+/** Length of a minimal CBOR head for argument `n` (a safe integer). */
+export const minimalHeadLength = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+
+/** Writes a minimal CBOR head for major type `major` and argument `n` (a safe integer) at
+ *  `out[at]`, without allocating; returns its length. */
+export function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
+  const size = minimalHeadLength(n);
+  if (size === 1) {
+    out[at] = (major << 5) | n;
+    return 1;
+  }
+  out[at] = (major << 5) | (size === 2 ? 24 : size === 3 ? 25 : size === 5 ? 26 : 27);
+  for (let i = size - 1, v = n; i >= 1; i--, v = Math.floor(v / 256)) out[at + i] = v % 256;
+  return size;
+}
+
 /** Minimal CBOR head for major type `major` and argument `n` (a safe integer). */
 export function cborHead(major: number, n: number): Uint8Array {
   const m = major << 5;

@@ -6,7 +6,7 @@ import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
 import { assertValue } from './value.ts';
-import { cborHead, checkCbor, decodeScanned, encodeCborTransient, readHead, scanCbor, type Value } from './cbor.ts';
+import { cborHead, checkCbor, decodeScanned, encodeCborTransient, minimalHeadLength, readHead, scanCbor, writeHead, type Value } from './cbor.ts';
 import { sha256Into } from '../util/sha256.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
@@ -78,8 +78,6 @@ function maxBodyOf(options?: UpdateOptions): number {
   return max;
 }
 
-/** Length of a minimal CBOR head for argument `n`. */
-const minimalHeadLength = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
 const utf8Fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 type Header = { dataset: string; keyStart: number; version: number; bodyStart: number };
@@ -210,18 +208,6 @@ function latin1Bytes(s: string, start: number, end: number): Uint8Array {
   if (start === 0) buf.write(s, at, end, 'latin1');
   else for (let i = start, o = at; i < end; i++, o++) buf[o] = s.charCodeAt(i);
   return out;
-}
-
-/** Writes a minimal CBOR head at `out[at]`; returns its length. */
-function writeHead(out: Uint8Array, at: number, major: number, n: number): number {
-  const size = minimalHeadLength(n);
-  if (size === 1) {
-    out[at] = (major << 5) | n;
-    return 1;
-  }
-  out[at] = (major << 5) | (23 + Math.log2(size - 1) + 1);
-  for (let i = size - 1, v = n; i >= 1; i--, v = Math.floor(v / 256)) out[at + i] = v % 256;
-  return size;
 }
 
 /** Versions are held as two small integers (each a V8 Smi, stored in the object), not as one

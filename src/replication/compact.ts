@@ -1,7 +1,7 @@
 // Compact update items (protocol 3): an envelope on the wire without the stream's dataset name
 // and with its source's public key sent once per stream, then by index. The receiver rebuilds
 // the exact bytes the source signed; the signature is verified over those, as ever.
-import { cborHead, readHead } from '../envelope/cbor.ts';
+import { cborHead, minimalHeadLength, readHead, writeHead } from '../envelope/cbor.ts';
 import { UPDATE_FORMAT, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_STREAM_KEYS } from '../limits.ts';
@@ -29,6 +29,23 @@ function payloadPrefix(dataset: string): Uint8Array {
   return new Uint8Array([0x85, UPDATE_FORMAT, ...cborHead(3, name.length), ...name, ...KEY_HEAD]);
 }
 
+/** Items are copied into their message at once: they are views into shared chunks (one
+ *  allocation per chunk, not an ArrayBuffer per item), each its own range, never reused. */
+const CHUNK_BYTES = 64 * 1024;
+let chunk = new Uint8Array(CHUNK_BYTES);
+let chunkUsed = 0;
+
+function scratch(n: number): Uint8Array {
+  if (n > CHUNK_BYTES >> 3) return new Uint8Array(n);
+  if (chunkUsed + n > CHUNK_BYTES) {
+    chunk = new Uint8Array(CHUNK_BYTES);
+    chunkUsed = 0;
+  }
+  const out = chunk.subarray(chunkUsed, chunkUsed + n);
+  chunkUsed += n;
+  return out;
+}
+
 /** The sending side's table: which sources this stream has named, in order. */
 export class KeyTableWriter {
   private readonly index = new Map<NodeId, number>();
@@ -45,17 +62,18 @@ export class KeyTableWriter {
     // Only an envelope the reader rebuilds exactly is compacted: a minimal outer head and a
     // payload that starts with this stream's prefix (the envelope parsed, so it ends with
     // 0x58 0x40 and the signature, and the heads inside its payload are minimal).
-    if (head === null || head[2] !== cborHead(2, head[1]).length || !startsWith(bytes, 1 + head[2], this.prefix)) return bytes;
+    if (head === null || head[2] !== minimalHeadLength(head[1]) || !startsWith(bytes, 1 + head[2], this.prefix)) return bytes;
     const keyStart = 1 + head[2] + this.prefix.length;
-    const rest = bytes.subarray(keyStart + 32, bytes.length - SIGNATURE_BYTES - 2);
-    const signature = bytes.subarray(bytes.length - SIGNATURE_BYTES);
+    const restStart = keyStart + 32;
+    const restLength = bytes.length - SIGNATURE_BYTES - 2 - restStart;
     const known = this.index.get(update.source);
-    const ref = known !== undefined ? cborHead(0, known) : bytes.subarray(keyStart - 2, keyStart + 32);
+    const refLength = known !== undefined ? minimalHeadLength(known) : 34;
     if (known === undefined && this.index.size < MAX_STREAM_KEYS) this.index.set(update.source, this.index.size);
-    const out = new Uint8Array(ref.length + rest.length + SIGNATURE_BYTES);
-    out.set(ref);
-    out.set(rest, ref.length);
-    out.set(signature, ref.length + rest.length);
+    const out = scratch(refLength + restLength + SIGNATURE_BYTES);
+    if (known === undefined) out.set(bytes.subarray(keyStart - 2, keyStart + 32));
+    else writeHead(out, 0, 0, known);
+    out.set(bytes.subarray(restStart, restStart + restLength), refLength);
+    out.set(bytes.subarray(bytes.length - SIGNATURE_BYTES), refLength + restLength);
     return out;
   }
 }
@@ -102,13 +120,11 @@ export class KeyTableReader {
     const restLength = item.length - restStart - SIGNATURE_BYTES;
     if (restLength < 2) return 'item too short for a version, a body and a signature';
     const payloadLength = this.prefix.length + 32 + restLength;
-    const head = cborHead(2, payloadLength);
-    const length = 1 + head.length + payloadLength + 2 + SIGNATURE_BYTES;
+    const length = 1 + minimalHeadLength(payloadLength) + payloadLength + 2 + SIGNATURE_BYTES;
     // EXPANDED_SPARE bytes more, unused: the update parsed from it keeps its hash there.
     const out = new Uint8Array(new ArrayBuffer(length + EXPANDED_SPARE), 0, length);
     out[0] = 0x82;
-    out.set(head, 1);
-    let at = 1 + head.length;
+    let at = 1 + writeHead(out, 1, 2, payloadLength);
     out.set(this.prefix, at);
     out.set(key, (at += this.prefix.length));
     out.set(item.subarray(restStart, restStart + restLength), (at += 32));

@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, Model, signUpdate, parseUpdate } from '../../src/index.ts';
-import { cborHead } from '../../src/envelope/cbor.ts';
+import { cborHead, minimalHeadLength, writeHead } from '../../src/envelope/cbor.ts';
+import { MSG_UPDATES, encodeUpdates, frame } from '../../src/replication/messages.ts';
 import { KeyTableReader, KeyTableWriter, MIN_ITEM_BYTES } from '../../src/replication/compact.ts';
 import { MAX_STREAM_KEYS } from '../../src/limits.ts';
 import { closed, synced } from '../helpers/streams.ts';
@@ -133,6 +134,29 @@ test('over a stream: two sources replicate and the wire carries each key once pe
   a.dispose();
   b.dispose();
   await Promise.all([closed(sa), closed(sb)]);
+});
+
+test('encodeUpdates writes the bytes cbor-x framing makes, for every head width of count and length', () => {
+  for (const count of [0, 1, 23, 24, 255, 256]) {
+    for (const size of [0, 1, 23, 24, 255, 256, 65535, 65536]) {
+      if (count * size > 4_000_000) continue;
+      const items = Array.from({ length: count }, (_, i) => new Uint8Array(size).fill(i & 0xff));
+      assert.ok(encodeUpdates(items).equals(frame([MSG_UPDATES, items])), `${count} items of ${size} bytes`);
+    }
+  }
+});
+
+test('writeHead writes cborHead\'s bytes in place, for every width up to 2^53 - 1', () => {
+  for (const n of [0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
+    for (const major of [0, 2, 4]) {
+      const out = new Uint8Array(12).fill(0xee);
+      const size = writeHead(out, 1, major, n);
+      assert.is(size, minimalHeadLength(n));
+      assert.equal([...out.subarray(1, 1 + size)], [...cborHead(major, n)]);
+      assert.is(out[0], 0xee);
+      assert.is(out[1 + size], 0xee);
+    }
+  }
 });
 
 test.run();
