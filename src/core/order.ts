@@ -9,8 +9,5 @@ export function compareUpdates(a: Update, b: Update): number {
   return compareHashes(a, b);
 }
 
-/** Hex of an update's hash: the update's key in stores. */
-export const hashKey = (update: Update): string => update.hashHex;
-
 /** The first 8 bytes of an update hash, carried in digests to detect equivocation cheaply. */
 export const hashPrefix = (update: Update): Uint8Array => update.hash.subarray(0, 8);

@@ -13,7 +13,7 @@ import { assertInteger } from '../util/bytes.ts';
 import { StoreError, WriteError } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
-import { compareUpdates, hashKey } from './order.ts';
+import { compareUpdates } from './order.ts';
 import { HeldSet } from './held.ts';
 import { Deferrals } from './deferral.ts';
 import { Evidence } from './evidence.ts';
@@ -496,7 +496,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private keepEvidence(u: Update): void {
     if (this.held.has(u)) return;
     this.held.add(u);
-    if (this.store) this.store.commit(this.dataset, { put: [[hashKey(u), u.bytes]], drop: [], clock: [] }).catch((err) => this.fail(err));
+    if (this.store) this.store.commit(this.dataset, { put: [u], drop: [], clock: [] }).catch((err) => this.fail(err));
   }
 
   /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
@@ -541,8 +541,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     if (this.store) {
       // Durable before it is announced or forwarded.
       const batch: StoreBatch = {
-        put: drops.includes(update) ? [] : [[hashKey(update), update.bytes]],
-        drop: drops.filter((u) => u !== update).map(hashKey),
+        // Updates go to the store as themselves (source, version, hash, bytes): it may keep one
+        // source's envelopes side by side (LmdbStore does), and drops them by the same names.
+        put: drops.includes(update) ? [] : [update],
+        drop: drops.length === 0 ? drops : drops.filter((u) => u !== update),
         clock: advanced ? [[update.source, update.version]] : [], meta,
       };
       this.store.commit(this.dataset, batch).then(
@@ -641,9 +643,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   protected dropStored(updates: Update[], meta?: Array<[string, number]>): void {
     const gone = updates.filter((u) => !this.evidence.isPinned(u));
     for (const u of gone) this.release(u);
-    const drop = gone.map(hashKey);
-    if (this.store && (drop.length > 0 || meta)) {
-      this.store.commit(this.dataset, { put: [], drop, clock: [], meta }).catch((err) => this.fail(err));
+    if (this.store && (gone.length > 0 || meta)) {
+      this.store.commit(this.dataset, { put: [], drop: gone, clock: [], meta }).catch((err) => this.fail(err));
     }
   }
 
@@ -743,7 +744,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.pendingDrops = [];
     for (const u of dropped) this.release(u);
     this.takeMeta();
-    if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped.map(hashKey), clock: [] });
+    if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
     this.loaded = true;
   }
 
