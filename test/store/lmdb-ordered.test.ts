@@ -114,11 +114,17 @@ test('commits of one event turn share one transaction and one promise', () =>
     const s = new LmdbStore(dir);
     await s.commit('d', batch({ clock: [['x', 1]] }));
     const before = s.lastTransactionId;
-    const commits = [1, 2, 3, 4].map((v) => s.commit('d', batch({ put: [update(0, v)], clock: [['x', 1 + v]] })));
+    const commits = [1, 2, 4, 3].map((v) => s.commit('d', batch({ put: [update(0, v)], clock: [['x', 1 + v], ['y', 10 - v]] })));
     assert.ok(commits.every((p) => p === commits[0]), 'one promise');
     await Promise.all(commits);
     assert.is(s.lastTransactionId - before, 1, 'one write transaction');
-    assert.is((await s.load('d')).updates.length, 4);
+    const state = await s.load('d');
+    assert.is(state.updates.length, 4);
+    assert.equal(state.clock.sort(), [['x', 5], ['y', 9]], 'each clock entry at the maximum of the turn');
+    // A commit issued after the turn's end (a later microtask of the same task) starts another.
+    const next = await new Promise<Promise<void>>((r) => queueMicrotask(() => queueMicrotask(() => r(s.commit('d', batch({ clock: [['x', 6]] }))))));
+    await next;
+    assert.equal((await s.load('d')).clock.sort(), [['x', 6], ['y', 9]]);
     await s.close();
   }));
 
