@@ -107,6 +107,17 @@ export class SourceHeld {
     return out;
   }
 
+  /** True if an update other than `update` (by hash) is held at `version`. */
+  holdsOtherAt(version: number, update: Update): boolean {
+    for (let i = this.lowerBound(version); i < this.updates.length && this.versions[i] === version; i++) {
+      const u = this.updates[i];
+      if (u !== undefined && !sameHash(u, update)) return true;
+    }
+    const late = this.late?.get(version);
+    if (late === undefined) return false;
+    return Array.isArray(late) ? late.some((u) => !sameHash(u, update)) : !sameHash(late, update);
+  }
+
   /** Every held update, in no particular order. */
   *[Symbol.iterator](): IterableIterator<Update> {
     for (const u of this.updates) if (u !== undefined) yield u;
@@ -187,6 +198,11 @@ export class HeldSet {
   /** Held updates of `source` at `version` (more than one only after equivocation). */
   at(source: NodeId, version: number): readonly Update[] {
     return this.bySource.get(source)?.at(version) ?? [];
+  }
+
+  /** True if an update other than `update` (by hash) is held at `source` and `version`. */
+  holdsOtherAt(source: NodeId, version: number, update: Update): boolean {
+    return this.bySource.get(source)?.holdsOtherAt(version, update) ?? false;
   }
 
   /** True if `source` has an update held. */

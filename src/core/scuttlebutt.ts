@@ -21,6 +21,9 @@ import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin 
 // Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
 import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
 
+/** settle()'s answer when nothing was dropped: one shared array, never written to. */
+const NO_DROPS: Update[] = Object.freeze([]) as unknown as Update[];
+
 /** Any Scuttlebutt, whatever its event map (internal plumbing that emits by name). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyScuttlebutt = Scuttlebutt<any>;
@@ -119,9 +122,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly maxClockSkew: number;
   private readonly backend: SignatureBackend;
   private readonly sources = new Map<NodeId, number>();
-  /** Updates applied at each source's latest version, by hashId (more than one only after
-   *  equivocation, and at most MAX_EVIDENCE_PER_SOURCE + 1: the source is quarantined then). */
-  private readonly latest = new Map<NodeId, Map<string, Update>>();
+  /** Updates applied at each source's latest version: the update, or several distinct ones (by
+   *  hash) only after equivocation, at most MAX_EVIDENCE_PER_SOURCE + 1 (the source is
+   *  quarantined then). One object per source, not a Map per applied update. */
+  private readonly latest = new Map<NodeId, Update | Update[]>();
   private readonly inflight = new Map<string, Promise<boolean>>();
   /** Per source, updates in arrival order waiting for their verification and their turn. */
   private readonly queues = new Map<NodeId, Pending[]>();
@@ -207,7 +211,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** Updates held at `source`'s latest version (one, or more after equivocation). */
   latestUpdates(source: NodeId): readonly Update[] {
     const held = this.latest.get(source);
-    return held ? [...held.values()] : [];
+    return held === undefined ? [] : Array.isArray(held) ? [...held] : [held];
   }
 
   /** Evidence of every equivocation seen. */
@@ -454,15 +458,21 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private rivals(update: Update): Update[] {
     const out = this.held.at(update.source, update.version).filter((u) => !sameHash(u, update));
     if (update.version === this.sources.get(update.source)) {
-      for (const u of this.latest.get(update.source)?.values() ?? []) {
+      for (const u of this.latestUpdates(update.source)) {
         if (!sameHash(u, update) && !out.includes(u)) out.push(u);
       }
     }
     return out;
   }
 
+  /** True if {@link rivals} would find any (asked twice per received update: without allocating). */
   private equivocates(update: Update): boolean {
-    return this.rivals(update).length > 0;
+    if (this.held.holdsOtherAt(update.source, update.version, update)) return true;
+    if (update.version !== this.sources.get(update.source)) return false;
+    const latest = this.latest.get(update.source);
+    if (latest === undefined) return false;
+    if (!Array.isArray(latest)) return !sameHash(latest, update);
+    return latest.some((u) => !sameHash(u, update));
   }
 
   /** Runs once the update's signature verified and every earlier update from its source applied. */
@@ -530,7 +540,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
 
   /** Apply, advance the clock, store, then announce and forward. */
   private commitApplied(update: Update, origin: UpdateOrigin | null, meta?: Array<[string, number]>): void {
-    this.pendingDrops = [];
+    if (this.pendingDrops.length > 0) this.pendingDrops = [];
     const changed = this.applyUpdate(update);
     const have = this.sources.get(update.source) ?? 0;
     const evidence = this.evidence.isPinned(update); // one side of an equivocation
@@ -571,6 +581,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private settle(update: Update, have: number): Update[] {
     this.hold(update, have);
     this.held.add(update);
+    if (this.pendingDrops.length === 0) return NO_DROPS; // the common case: nothing superseded
     const drops = this.pendingDrops.filter((u) => !this.evidence.isPinned(u));
     this.pendingDrops = [];
     for (const u of drops) this.release(u);
@@ -599,11 +610,13 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private hold(update: Update, have: number): void {
     if (update.version > have) {
       this.sources.set(update.source, update.version);
-      this.latest.set(update.source, new Map([[hashId(update), update]]));
+      this.latest.set(update.source, update);
     } else if (update.version === have) {
-      let held = this.latest.get(update.source);
-      if (!held) this.latest.set(update.source, (held = new Map()));
-      held.set(hashId(update), update);
+      const held = this.latest.get(update.source);
+      if (held === undefined) this.latest.set(update.source, update);
+      else if (!Array.isArray(held)) {
+        if (!sameHash(held, update)) this.latest.set(update.source, [held, update]);
+      } else if (!held.some((u) => sameHash(u, update))) held.push(update);
     }
   }
 
@@ -613,17 +626,21 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     if (this.disposed) return; // durable, but nobody is told after dispose()
     // A listener that throws (or a bug) must neither stop the update being forwarded nor, when
     // this runs after a store commit, become an unhandled rejection: it goes to fail().
-    const steps = [
-      () => this.announced(update, changed),
-      () => emitUntyped.call(this, 'update', update, origin),
-      () => emitUntyped.call(this, FORWARD, update, origin, evidence),
-    ];
-    for (const step of steps) {
-      try {
-        step();
-      } catch (err) {
-        this.fail(err);
-      }
+    // Three steps, each on its own: once per applied update, so no array of closures.
+    try {
+      this.announced(update, changed);
+    } catch (err) {
+      this.fail(err);
+    }
+    try {
+      emitUntyped.call(this, 'update', update, origin);
+    } catch (err) {
+      this.fail(err);
+    }
+    try {
+      emitUntyped.call(this, FORWARD, update, origin, evidence);
+    } catch (err) {
+      this.fail(err);
     }
   }
 
