@@ -284,8 +284,10 @@ class ParsedUpdate implements Update {
   }
 
   get payload(): Uint8Array {
-    const d = typeof this.data === 'string' ? this.rebuild(this.data) : this.data.subarray(0, this.data.length - 32);
-    return d.subarray(this.payloadStart(d), d.length - 66);
+    const data = this.data;
+    const d = typeof data === 'string' ? this.rebuild(data) : data;
+    // A fresh buffer ends with the signature's 66 bytes, then the hash's 32; a rebuilt one without the hash.
+    return d.subarray(this.payloadStart(d), d.length - 66 - (typeof data === 'string' ? 0 : 32));
   }
 
   get publicKey(): Uint8Array {
