@@ -65,16 +65,6 @@ export function mapSizeOption(limits?: string): { mapSize?: number } {
 /** A sub-database with binary keys and values (lmdb-js returns copies of values). */
 type Db = Database<Uint8Array, Buffer>;
 
-/** The commits of one event turn (see LmdbStore.commit). */
-interface Turn {
-  /** What every commit of the turn returns. */
-  promise: Promise<void>;
-  /** Records a write's promise (lmdb-js returns one per transaction). */
-  issue(p: Promise<boolean>): void;
-  /** Clock maxima to write when the turn ends, by dataset prefix and source. */
-  clock: Map<Buffer, Map<string, number>>;
-}
-
 /**
  * The embedded default {@link Store}: signed envelopes, clocks and named numbers of every dataset
  * in one LMDB environment (one directory). See DESIGN.md, Store.
@@ -104,9 +94,8 @@ interface Turn {
  * transaction; every commit issued in the same event turn shares that transaction (and later
  * turns join it while it is still open). A batch is therefore atomic, and the promise resolves
  * only once lmdb-js reports that transaction committed (and, for `'flush'`, flushed).
- * The clock keeps the maximum: values issued but not yet committed are tracked in memory, and a
- * source's entry is written once per event turn, after the turn's envelopes; after any failed
- * write transaction the store refuses further commits (reopen it).
+ * The clock keeps the maximum: values issued but not yet committed are tracked in memory; after
+ * any failed write transaction the store refuses further commits (reopen it).
  *
  * Durability (lmdb-js 3.5.6 on Linux, `overlappingSync` on): see {@link LmdbStoreOptions.durability}.
  * Today lmdb-js resolves a write promise only after `mdb_txn_commit` returns, and in
@@ -152,10 +141,12 @@ export class LmdbStore implements Store {
   private readonly clockIssued = new Map<string, Map<string, number>>();
   /** Dataset key prefixes ({@link text} of the name), made once per dataset. */
   private readonly prefixes = new Map<string, Buffer>();
-  /** The promises of turns whose writes have not all settled (see `commit`). */
+  /** One promise per lmdb-js write transaction that commits are waiting on (see `commit`). */
   private readonly inflight = new Set<Promise<unknown>>();
-  /** The current event turn's commits: what they all return, and the clock maxima to write. */
-  private turn: Turn | null = null;
+  /** The lmdb-js promise of the last commit's writes, and what that commit returned for it:
+   *  every commit of one event turn shares one transaction, hence one promise, so they share one. */
+  private lastWrite: Promise<boolean> | null = null;
+  private lastSettled: Promise<void> | null = null;
   private failure: unknown = null;
   private closing: Promise<void> | null = null;
 
@@ -243,11 +234,8 @@ export class LmdbStore implements Store {
   /**
    * Applies `batch` atomically (put, drop, clock as a maximum, meta) in a write transaction shared
    * with every commit issued in the same event turn; resolves once durable (see `durability`).
-   * Every commit of one turn returns the same promise, and nothing of a batch is held until it
-   * resolves (a fast sync commits thousands of batches per second). Puts, drops and meta are
-   * issued at once; the clock entries of a turn are written once per source, at the maximum, when
-   * the turn's synchronous work ends (a microtask, so still inside lmdb-js's event-turn batch and
-   * after every envelope of the turn: a clock never runs ahead of the envelopes it counts).
+   * Every commit of one transaction gets the same promise, and nothing of a batch is held until
+   * it resolves (a fast sync commits thousands of batches per second).
    * @throws (rejects) TypeError/RangeError for a malformed batch; StoreError after close or after
    * a failed write transaction.
    */
@@ -261,61 +249,47 @@ export class LmdbStore implements Store {
     }
     // Everything below runs in this turn, after all checks: nothing can throw half-way.
     const prefix = this.prefix(dataset);
-    const turn = this.turn ?? this.beginTurn();
+    let last: Promise<boolean> | null = null;
+    let earlier: Array<Promise<boolean>> | null = null; // other transactions' promises (none in practice)
+    const issue = (p: Promise<boolean>) => {
+      if (last !== null && p !== last) (earlier ??= []).push(last);
+      last = p;
+    };
     for (const item of batch.put) {
-      if (Array.isArray(item)) turn.issue(this.envelopes.put(hashKey(prefix, item[0]), item[1]));
-      else turn.issue(this.envelopes.put(orderedKey(prefix, item), item.bytes));
+      if (Array.isArray(item)) issue(this.envelopes.put(hashKey(prefix, item[0]), item[1]));
+      else issue(this.envelopes.put(orderedKey(prefix, item), item.bytes));
     }
-    for (const item of batch.drop) turn.issue(this.envelopes.remove(typeof item === 'string' ? hashKey(prefix, item) : orderedKey(prefix, item)));
-    for (const [name, value] of batch.meta ?? []) turn.issue(this.meta.put(suffixed(prefix, name), number(value)));
+    for (const item of batch.drop) issue(this.envelopes.remove(typeof item === 'string' ? hashKey(prefix, item) : orderedKey(prefix, item)));
+    for (const [name, value] of batch.meta ?? []) issue(this.meta.put(suffixed(prefix, name), number(value)));
     if (batch.clock.length > 0) {
       let issued = this.clockIssued.get(dataset);
       if (issued === undefined) this.clockIssued.set(dataset, (issued = new Map()));
       for (const [source, version] of batch.clock) {
         let have = issued.get(source);
+        const key = suffixed(prefix, source);
         if (have === undefined) {
-          const stored = this.clock.get(suffixed(prefix, source));
+          const stored = this.clock.get(key);
           have = stored === undefined ? -1 : this.numberIn(stored);
-          issued.set(source, have);
         }
         if (version > have) {
+          issue(this.clock.put(key, number(version)));
           issued.set(source, version);
-          let maxima = turn.clock.get(prefix);
-          if (maxima === undefined) turn.clock.set(prefix, (maxima = new Map()));
-          maxima.set(source, version); // above any issued before: the turn's maximum so far
+        } else {
+          issued.set(source, have);
         }
       }
     }
-    return turn.promise;
-  }
-
-  /** Starts the current turn's shared commit: its promise settles once every write issued in it
-   *  (and the clock entries written at its end) has committed. */
-  private beginTurn(): Turn {
-    let resolve!: () => void;
-    let reject!: (err: unknown) => void;
-    const promise = new Promise<void>((res, rej) => {
-      resolve = res;
-      reject = rej;
-    });
-    const writes: Array<Promise<boolean>> = [];
-    const turn: Turn = {
-      promise, clock: new Map(),
-      issue: (p) => {
-        if (writes[writes.length - 1] !== p) writes.push(p); // one lmdb-js promise per transaction
-      },
-    };
-    this.turn = turn;
-    this.inflight.add(promise);
-    queueMicrotask(() => {
-      this.turn = null;
-      for (const [prefix, maxima] of turn.clock) {
-        for (const [source, version] of maxima) turn.issue(this.clock.put(suffixed(prefix, source), number(version)));
-      }
-      const done = writes.length === 0 ? Promise.resolve() : this.settle(writes);
-      done.then(resolve, reject).finally(() => this.inflight.delete(promise));
-    });
-    return turn;
+    if (last === null) return Promise.resolve();
+    if (earlier === null && last === this.lastWrite) return this.lastSettled!;
+    const settled = this.settle(earlier === null ? [last] : [...earlier, last]);
+    this.inflight.add(settled);
+    const untrack = () => void this.inflight.delete(settled);
+    settled.then(untrack, untrack);
+    if (earlier === null) {
+      this.lastWrite = last;
+      this.lastSettled = settled;
+    }
+    return settled;
   }
 
   /** Waits for the store's writes, closes LMDB, seals the data file, releases the lock. Later
