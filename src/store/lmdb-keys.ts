@@ -82,12 +82,6 @@ export function writeNodeId(out: Uint8Array, at: number, id: NodeId): boolean {
   return (buffer & ((1 << bits) - 1)) === 0; // the 4 bits left over are zero
 }
 
-/** True when `id` is a canonical node id, the form {@link writeNodeId} accepts. */
-export function isCanonicalNodeId(id: unknown): id is NodeId {
-  return typeof id === 'string' && writeNodeId(NODE_ID_SCRATCH, 0, id);
-}
-const NODE_ID_SCRATCH = new Uint8Array(32);
-
 /** Writes a version (a safe integer >= 0) as 8 bytes big-endian at `out[at]`. */
 export function writeVersion(out: Buffer, at: number, version: number): void {
   out.writeUInt32BE(Math.floor(version / 2 ** 32), at);
@@ -111,24 +105,6 @@ export function readText(key: Uint8Array, at: number): string | null {
 
 // ---- batches and keys ------------------------------------------------------------------------
 
-/** `prefix` + the 32 bytes of a 64-digit hex hash (checked by {@link checkBatch}). */
-export function hashKey(prefix: Buffer, hash: string): Buffer {
-  const key = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
-  prefix.copy(key, 0);
-  key.write(hash, prefix.length, HASH_KEY_BYTES, 'hex');
-  return key;
-}
-
-/** `prefix` + source (32) + version (8, big-endian) + hash (32) of a checked update name. */
-export function orderedKey(prefix: Buffer, u: StoreUpdateName): Buffer {
-  const key = Buffer.allocUnsafe(prefix.length + ORDERED_KEY_BYTES);
-  prefix.copy(key, 0);
-  writeNodeId(key, prefix.length, u.source);
-  writeVersion(key, prefix.length + 32, u.version);
-  key.set(u.hash, prefix.length + 40);
-  return key;
-}
-
 /** `prefix` + text(name): a clock or meta key. */
 export function suffixed(prefix: Buffer, name: string): Buffer {
   const key = Buffer.allocUnsafe(prefix.length + 1 + 2 * name.length);
@@ -137,46 +113,86 @@ export function suffixed(prefix: Buffer, name: string): Buffer {
   return key;
 }
 
-/** Checks a whole batch before anything of it is written (allocating nothing on the way).
+/** A checked batch's envelope writes, in order: the key and value of each put (then each drop,
+ *  with a null value). */
+export interface EnvelopeWrites {
+  keys: Buffer[];
+  values: Array<Uint8Array | null>;
+}
+
+/** Checks a whole batch before anything of it is written, and builds the keys of its puts and
+ *  drops (each field of an update is read once: an Update's byte fields are made when read).
  *  @throws TypeError/RangeError naming the field. */
-export function checkBatch(batch: StoreBatch): void {
+export function planBatch(prefix: Buffer, batch: StoreBatch): EnvelopeWrites {
   if (typeof batch !== 'object' || batch === null) throw new TypeError('"batch" expected an object');
-  for (const item of list(batch.put, 'batch.put')) {
+  const put = list(batch.put, 'batch.put');
+  const drop = list(batch.drop, 'batch.drop');
+  const keys: Buffer[] = [];
+  const values: Array<Uint8Array | null> = [];
+  for (let i = 0; i < put.length; i++) {
+    const item = put[i];
     if (Array.isArray(item)) {
       if (item.length !== 2) throw new TypeError('"batch.put" expected updates or [hash, bytes] pairs');
-      checkHashHex(item[0]);
-      assertBytes(item[1], 'batch.put envelope');
+      const [hash, bytes] = item as [unknown, unknown];
+      assertBytes(bytes, 'batch.put envelope');
+      keys.push(hashKey(prefix, checkHashHex(hash)));
+      values.push(bytes);
     } else {
-      checkName(item, 'batch.put');
-      assertBytes((item as StoreUpdate).bytes, 'batch.put envelope');
+      keys.push(orderedKey(prefix, item, 'batch.put'));
+      const bytes = (item as StoreUpdate).bytes;
+      assertBytes(bytes, 'batch.put envelope');
+      values.push(bytes);
     }
   }
-  for (const item of list(batch.drop, 'batch.drop')) {
-    if (typeof item === 'string') checkHashHex(item);
-    else checkName(item, 'batch.drop');
+  for (let i = 0; i < drop.length; i++) {
+    const item = drop[i];
+    keys.push(typeof item === 'string' ? hashKey(prefix, checkHashHex(item)) : orderedKey(prefix, item, 'batch.drop'));
+    values.push(null);
   }
-  for (const [source, version] of entries(batch.clock, 'batch.clock')) {
+  const clock = entries(batch.clock, 'batch.clock');
+  for (let i = 0; i < clock.length; i++) {
+    const [source, version] = clock[i]!;
     assertName(source, 'batch.clock source');
     if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new RangeError(`"batch.clock version" expected a safe integer >= 0, got ${String(version)}`);
   }
-  for (const [name, value] of entries(batch.meta ?? [], 'batch.meta')) {
+  const meta = entries(batch.meta ?? [], 'batch.meta');
+  for (let i = 0; i < meta.length; i++) {
+    const [name, value] = meta[i]!;
     assertName(name, 'batch.meta name');
     if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`"batch.meta value" expected a finite number, got ${String(value)}`);
   }
+  return { keys, values };
 }
 
-function checkHashHex(hash: unknown): void {
+/** `prefix` + the 32 bytes of a 64-digit hex hash (checked first). */
+function hashKey(prefix: Buffer, hash: string): Buffer {
+  const key = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
+  prefix.copy(key, 0);
+  key.write(hash, prefix.length, HASH_KEY_BYTES, 'hex');
+  return key;
+}
+
+function checkHashHex(hash: unknown): string {
   if (typeof hash !== 'string') throw new TypeError(`update hash expected a hex string, got ${typeof hash}`);
   if (!isHashHex(hash)) throw new RangeError(`update hash expected 64 lowercase hex digits, got length=${hash.length}`);
+  return hash;
 }
 
-/** Checks an update named by source, version and hash. */
-function checkName(u: unknown, name: string): void {
+/** `prefix` + source (32) + version (8, big-endian) + hash (32) of an update name, checked as it
+ *  is written. @throws TypeError/RangeError naming the field. */
+function orderedKey(prefix: Buffer, u: unknown, name: string): Buffer {
   if (typeof u !== 'object' || u === null) throw new TypeError(`"${name}" expected updates (source, version, hash) or hashes, got ${u === null ? 'null' : typeof u}`);
   const { source, version, hash } = u as StoreUpdateName;
-  if (!isCanonicalNodeId(source)) throw new RangeError(`"${name} source" expected a node id (52 base32 characters), got ${typeof source === 'string' ? `length=${(source as string).length}` : typeof source}`);
+  const key = Buffer.allocUnsafe(prefix.length + ORDERED_KEY_BYTES);
+  prefix.copy(key, 0);
+  if (typeof source !== 'string' || !writeNodeId(key, prefix.length, source)) {
+    throw new RangeError(`"${name} source" expected a node id (52 base32 characters), got ${typeof source === 'string' ? `length=${(source as string).length}` : typeof source}`);
+  }
   if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 0) throw new RangeError(`"${name} version" expected a safe integer >= 0, got ${String(version)}`);
+  writeVersion(key, prefix.length + 32, version);
   assertBytes(hash, `${name} hash`, 32);
+  key.set(hash, prefix.length + 40);
+  return key;
 }
 
 export function checkDataset(dataset: unknown): asserts dataset is string {

@@ -13,7 +13,7 @@ import {
   prepareDirectory, releaseLock, writeSeal,
 } from './lmdb-directory.ts';
 import {
-  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkBatch, checkDataset, hashKey, number, orderedKey, readNumber, readText, successor, suffixed, text,
+  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkDataset, number, planBatch, readNumber, readText, successor, suffixed, text, type EnvelopeWrites,
 } from './lmdb-keys.ts';
 
 export { LMDB_STORE_FORMAT };
@@ -240,39 +240,43 @@ export class LmdbStore implements Store {
    * a failed write transaction.
    */
   commit(dataset: string, batch: StoreBatch): Promise<void> {
+    let prefix: Buffer;
+    let envelopes: EnvelopeWrites;
     try {
       this.assertOpen();
       checkDataset(dataset);
-      checkBatch(batch);
+      prefix = this.prefix(dataset);
+      envelopes = planBatch(prefix, batch);
     } catch (err) {
       return Promise.reject(err);
     }
     // Everything below runs in this turn, after all checks: nothing can throw half-way.
-    const prefix = this.prefix(dataset);
     let last: Promise<boolean> | null = null;
     let earlier: Array<Promise<boolean>> | null = null; // other transactions' promises (none in practice)
     const issue = (p: Promise<boolean>) => {
       if (last !== null && p !== last) (earlier ??= []).push(last);
       last = p;
     };
-    for (const item of batch.put) {
-      if (Array.isArray(item)) issue(this.envelopes.put(hashKey(prefix, item[0]), item[1]));
-      else issue(this.envelopes.put(orderedKey(prefix, item), item.bytes));
+    const { keys, values } = envelopes;
+    for (let i = 0; i < keys.length; i++) {
+      const value = values[i]!;
+      issue(value === null ? this.envelopes.remove(keys[i]!) : this.envelopes.put(keys[i]!, value));
     }
-    for (const item of batch.drop) issue(this.envelopes.remove(typeof item === 'string' ? hashKey(prefix, item) : orderedKey(prefix, item)));
-    for (const [name, value] of batch.meta ?? []) issue(this.meta.put(suffixed(prefix, name), number(value)));
-    if (batch.clock.length > 0) {
+    const meta = batch.meta ?? [];
+    for (let i = 0; i < meta.length; i++) issue(this.meta.put(suffixed(prefix, meta[i]![0]), number(meta[i]![1])));
+    const clock = batch.clock;
+    if (clock.length > 0) {
       let issued = this.clockIssued.get(dataset);
       if (issued === undefined) this.clockIssued.set(dataset, (issued = new Map()));
-      for (const [source, version] of batch.clock) {
+      for (let i = 0; i < clock.length; i++) {
+        const [source, version] = clock[i]!;
         let have = issued.get(source);
-        const key = suffixed(prefix, source);
         if (have === undefined) {
-          const stored = this.clock.get(key);
+          const stored = this.clock.get(suffixed(prefix, source));
           have = stored === undefined ? -1 : this.numberIn(stored);
         }
         if (version > have) {
-          issue(this.clock.put(key, number(version)));
+          issue(this.clock.put(suffixed(prefix, source), number(version)));
           issued.set(source, version);
         } else {
           issued.set(source, have);
