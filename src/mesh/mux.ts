@@ -79,7 +79,7 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.blocked = false;
     this.flush();
   };
-  private readonly onClose = (): void => this.destroy();
+  private readonly onClose = (): void => this.channelClosed();
 
   /** @throws RangeError for a window the peer would refuse (under MUX_MAX_DATA_BYTES) or a u32 cannot carry. */
   constructor(channel: Duplex, options: MuxOptions) {
@@ -126,15 +126,38 @@ export class Mux extends EventEmitter<MuxEvents> {
     this.send(message);
   }
 
-  /** Closes every session (their streams are destroyed, also those finishing a clean end); the channel is the caller's. */
+  /** Closes every session now (their streams are destroyed, also those finishing a clean end, and
+   *  what the peer sent that they have not taken yet is dropped); the channel is the caller's.
+   *  Once the channel is gone it does what its 'close' does (see channelClosed), whoever calls first. */
   destroy(): void {
     if (this.closed) return;
+    if (this.channel.destroyed) return this.channelClosed();
+    this.detach();
+    this.sessions.length = 0;
+    for (const channel of this.local.values()) channel.session?.destroyStream();
+  }
+
+  /**
+   * The channel closed (the peer's close frame, or a hang-up): nothing more is sent or received,
+   * but what the peer sent before is not dropped. Every session ends as if the peer had sent END
+   * then CLOSE: its stream takes the DATA that arrived (authenticated by the channel; each update
+   * in it is verified by the stream like any other), its writable side ends, and only then is it
+   * destroyed. A node that stops sends its signed leaving record and then its close frame; both
+   * often arrive in one read while our stream is still busy with the write before (its callback
+   * comes after a verification, or at least a microtask, later than the channel's close, which
+   * runs on ticks), so the record waits in the session's inbox: destroying the stream here lost it.
+   */
+  private channelClosed(): void {
+    if (this.closed) return;
+    this.detach();
+    for (const session of this.sessions.splice(0)) session.connectionClosed();
+  }
+
+  private detach(): void {
     this.closed = true;
     this.channel.off('data', this.onMessage);
     this.channel.off('drain', this.onDrain);
     this.channel.off('close', this.onClose);
-    this.sessions.length = 0;
-    for (const channel of this.local.values()) channel.session?.destroyStream();
   }
 
   // ---- receiving ----------------------------------------------------------------------------
@@ -285,7 +308,8 @@ export class Mux extends EventEmitter<MuxEvents> {
  * Ends: END says "no more DATA from me" (our stream's writable side ends once it has taken
  * everything); CLOSE says "I am gone" (we stop sending and the stream is destroyed). A stream
  * that ended cleanly and then closed still sends what it had produced, then END, then CLOSE; and
- * a CLOSE after the peer's END lets our stream take what the peer sent before it is destroyed.
+ * a CLOSE after the peer's END lets our stream take what the peer sent before it is destroyed. The
+ * connection closing is END then CLOSE for every session: what arrived is taken, nothing is lost.
  */
 export class MuxSession {
   /** The dataset name. */
@@ -336,7 +360,8 @@ export class MuxSession {
   }
 
   /** Connects a stream (a replication stream): its output goes to the peer, the peer's into it.
-   *  When the stream closes the session closes; when the connection closes the stream is destroyed.
+   *  When the stream closes the session closes; when the connection closes the stream takes what
+   *  arrived and is destroyed once its writable side finished.
    *  @throws Error if the session already carries a stream. */
   attach(stream: Duplex): void {
     if (this.stream) throw new Error('a session carries one stream');
@@ -477,7 +502,18 @@ export class MuxSession {
     this.close();
   }
 
-  /** @internal Destroys the stream now (the connection is gone). */
+  /** @internal The connection closed (see Mux.channelClosed): the peer's END and CLOSE at once,
+   *  with nothing sent back. The stream takes what arrived, then is destroyed. */
+  connectionClosed(): void {
+    this.sentClose = true; // no CLOSE (nor anything else) can go out any more
+    if (!this.peerEnd && !this.peerClose) {
+      this.peerEnd = true;
+      this.pumpInbox();
+    }
+    this.close();
+  }
+
+  /** @internal Destroys the stream now, dropping what it has not taken (see Mux.destroy). */
   destroyStream(): void {
     this.done = true;
     this.inbox.length = 0;
