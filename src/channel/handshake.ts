@@ -112,8 +112,8 @@ export interface HandshakeOutcome {
  *                 the first time); plus HASH(protocol name), once per process
  *   ChaChaPoly    5: our s, their s, 3 payloads (one call each with libsodium; node:crypto builds a
  *                 cipher object per call)
- *   Ed25519       1 verify (the peer's identity payload, on the default backend's pool: see
- *                 decodeIdentityPayload for why not inline); 0 signs: the signature over this process's
+ *   Ed25519       1 verify (the peer's identity payload; inline with libsodium, not through the
+ *                 worker pool: see decodeIdentityPayload); 0 signs: the signature over this process's
  *                 static key is made once per identity and static key (identity-payload.ts), never
  *                 per handshake; nothing ephemeral is ever cached
  *   psk HKDF      0: derived once per network-key object (derivePsk)
@@ -279,9 +279,10 @@ export async function performHandshake(stream: Duplex, options: HandshakeOptions
       send(hs.writeMessage(encodeTimestampPayload(now())));
       // <- e, ee, s, es    (payload: the responder's identity)
       const payload = hs.readMessage(await readFrame(MESSAGE_2_BYTES, 'message 2'));
-      // The responder's signature is checked off the event loop; meanwhile message 3 is computed
-      // here (one DH, two encryptions), but it is sent only once the check has passed: a bad
-      // signature or a mismatch stops before our identity is ever sent to the wrong peer.
+      // The responder's signature is checked (inline with libsodium, see decodeIdentityPayload;
+      // with node:crypto on the libuv pool, while message 3 is computed here: one DH, two
+      // encryptions); message 3 is sent only once the check has passed: a bad signature or a
+      // mismatch stops before our identity is ever sent to the wrong peer.
       const verified = verify(payload);
       verified.catch(() => {}); // observed below
       await Promise.resolve(); // lets a verifier that dispatches its work on a microtask start it first

@@ -3,7 +3,7 @@
 import type { Identity } from '../identity/identity.ts';
 import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
 import { copyBytes } from './primitives.ts';
-import { DOMAIN, domainBytes, verifySignature } from '../identity/signature.ts';
+import { defaultSignatureBackend, DOMAIN, domainBytes, verifySignature, verifySignatureSync } from '../identity/signature.ts';
 
 /** Exact length of an identity payload. Any other length is rejected before parsing. */
 export const IDENTITY_PAYLOAD_BYTES = 96;
@@ -42,19 +42,22 @@ export function encodeIdentityPayload(identity: Identity, noiseStatic: Uint8Arra
  * length, then signet's signature rule over the domain-tagged static key; derives the node id.
  * Never rejects for Uint8Array input.
  *
- * Runs through the default async backend (with `sodium`, the worker pool). Running this lone
- * verification inline instead (verifySignatureSync, same rule) measured faster: the pool's
- * postMessage alone cost the event loop ~55 µs against ~45 µs for the equation, plus a thread
- * hop. It is not done because it shifts the mesh's timing into a race outside the channel (a
- * leaving record that arrives in one read with the close frame is dropped while it is verified:
- * test/mesh/node.test.ts "a node that stops cleanly..." failed about half the runs).
+ * Policy: with the `sodium` backend this one verification runs inline, on the event loop,
+ * through the same rule (checks 1-4, then libsodium's cofactorless equation:
+ * `verifySignatureSync`). A handshake side has exactly one to do, alone: the worker pool would
+ * batch nothing, and handing a lone request over costs the event loop more (postMessage alone
+ * measured ~55 µs) than the ~45 µs of the equation itself, plus a thread hop of latency on a
+ * busy machine. With `native` (no libsodium) it stays on the libuv pool, where the sync form
+ * would cost ~100 µs of event loop. Updates keep the pool; this is only the handshake's check.
  */
 export async function decodeIdentityPayload(payload: Uint8Array, noiseStatic: Uint8Array): Promise<PayloadResult> {
   if (payload.length !== IDENTITY_PAYLOAD_BYTES) return { ok: false, reason: 'bad-length' };
   const publicKey = copyBytes(payload.subarray(0, 32));
   const signature = payload.subarray(32, 96);
   const message = domainBytes(DOMAIN.noiseStatic, noiseStatic);
-  const valid = await verifySignature(signature, message, publicKey);
+  const valid = defaultSignatureBackend() === 'sodium'
+    ? verifySignatureSync(signature, message, publicKey, { backend: 'sodium' })
+    : await verifySignature(signature, message, publicKey);
   if (!valid) return { ok: false, reason: 'bad-signature' };
   return { ok: true, remote: Object.freeze({ id: nodeIdOf(publicKey), publicKey }) };
 }

@@ -370,8 +370,11 @@ class ParsedUpdate implements Update {
  *  just applied are the ones it is about to store and send, as views of their fresh buffer. */
 const recent: ParsedUpdate[] = [];
 let recentNext = 0;
-/** Held updates kept fresh (the window of {@link holdCompact}). */
-export const FRESH_WINDOW: number = 1024;
+/** Held updates kept fresh (the window of {@link holdCompact}). Live updates are stored and sent
+ *  within a turn or two of their apply, so a short window serves; a long one kept every fresh
+ *  buffer alive long enough to be promoted to V8's old space and swept from there (replica sync
+ *  and live runs, --trace-gc-nvp: 128 promoted less and needed fewer full collections than 1024). */
+export const FRESH_WINDOW: number = 128;
 
 /**
  * Marks an update as held for long: it is compacted (see ParsedUpdate) once FRESH_WINDOW

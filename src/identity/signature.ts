@@ -95,7 +95,9 @@ export function verifySignature(
   }
 }
 
-/** Synchronous {@link verifySignature}, on the event loop. For tests and benchmarks.
+/** Synchronous {@link verifySignature}, on the event loop: the same rule and verdict. For tests,
+ *  benchmarks, and a lone verification that a pool would not batch (the handshake's identity
+ *  payload with `sodium`, src/channel/identity-payload.ts).
  *  @throws as {@link verifySignature} rejects. */
 export function verifySignatureSync(
   signature: Uint8Array,

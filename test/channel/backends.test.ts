@@ -17,6 +17,7 @@ import {
 } from '../../src/channel/primitives.ts';
 import { hkdf, NODE_SHA256, SODIUM_HASH_MAX_BYTES, SODIUM_SHA256 } from '../../src/channel/hashes.ts';
 import { findLeadingPskState, LEADING_PSK_CACHE_SIZE } from '../../src/channel/leading-psk.ts';
+import { defaultSignatureBackend } from '../../src/identity/signature.ts';
 import { sodium } from '../../src/util/sodium.ts';
 import { toHex } from '../../src/util/bytes.ts';
 import { Prng } from '../helpers/prng.ts';
@@ -174,6 +175,18 @@ test('SHA-256: libsodium is the wire hash exactly when sodium-native loads, and 
   const ikm = prng.bytes(32);
   assert.equal(hkdf(SODIUM_SHA256, ck, ikm, 3).map(toHex), hkdf(NODE_SHA256, ck, ikm, 3).map(toHex), 'Noise HKDF, 3 outputs');
   assert.equal(hkdf(SODIUM_SHA256, ck, EMPTY, 2).map(toHex), hkdf(NODE_SHA256, ck, EMPTY, 2).map(toHex), 'Noise HKDF, 2 outputs');
+});
+
+test('with the sodium backend the handshake\'s identity check runs inline (no worker round trip), with the same verdicts', async () => {
+  if (defaultSignatureBackend() !== 'sodium') return; // with native it stays on the libuv pool
+  const s = DEFAULT_PRIMITIVES.generateKeyPair().publicKey;
+  const payload = encodeIdentityPayload(alice, s);
+  const bad = Uint8Array.from(payload, (b, i) => (i === 40 ? b ^ 1 : b));
+  const results: unknown[] = [];
+  void decodeIdentityPayload(payload, s).then((r) => results.push(r.ok));
+  void decodeIdentityPayload(bad, s).then((r) => results.push(r.ok));
+  await Promise.resolve(); // microtasks only: a worker's answer could not have arrived yet
+  assert.equal(results, [true, false]);
 });
 
 /** A hash that counts its calls. */
