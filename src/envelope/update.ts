@@ -304,6 +304,20 @@ class ParsedUpdate implements Update {
     return d.subarray(this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version), d.length - 32 - 66);
   }
 
+  /** @internal `bodyBytes.length` without making them. */
+  bodyLength(): number {
+    const d = this.data;
+    if (typeof d === 'string') return d.length - RECORD_TAIL;
+    return d.length - 32 - 66 - (this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version));
+  }
+
+  /** @internal The body's first byte (its CBOR head), without making the body. */
+  bodyHead(): number {
+    const d = this.data;
+    if (typeof d === 'string') return d.charCodeAt(0);
+    return d[this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version)]!;
+  }
+
   get signature(): Uint8Array {
     const d = this.data;
     return typeof d === 'string' ? latin1Bytes(d, d.length - 96, d.length - 32) : d.subarray(d.length - 96, d.length - 32);
@@ -426,6 +440,17 @@ export function bodyMemo<T>(update: Update, read: (bodyBytes: Uint8Array) => T):
     return value;
   }
   return update.memo as T;
+}
+
+/** The body's length in bytes, without making the body (a compact update would copy it). */
+export function bodyLength(update: Update): number {
+  return update instanceof ParsedUpdate ? update.bodyLength() : update.bodyBytes.length;
+}
+
+/** The body's first byte (its CBOR head), without making the body; -1 for an empty body. */
+export function bodyHead(update: Update): number {
+  if (update instanceof ParsedUpdate) return update.bodyLength() > 0 ? update.bodyHead() : -1;
+  return update.bodyBytes[0] ?? -1;
 }
 
 /** The signature and the payload hash as one 96-character latin1 string: an in-memory key for

@@ -4,7 +4,7 @@
 import { MAX_TTL_MS } from '../limits.ts';
 import { createHash } from 'node:crypto';
 import { on } from 'node:events';
-import { hashId, type Update } from '../envelope/update.ts';
+import { bodyHead, hashId, type Update } from '../envelope/update.ts';
 import { decodeScanned, encodeCbor, type Value } from '../envelope/cbor.ts';
 import { isNodeId, NODE_ID_LENGTH, type NodeId } from '../identity/node-id.ts';
 import { Scuttlebutt, type ScuttlebuttEvents, type ScuttlebuttOptions } from '../core/scuttlebutt.ts';
@@ -451,6 +451,10 @@ export class Model extends Scuttlebutt<ModelEvents> {
    *  that is not its key's winner is not reconciled either: models with and without the option
    *  reconcile the same set (the winners), and never offer each other older versions forever. */
   protected override forgettable(update: Update, now: number): boolean {
+    // A plain write (['set', key, value], a 3-element array) is never due to be forgotten while
+    // it is its key's only version: known from its first byte, without reading the body (this
+    // runs over every held update when a reconciliation session opens).
+    if (this.maxVersions === 1 && bodyHead(update) === 0x83) return false;
     const body = bodyOf(update);
     if (body === null) return false;
     if (this.maxVersions > 1) {

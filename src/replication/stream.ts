@@ -3,7 +3,7 @@
 // backpressure both ways, a fault budget, and a cut-off with a reason for protocol abuse.
 import { TypedDuplex, type DuplexEvents } from '../util/duplex-events.ts';
 import { checkCbor, encodeCbor, type Value } from '../envelope/cbor.ts';
-import type { Update } from '../envelope/update.ts';
+import { bodyLength, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import {
   FAULT_BUDGET, HELLO_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS, RECONCILE_INTERVAL_MS, RECONCILE_QUIET_MS,
@@ -258,7 +258,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.syncReceived = !this.opts.writable;
     this.syncSent = !this.opts.readable;
     this.reconciler = new Reconciler({
-      sb, include: (u) => (this.sendFilter === undefined || this.sendFilter(u)) && u.bodyBytes.length <= this.peerMaxUpdateBytes, intervalMs: this.opts.reconcileIntervalMs, quietMs: this.opts.reconcileQuietMs,
+      sb, include: (u) => (this.sendFilter === undefined || this.sendFilter(u)) && bodyLength(u) <= this.peerMaxUpdateBytes, intervalMs: this.opts.reconcileIntervalMs, quietMs: this.opts.reconcileQuietMs,
       send: (payload) => this.sendControl(payload),
       repair: (updates) => this.queueRepair(updates),
       charge: (wasted, detail) => this.charge(wasted, detail),
@@ -365,7 +365,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
    *  would be refused there, and an honest sender does not send what will be refused. */
   private fitsPeer(update: Update): boolean {
     if (this.sendFilter !== undefined && !this.sendFilter(update)) return false;
-    if (update.bodyBytes.length <= this.peerMaxUpdateBytes) return true;
+    if (bodyLength(update) <= this.peerMaxUpdateBytes) return true;
     this.stats.skipped++;
     return false;
   }

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, signUpdate, openUpdate, parseUpdate, verifyUpdate, nextVersion, nodeIdOf, wallClockMicros, limits } from '../../src/index.ts';
 import { decodeCbor, encodeCbor, cborHead } from '../../src/envelope/cbor.ts';
-import { compactUpdate, hashId, isCompact, signedId } from '../../src/envelope/update.ts';
+import { bodyHead, bodyLength, compactUpdate, hashId, isCompact, signedId } from '../../src/envelope/update.ts';
 import { DOMAIN, domainBytes } from '../../src/identity/signature.ts';
 import { concatBytes, toHex, utf8 } from '../../src/util/bytes.ts';
 
@@ -107,6 +107,23 @@ test('signedId names the envelope, signature included, alike in the fresh and th
   assert.ok(isCompact(r.update));
   assert.is(signedId(r.update), id);
   assert.is(signedId(good), id); // signUpdate's own update
+});
+
+test('bodyLength and bodyHead read the body without making it, alike fresh and compact', () => {
+  for (const body of [['set', 'k', 'v'], ['del', 'k'], 7, 'x'.repeat(300)]) {
+    const u = signUpdate(alice, { dataset: 'chat', version: 5, body });
+    const r = parseUpdate(u.bytes);
+    assert.ok(r.ok);
+    if (!r.ok) return;
+    for (const x of [u, r.update]) {
+      assert.is(bodyLength(x), x.bodyBytes.length);
+      assert.is(bodyHead(x), x.bodyBytes[0]);
+      compactUpdate(x);
+      assert.ok(isCompact(x));
+      assert.is(bodyLength(x), x.bodyBytes.length);
+      assert.is(bodyHead(x), x.bodyBytes[0]);
+    }
+  }
 });
 
 test('every single-byte truncation of a valid envelope is rejected, never thrown', async () => {
