@@ -42,7 +42,7 @@ export {
 export type { HistoryOrdering } from './replication/batches.ts';
 
 // store/
-export { MemoryStore, type Store, type StoreBatch, type StoredState } from './store/store.ts';
+export { MemoryStore, type Store, type StoreBatch, type StoredState, type StoreUpdate, type StoreUpdateName } from './store/store.ts';
 export { LmdbStore, LMDB_STORE_FORMAT, type LmdbStoreOptions } from './store/lmdb.ts';
 
 // channel/

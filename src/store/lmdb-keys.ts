@@ -146,8 +146,20 @@ export function planBatch(prefix: Buffer, batch: StoreBatch): EnvelopeWrites {
   }
   for (let i = 0; i < drop.length; i++) {
     const item = drop[i];
-    keys.push(typeof item === 'string' ? hashKey(prefix, checkHashHex(item)) : orderedKey(prefix, item, 'batch.drop'));
-    values.push(null);
+    if (typeof item === 'string') {
+      keys.push(hashKey(prefix, checkHashHex(item)));
+      values.push(null);
+      continue;
+    }
+    const key = orderedKey(prefix, item, 'batch.drop');
+    // An envelope a format-1 store held is keyed by its hash alone (the format was carried
+    // forward with its keys): an update dropped by name loses that key too, or an envelope
+    // loaded from it and later superseded would stay on disk and come back at every load.
+    const legacy = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
+    prefix.copy(legacy, 0);
+    key.copy(legacy, prefix.length, prefix.length + 40);
+    keys.push(key, legacy);
+    values.push(null, null);
   }
   const clock = entries(batch.clock, 'batch.clock');
   for (let i = 0; i < clock.length; i++) {

@@ -162,6 +162,24 @@ test('a format-1 store (envelopes keyed by hash) opens, is carried to format 2, 
     await u.close();
   }));
 
+test('a format-1 store: an update it held by hash, dropped later by its name, leaves the store', () =>
+  withDir(async (dir) => {
+    const kept = update(0, 1);
+    const superseded = update(1, 2);
+    const s = new LmdbStore(dir);
+    // As format 1 stored them: keyed by the hex of their hash.
+    await s.commit('d', batch({ put: [kept, superseded].map((u) => [hex(u.hash), u.bytes] as [string, Uint8Array]) }));
+    await s.close();
+    const t = new LmdbStore(dir);
+    assert.is((await t.load('d')).updates.length, 2);
+    await t.commit('d', batch({ drop: [{ source: superseded.source, version: superseded.version, hash: superseded.hash }] })); // as the core drops it now
+    assert.equal((await t.load('d')).updates.map(hex), [hex(kept.bytes)]);
+    await t.close();
+    const u = new LmdbStore(dir);
+    assert.equal((await u.load('d')).updates.map(hex), [hex(kept.bytes)]);
+    await u.close();
+  }));
+
 test('after close, a commit of the named form rejects with StoreError', () =>
   withDir(async (dir) => {
     const s = new LmdbStore(dir);
