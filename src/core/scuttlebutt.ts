@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
-import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update } from '../envelope/update.ts';
+import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update, type UpdateOptions } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
@@ -121,6 +121,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   readonly maxUpdateBytes: number;
   private readonly maxClockSkew: number;
   private readonly backend: SignatureBackend;
+  /** Options objects made once, not per received update. */
+  private readonly verifyOptions: { backend: SignatureBackend };
+  private readonly parseCopying: UpdateOptions;
+  private readonly parseAdopting: UpdateOptions;
   private readonly sources = new Map<NodeId, number>();
   /** Updates applied at each source's latest version: the update, or several distinct ones (by
    *  hash) only after equivocation, at most MAX_EVIDENCE_PER_SOURCE + 1 (the source is
@@ -174,6 +178,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
     this.backend = options.backend ?? defaultSignatureBackend();
+    this.verifyOptions = { backend: this.backend };
+    this.parseCopying = { dataset, maxUpdateBytes: this.maxUpdateBytes };
+    this.parseAdopting = { ...this.parseCopying, adopt: true };
     this.setMaxListeners(0);
     this.evidence = new Evidence(options.quarantine === true);
     this.deferrals = new Deferrals({
@@ -277,7 +284,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null, adopt = false): Promise<IngestResult> {
     if (this.disposed) return Promise.resolve({ status: 'ignored' });
     const seq = ++this.ingested;
-    const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: this.maxUpdateBytes, adopt });
+    const parsed = parseUpdate(bytes, adopt ? this.parseAdopting : this.parseCopying);
     if (!parsed.ok) {
       return Promise.resolve(this.reject(origin, parsed.reason, parsed.detail, undefined, seq));
     }
@@ -294,7 +301,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     let verified = this.inflight.get(key);
     const first = verified === undefined;
     if (first) {
-      verified = verifyUpdate(update, { backend: this.backend });
+      verified = verifyUpdate(update, this.verifyOptions);
       this.inflight.set(key, verified);
     }
     // Apply in arrival order per source, each only after its own verification and every

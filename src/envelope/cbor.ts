@@ -293,7 +293,15 @@ export function skipScanned(bytes: Uint8Array, pos: number): number {
       pos += info < 24 ? 1 : 1 + (1 << (info - 24));
       continue;
     }
-    const [, arg, size] = readHead(bytes, pos)!; // a scanned head is definite and safe
+    // A scanned head is definite and safe: read in place (this runs per item of every body read).
+    const info = bytes[pos]! & 31;
+    let arg = info;
+    let size = 1;
+    if (info >= 24) {
+      size = 1 + (1 << (info - 24));
+      arg = 0;
+      for (let i = 1; i < size; i++) arg = arg * 256 + bytes[pos + i]!;
+    }
     pos += size;
     if (major === 2 || major === 3) pos += arg;
     else if (major === 4) left += arg;

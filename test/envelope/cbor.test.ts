@@ -2,7 +2,7 @@
 // that must never throw.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeCbor, encodeCbor, checkCbor, cborHead, readHead, CBOR_MAX_ITEMS, FORBIDDEN_KEYS, rawDecoderForTests } from '../../src/envelope/cbor.ts';
+import { decodeCbor, encodeCbor, checkCbor, cborHead, readHead, skipScanned, CBOR_MAX_ITEMS, FORBIDDEN_KEYS, rawDecoderForTests } from '../../src/envelope/cbor.ts';
 import { concatBytes } from '../../src/util/bytes.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 
@@ -106,6 +106,27 @@ test('text strings: the guard\'s UTF-8 verdict is the strict decoder\'s, as a va
     assert.is(checkCbor(keyed, 4) === null, expected && !forbidden, `key ${Buffer.from(text).toString('hex')} (SIGNET_SEED=${seed})`);
   }
   assert.ok(valid > 100 && valid < cases.length - 100); // both verdicts exercised
+});
+
+test('skipScanned ends exactly where each accepted item ends, for every head width and kind', () => {
+  const rng = new Prng(testSeed());
+  const pick = (depth: number): unknown => {
+    switch (rng.int(depth >= 2 ? 5 : 7)) { // containers only near the top: the items stay small
+      case 0: return [0, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER][rng.int(10)]! * (rng.int(2) ? 1 : -1);
+      case 1: return 'x'.repeat([0, 1, 23, 24, 255, 256, 65536][rng.int(depth === 0 ? 7 : 6)]!); // 3-byte+ lengths at the top only
+      case 2: return new Uint8Array([0, 23, 24, 300][rng.int(4)]!);
+      case 3: return [1.5, -0.25, 1e300, null, true, false][rng.int(6)];
+      case 4: return rng.int(2) ? 'é' : 7;
+      case 5: return Array.from({ length: [0, 1, 24, 256][rng.int(depth === 0 ? 4 : 3)]! }, () => pick(depth + 1));
+      default: return Object.fromEntries(Array.from({ length: rng.int(30) }, (_, i) => [`k${i}`, pick(depth + 1)]));
+    }
+  };
+  for (let i = 0; i < 300; i++) {
+    const item = encodeCbor(pick(0));
+    assert.is(checkCbor(item, 8), null);
+    const framed = concatBytes(Uint8Array.of(0xff), item, Uint8Array.of(0x01)); // an item amid other bytes
+    assert.is(skipScanned(framed, 1), 1 + item.length);
+  }
 });
 
 test.run();
