@@ -21,6 +21,22 @@ import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin 
 // Type-only: the stream lives in replication/ (a layer up), which registers its factory below.
 import type { ReplicationStream, StreamOptions } from '../replication/stream.ts';
 
+/** An applied update waiting for its store commit before it is announced. */
+interface Committing {
+  update: Update;
+  origin: UpdateOrigin | null;
+  changed: boolean;
+  evidence: boolean;
+  meta: Array<[string, number]> | undefined;
+}
+
+/** Applied updates whose commits returned one promise, in commit order. */
+interface CommitGroup {
+  promise: Promise<void>;
+  entries: Committing[];
+  settled: boolean;
+}
+
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
 const NO_DROPS: Update[] = Object.freeze([]) as unknown as Update[];
 
@@ -148,6 +164,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
   private ingested = 0;
   private pendingDrops: Update[] = [];
+  /** The latest group of applied updates waiting for one store commit promise (see commitApplied). */
+  private committing: CommitGroup | null = null;
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
@@ -564,22 +582,43 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
         drop: drops.length === 0 ? drops : drops.filter((u) => u !== update),
         clock: advanced ? [[update.source, update.version]] : [], meta,
       };
-      this.store.commit(this.dataset, batch).then(
+      const promise = this.store.commit(this.dataset, batch);
+      const entry: Committing = { update, origin, changed, evidence, meta };
+      // Commits that share the store's promise (LmdbStore: one per write transaction) wait as one
+      // group, announced in order by one reaction, not one pair of closures per update.
+      const group = this.committing;
+      if (group !== null && group.promise === promise && !group.settled) {
+        group.entries.push(entry);
+        return;
+      }
+      const next: CommitGroup = { promise, entries: [entry], settled: false };
+      this.committing = next;
+      promise.then(
         () => {
-          if (meta && this.ownPending !== 0 && meta.some(([name, v]) => name === 'ownVersion' && v === this.ownPending)) {
-            this.ownDurable = this.ownPending;
-            this.ownPending = 0;
-          }
-          this.announce(update, origin, changed, evidence);
+          next.settled = true;
+          for (const e of next.entries) this.committed(e);
         },
         (err) => {
-          if (meta) this.ownPending = 0; // the reservation did not land: the next write renews it
-          this.fail(err);
+          next.settled = true;
+          for (const e of next.entries) {
+            if (e.meta) this.ownPending = 0; // the reservation did not land: the next write renews it
+            this.fail(err);
+          }
         },
       );
     } else {
       this.announce(update, origin, changed, evidence);
     }
+  }
+
+  /** An applied update whose store commit resolved: the reservation it carried is durable; announce it. */
+  private committed(e: Committing): void {
+    const meta = e.meta;
+    if (meta && this.ownPending !== 0 && meta.some(([name, v]) => name === 'ownVersion' && v === this.ownPending)) {
+      this.ownDurable = this.ownPending;
+      this.ownPending = 0;
+    }
+    this.announce(e.update, e.origin, e.changed, e.evidence);
   }
 
   /** After an apply: advances the clock and the latest set, holds the update, lets go of what
