@@ -9,6 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, LmdbStore, LMDB_STORE_FORMAT, MemoryStore, StoreError, signUpdate, type StoreBatch, type Store } from '../../src/index.ts';
 import type { StoreUpdate } from '../../src/store/store.ts';
+import { rejects } from '../helpers/assert.ts';
 
 const sources = [0x41, 0x42].map((b) => Identity.fromSecretKey(new Uint8Array(32).fill(b)));
 const T = 1_700_000_000_000_000;
@@ -26,17 +27,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
-}
-
-async function rejects(promise: Promise<unknown>, type: new (...args: never[]) => Error, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, type);
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable('should reject');
 }
 
 /** The same round trip through any Store: both forms put, some of each dropped. */

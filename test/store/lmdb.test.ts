@@ -10,6 +10,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LmdbStore, LMDB_STORE_FORMAT, StoreError, type StoreBatch } from '../../src/index.ts';
 import { MAX_STORE_NAME_LENGTH } from '../../src/store/lmdb.ts';
+import { rejects } from '../helpers/assert.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 const hash = (n: number | string) => createHash('sha256').update(String(n)).digest('hex');
@@ -43,18 +44,6 @@ function refused(dir: string, pattern: RegExp, options: { lockHeld?: boolean } =
   }
   assert.unreachable(`opening ${dir} should have been refused`);
   throw new Error('unreachable');
-}
-
-/** Asserts that `promise` rejects with an instance of `type` whose message matches `pattern`. */
-async function rejects(promise: Promise<unknown>, type: new (...args: never[]) => Error, pattern: RegExp): Promise<void> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.instance(err, type);
-    assert.match((err as Error).message, pattern);
-    return;
-  }
-  assert.unreachable('should reject');
 }
 
 /** A closed store holding a few records. */
