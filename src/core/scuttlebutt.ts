@@ -5,7 +5,7 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
-import { parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update, type UpdateOptions } from '../envelope/update.ts';
+import { parseAdoptedUpdate, parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update, type UpdateOptions } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
@@ -139,8 +139,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly backend: SignatureBackend;
   /** Options objects made once, not per received update. */
   private readonly verifyOptions: { backend: SignatureBackend };
-  private readonly parseCopying: UpdateOptions;
-  private readonly parseAdopting: UpdateOptions;
+  private readonly parseOptions: UpdateOptions;
   private readonly sources = new Map<NodeId, number>();
   /** Updates applied at each source's latest version: the update, or several distinct ones (by
    *  hash) only after equivocation, at most MAX_EVIDENCE_PER_SOURCE + 1 (the source is
@@ -197,8 +196,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
     this.backend = options.backend ?? defaultSignatureBackend();
     this.verifyOptions = { backend: this.backend };
-    this.parseCopying = { dataset, maxUpdateBytes: this.maxUpdateBytes };
-    this.parseAdopting = { ...this.parseCopying, adopt: true };
+    this.parseOptions = { dataset, maxUpdateBytes: this.maxUpdateBytes };
     this.setMaxListeners(0);
     this.evidence = new Evidence(options.quarantine === true);
     this.deferrals = new Deferrals({
@@ -296,13 +294,14 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /**
    * Takes one envelope from a peer through the pipeline in DESIGN order: cheap checks,
    * dedupe, asynchronous verification, in-order apply per source, then clock, store and
-   * forward. Resolves with the verdict; never rejects on any input bytes. `adopt`: the bytes are
-   * a fresh envelope the caller hands over (see parseUpdate's `adopt`), kept without a copy.
+   * forward. Resolves with the verdict; never rejects on any input bytes. `adopt` (@internal, for
+   * the replication stream): the bytes are a fresh envelope the caller hands over and never
+   * touches again (see parseAdoptedUpdate), kept without a copy.
    */
   ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null, adopt = false): Promise<IngestResult> {
     if (this.disposed) return Promise.resolve({ status: 'ignored' });
     const seq = ++this.ingested;
-    const parsed = parseUpdate(bytes, adopt ? this.parseAdopting : this.parseCopying);
+    const parsed = adopt ? parseAdoptedUpdate(bytes, this.parseOptions) : parseUpdate(bytes, this.parseOptions);
     if (!parsed.ok) {
       return Promise.resolve(this.reject(origin, parsed.reason, parsed.detail, undefined, seq));
     }

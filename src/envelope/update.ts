@@ -59,9 +59,6 @@ export interface UpdateOptions {
   maxUpdateBytes?: number;
   /** Signature backend for {@link openUpdate}. Default {@link defaultSignatureBackend}(): `sodium` where it loads, else `native`. */
   backend?: SignatureBackend;
-  /** @internal For {@link parseUpdate}: the input is a fresh envelope nobody else holds, alone
-   *  in an ArrayBuffer 32 bytes longer (room for its hash): it is kept without a copy. */
-  adopt?: boolean;
 }
 
 const fail = (reason: UpdateReason, detail: string): UpdateResult => ({ ok: false, reason, detail });
@@ -479,6 +476,19 @@ export const sameHash = (a: Update, b: Update): boolean => a === b || compareHas
  * decodes nothing: the body stays bytes until read. Never throws on any input.
  */
 export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateResult {
+  return parse(input, options, false);
+}
+
+/**
+ * @internal {@link parseUpdate} of a fresh envelope nobody else holds, alone in an ArrayBuffer
+ * 32 bytes longer (room for its hash): kept without a copy. Any other input is copied, as ever.
+ * Not exported from the package: a caller that kept writing to the bytes would change the update.
+ */
+export function parseAdoptedUpdate(input: Uint8Array, options?: UpdateOptions): UpdateResult {
+  return parse(input, options, true);
+}
+
+function parse(input: Uint8Array, options: UpdateOptions | undefined, adopt: boolean): UpdateResult {
   const maxBody = maxBodyOf(options);
   if (!(input instanceof Uint8Array)) return fail('bad-shape', 'envelope is not bytes');
   if (input.length > maxBody + ENVELOPE_OVERHEAD_BYTES) return fail('too-large', `envelope of ${input.length} bytes`);
@@ -504,7 +514,7 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
   // One owned copy (Buffer#slice would return a view into the peer's message): the envelope,
   // then its payload's hash. An envelope handed over with room for the hash is kept as it is.
   let buf: Uint8Array;
-  if (options?.adopt === true && input.byteOffset === 0 && input.buffer.byteLength === input.length + 32) {
+  if (adopt && input.byteOffset === 0 && input.buffer.byteLength === input.length + 32) {
     buf = new Uint8Array(input.buffer);
   } else {
     buf = new Uint8Array(input.length + 32);

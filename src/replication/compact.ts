@@ -79,7 +79,7 @@ export class KeyTableWriter {
 }
 
 /** Bytes left free after an expanded envelope, in its own ArrayBuffer: room for the payload hash,
- *  so that parseUpdate can keep the envelope without copying it (its `adopt` option). */
+ *  so that parseAdoptedUpdate can keep the envelope without copying it. */
 export const EXPANDED_SPARE = 32;
 
 /** The receiving side's table, mirroring the peer's writer. */

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, signUpdate, openUpdate, parseUpdate, verifyUpdate, nextVersion, nodeIdOf, wallClockMicros, limits } from '../../src/index.ts';
 import { decodeCbor, encodeCbor, cborHead } from '../../src/envelope/cbor.ts';
-import { bodyHead, bodyLength, compactUpdate, hashId, isCompact, signedId } from '../../src/envelope/update.ts';
+import { bodyHead, bodyLength, compactUpdate, parseAdoptedUpdate, hashId, isCompact, signedId } from '../../src/envelope/update.ts';
 import { DOMAIN, domainBytes } from '../../src/identity/signature.ts';
 import { concatBytes, toHex, utf8 } from '../../src/util/bytes.ts';
 
@@ -50,10 +50,10 @@ test('parseUpdate copies its input: a Buffer view changed later does not change 
   assert.is(toHex(r.update.payload), toHex(good.payload));
 });
 
-test('adopt keeps a handed-over envelope (with room for its hash) without a copy; any other input is copied', () => {
+test('parseAdoptedUpdate keeps a handed-over envelope (with room for its hash) without a copy; any other input is copied', () => {
   const room = new Uint8Array(new ArrayBuffer(good.bytes.length + 32), 0, good.bytes.length);
   room.set(good.bytes);
-  const kept = parseUpdate(room, { adopt: true });
+  const kept = parseAdoptedUpdate(room);
   assert.ok(kept.ok);
   if (!kept.ok) return;
   assert.is(toHex(kept.update.bytes), toHex(good.bytes));
@@ -63,7 +63,7 @@ test('adopt keeps a handed-over envelope (with room for its hash) without a copy
   for (const [offset, extra] of [[1, 32], [0, 31], [0, 33]] as const) {
     const other = new Uint8Array(new ArrayBuffer(offset + good.bytes.length + extra), offset, good.bytes.length);
     other.set(good.bytes);
-    const r = parseUpdate(other, { adopt: true });
+    const r = parseAdoptedUpdate(other);
     assert.ok(r.ok);
     if (!r.ok) return;
     assert.is.not(r.update.bytes.buffer, other.buffer);
