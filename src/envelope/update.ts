@@ -2,7 +2,7 @@
 // signed as "signet/update/v1" || payload; envelope = CBOR [payload bytes, signature].
 import type { Identity } from '../identity/identity.ts';
 import { nodeIdOf, type NodeId } from '../identity/node-id.ts';
-import { DOMAIN, domainBytes, verifySignature, type SignatureBackend } from '../identity/signature.ts';
+import { DOMAIN, domainBytes, verifyInDomain, type SignatureBackend } from '../identity/signature.ts';
 import { ENVELOPE_OVERHEAD_BYTES, MAX_BODY_DEPTH, MAX_DATASET_LENGTH, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts';
 import { assertValue } from './value.ts';
@@ -534,7 +534,7 @@ function parse(input: Uint8Array, options: UpdateOptions | undefined, adopt: boo
 
 /** Verifies an update's signature over "signet/update/v1" || payload, as received. */
 export function verifyUpdate(update: Update, options?: { backend?: SignatureBackend }): Promise<boolean> {
-  return verifySignature(update.signature, domainBytes(DOMAIN.update, update.payload), update.publicKey, options);
+  return verifyInDomain(update.signature, DOMAIN.update, update.payload, update.publicKey, options);
 }
 
 /** {@link parseUpdate}, then the signature. Never rejects on any input bytes. */

@@ -2,6 +2,7 @@
 // (about 2x node:crypto here). Sync verify and sign; the async form runs on a worker pool.
 import { sodium, sodiumLoadError, type SodiumNative } from '../util/sodium.ts';
 import { VerifyPool } from './verify-pool.ts';
+import { concatBytes } from '../util/bytes.ts';
 
 /** True when sodium-native loaded (and `SIGNET_NO_SODIUM=1` is not set). */
 export function sodiumAvailable(): boolean {
@@ -55,6 +56,12 @@ export function sodiumPool(): VerifyPool | null {
 export function verifySodium(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   const p = sodiumPool();
   return p === null ? verifySodiumInline(signature, message, publicKey) : p.verify(signature, message, publicKey);
+}
+
+/** {@link verifySodium} of `prefix || message`: the pool packs the two parts without joining them. */
+export function verifySodiumParts(signature: Uint8Array, prefix: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
+  const p = sodiumPool();
+  return p === null ? verifySodiumInline(signature, concatBytes(prefix, message), publicKey) : p.verifyParts(signature, prefix, message, publicKey);
 }
 
 /** A libsodium signer for one seed: the 64-byte secret key is derived once and zeroed on dispose. */

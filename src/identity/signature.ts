@@ -4,7 +4,7 @@ import { assertBytes, concatBytes, utf8 } from '../util/bytes.ts';
 import { passesPrechecks } from './signature-rule.ts';
 import { verifyNative, verifyNativeSync } from './backend-native.ts';
 import { verifyNoble, verifyNobleSync } from './backend-noble.ts';
-import { requireSodium, sodiumAvailable, verifySodium, verifySodiumSync } from './backend-sodium.ts';
+import { requireSodium, sodiumAvailable, verifySodium, verifySodiumParts, verifySodiumSync } from './backend-sodium.ts';
 
 /**
  * Which implementation runs the equation: `sodium` (libsodium through the optional
@@ -46,11 +46,15 @@ export const DOMAIN = {
 
 const tagBytes = new Map<string, Uint8Array>();
 
-/** `tag || message`: the exact bytes signed for a purpose. */
-export function domainBytes(tag: string, message: Uint8Array): Uint8Array {
+function tagPrefix(tag: string): Uint8Array {
   let prefix = tagBytes.get(tag);
   if (prefix === undefined) tagBytes.set(tag, (prefix = utf8(tag)));
-  return concatBytes(prefix, message);
+  return prefix;
+}
+
+/** `tag || message`: the exact bytes signed for a purpose. */
+export function domainBytes(tag: string, message: Uint8Array): Uint8Array {
+  return concatBytes(tagPrefix(tag), message);
 }
 
 function checkArgs(signature: unknown, message: unknown, publicKey: unknown, options: VerifyOptions | undefined): SignatureBackend {
@@ -93,6 +97,28 @@ export function verifySignature(
     case 'native': return verifyNative(signature, message, publicKey);
     case 'noble': return verifyNoble(signature, message, publicKey);
   }
+}
+
+/** @internal {@link verifySignature}(signature, {@link domainBytes}(tag, message), publicKey):
+ *  the same rule and verdict, without joining tag and message where the backend takes them in
+ *  parts (sodium's worker pool packs them where the request waits). */
+export function verifyInDomain(
+  signature: Uint8Array,
+  tag: string,
+  message: Uint8Array,
+  publicKey: Uint8Array,
+  options?: VerifyOptions,
+): Promise<boolean> {
+  let backend: SignatureBackend;
+  try {
+    backend = checkArgs(signature, message, publicKey, options);
+  } catch (err) {
+    return Promise.reject(err);
+  }
+  if (backend !== 'sodium') return verifySignature(signature, domainBytes(tag, message), publicKey, options);
+  if (!passesPrechecks(signature, publicKey)) return Promise.resolve(false);
+  equations++;
+  return verifySodiumParts(signature, tagPrefix(tag), message, publicKey);
 }
 
 /** Synchronous {@link verifySignature}, on the event loop: the same rule and verdict. For tests,

@@ -10,14 +10,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Identity, loadIdentity, saveIdentity, verifySignature } from '../../src/index.ts';
-import { defaultSignatureBackend, verifySignatureSync } from '../../src/identity/signature.ts';
+import { DOMAIN, defaultSignatureBackend, domainBytes, verifyInDomain, verifySignatureSync } from '../../src/identity/signature.ts';
 import { sodiumAvailable, sodiumPool, verifySodiumSync } from '../../src/identity/backend-sodium.ts';
 import { signWithNative } from '../../src/identity/identity.ts';
 import { signNoble } from '../../src/identity/backend-noble.ts';
-import { VerifyPool, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
+import { VerifyPool, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, STAGING_BYTES, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
 import { SMALL_ORDER_ENCODINGS } from '../../src/identity/signature-rule.ts';
 import { concatBytes, fromHex, toHex, utf8 } from '../../src/util/bytes.ts';
 import { readVectors } from '../helpers/vectors.ts';
+import { rejects } from '../helpers/assert.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { backendsUnderTest, smallOrderEncodings } from './ed25519-cases.ts';
 
@@ -106,6 +107,54 @@ test('worker pool: the same verdict as sync on every vector, edge case and mutat
   const stats = sodiumPool()!.stats();
   assert.is(stats.rerunInline, 0);
   assert.is(stats.inFlight + stats.queued, 0);
+});
+
+test('verifyParts: the verdict on prefix || message, through staging chunks reused round after round', async () => {
+  if (!hasSodium) return;
+  await withPool({ modulePath: undefined }, async (pool) => {
+    const id = Identity.fromSecretKey(new Uint8Array(32).fill(11));
+    const rng = new Prng(testSeed());
+    for (let round = 0; round < 4; round++) {
+      const requests: Array<[Uint8Array, Uint8Array, Uint8Array]> = [];
+      // more bytes than several chunks hold; now and then one past a quarter chunk (a chunk of its own)
+      for (let i = 0; i < 1200; i++) {
+        const whole = rng.bytes(i % 97 === 0 ? STAGING_BYTES / 4 + rng.int(5000) : rng.int(400));
+        const s = id.sign(whole);
+        if (rng.int(2) === 1) s[rng.int(64)]! ^= 1 << rng.int(8);
+        const cut = rng.int(whole.length + 1);
+        requests.push([s, whole.subarray(0, cut), whole.subarray(cut)]);
+      }
+      const expected = requests.map(([s, p, m]) => verifySodiumSync(s, concatBytes(p, m), id.publicKey));
+      assert.ok(expected.includes(true) && expected.includes(false));
+      const verdicts = Promise.all(requests.map(([s, p, m]) => pool.verifyParts(s, p, m, id.publicKey)));
+      // the caller's arrays are copied when the request is made: changing them afterwards changes nothing
+      for (const [s, p, m] of requests) s.fill(0), p.fill(0), m.fill(0);
+      if (round === 2) {
+        await dispatched();
+        await pool.terminateWorkerForTests(0); // its batches answered inline from the staging chunks
+      }
+      assert.equal(await verdicts, expected, `round ${round}`);
+      assert.is(pool.stats().inFlight + pool.stats().queued, 0);
+    }
+    assert.ok(pool.stats().rerunInline >= 1, 'round 2 re-ran requests inline');
+  });
+});
+
+test('verifyInDomain: the verdict of verifySignature on domainBytes, on every backend', async () => {
+  const id = Identity.fromSecretKey(new Uint8Array(32).fill(12));
+  const rng = new Prng(testSeed());
+  for (const backend of backendsUnderTest()) {
+    for (let i = 0; i < 40; i++) {
+      const message = rng.bytes(rng.int(300));
+      const s = id.sign(domainBytes(DOMAIN.update, message));
+      if (i % 2 === 1) s[rng.int(64)]! ^= 1 << rng.int(8);
+      const k = i % 7 === 3 ? fromHex(SMALL_ORDER_ENCODINGS[0]!) : id.publicKey; // check 1-4 in front
+      const want = await verifySignature(s, domainBytes(DOMAIN.update, message), k, { backend });
+      assert.is(await verifyInDomain(s, DOMAIN.update, message, k, { backend }), want, `${backend} #${i}`);
+      if (i % 7 === 3) assert.is(want, false);
+    }
+    await rejects(verifyInDomain('sig' as unknown as Uint8Array, DOMAIN.update, new Uint8Array(0), id.publicKey, { backend }), TypeError, /"signature" expected Uint8Array/);
+  }
 });
 
 /** Requests for a test pool: valid and broken signatures, request 300 (in the first batches)
