@@ -3,7 +3,7 @@
 // below its source's clock (do we hold it? do we hold another at its version?), it is the set
 // reconciliation compares with a peer's, and it says which sources still hold anything (the
 // others are forgotten, so memory and digests follow what is held, not what was ever seen).
-import { holdCompact, sameHash, type Update } from '../envelope/update.ts';
+import { holdCompact, releaseHeld, sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { compareUpdates } from './order.ts';
 
@@ -169,7 +169,8 @@ export class HeldSet {
     return this.bySource.keys();
   }
 
-  /** Adds an update (no-op if held). A held update is compacted in due course (see holdCompact). */
+  /** Adds an update (no-op if held). A held update is compacted in due course (see holdCompact),
+   *  and let go by {@link remove}. */
   add(update: Update): void {
     let held = this.bySource.get(update.source);
     if (!held) this.bySource.set(update.source, (held = new SourceHeld()));
@@ -183,6 +184,7 @@ export class HeldSet {
   remove(update: Update): boolean {
     const held = this.bySource.get(update.source);
     if (!held || !held.remove(update)) return false;
+    releaseHeld(update);
     this.count--;
     this.sorted = null;
     if (held.size > 0) return false;

@@ -199,44 +199,102 @@ function allocate(n: number): [Buffer, number, Uint8Array] {
   return [pool, at, new Uint8Array(pool.buffer, pool.byteOffset + at, n)];
 }
 
-/** Chars [start, end) of a latin1 string as a new Uint8Array. */
-function latin1Bytes(s: string, start: number, end: number): Uint8Array {
-  const [buf, at, out] = allocate(end - start);
-  if (start === 0) buf.write(s, at, end, 'latin1');
-  else for (let i = start, o = at; i < end; i++, o++) buf[o] = s.charCodeAt(i);
-  return out;
-}
-
 /** Versions are held as two small integers (each a V8 Smi, stored in the object), not as one
  *  number above the Smi range (which V8 would box in a separate 16-byte heap number). */
 const VERSION_SPLIT = 2 ** 30;
 /** Bytes after the body in a compact record: 0x58 0x40, the signature, the payload hash. */
 const RECORD_TAIL = 2 + 64 + 32;
+/** Bytes before each record in its chunk: the record's length, u32 little-endian. */
+const RECORD_HEAD = 4;
+/** Bytes of one chunk of compact records. A record over a quarter of it gets a chunk of its own. */
+export const RECORD_CHUNK_BYTES = 16 * 1024;
+
+/**
+ * Compact records of held updates, end to end, each after its length. Records live here, outside
+ * V8's heap (a backing store is allocated to the byte), rather than as strings in it: V8 lets its
+ * old generation grow to a multiple of what is live before a full collection, so every byte held
+ * in the heap cost a replica's peak RSS several (bench/e2e.ts replica sync).
+ *
+ * Bytes in a chunk are written once. An update let go by its last holder leaves a hole; once less
+ * than half of a chunk that is no longer filled holds held records, those move to the chunk being
+ * filled ({@link relocate}). So chunks hold at most twice the bytes of the records held (plus the
+ * chunk being filled), and an update that is no longer held keeps its bytes where they are, valid
+ * for whoever still has it.
+ */
+class RecordChunk {
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+  used = 0;
+  /** Bytes (heads included) of the records here whose update is held (refs > 0). */
+  held = 0;
+  /** Updates whose record was written here, held or not (see relocate). */
+  owners: ParsedUpdate[] = [];
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = new DataView(this.bytes.buffer);
+  }
+}
+
+/** The chunk being filled. */
+let filling = new RecordChunk(RECORD_CHUNK_BYTES);
+
+/** A chunk with room for a record of `n` bytes after its head. */
+function chunkFor(n: number): RecordChunk {
+  const size = RECORD_HEAD + n;
+  if (size > RECORD_CHUNK_BYTES >> 2) return new RecordChunk(size);
+  // A full chunk that holds less than half its size in held records is emptied into the next
+  // (at most half a chunk, so it fits; the loop checks room again after it).
+  while (filling.used + size > RECORD_CHUNK_BYTES) {
+    const full = filling;
+    filling = new RecordChunk(RECORD_CHUNK_BYTES);
+    if (full.held < RECORD_CHUNK_BYTES >> 1) relocate(full);
+  }
+  return filling;
+}
+
+/** Moves the held records of `chunk` to the chunk being filled. */
+function relocate(chunk: RecordChunk): void {
+  const owners = chunk.owners;
+  chunk.owners = [];
+  chunk.held = 0;
+  for (let i = 0; i < owners.length; i++) owners[i]!.moveFrom(chunk);
+}
+
+/** Bytes [start, end) of `bytes` as a new array that no other read shares. */
+function copyOut(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  const [, , out] = allocate(end - start);
+  out.set(bytes.subarray(start, end));
+  return out;
+}
 
 /**
  * A parsed update, compact because a model holds one per key. Two forms:
  * - fresh (as parsed or signed): one owned buffer, the envelope bytes then the payload's
  *   SHA-256; its byte fields are views into it;
- * - compact (once held a while, see {@link holdCompact}): one latin1 string of the body, the
- *   envelope's `0x58 0x40`, the signature and the hash (a 16-byte string header instead of a
- *   buffer and its backing store), with the dataset, source and public key shared with every
- *   other update of its source ({@link SourceContext}). The envelope is rebuilt bit for bit
- *   when read: its heads are minimal (checked at parse for the payload header, and before
- *   compacting for the envelope's own head), so it has one encoding.
- * Either way the byte fields are fresh arrays or views made when read, the body is decoded when
- * read, and the version is two small integers.
+ * - compact (once held a while, see {@link holdCompact}): a record in a shared chunk (see
+ *   RecordChunk): the body, the envelope's `0x58 0x40`, the signature and the hash, with the
+ *   dataset, source and public key shared with every other update of its source
+ *   ({@link SourceContext}). The envelope is rebuilt bit for bit when read: its heads are
+ *   minimal (checked at parse for the payload header, and before compacting for the envelope's
+ *   own head), so it has one encoding. Every byte field read from it is a new array.
+ * Either way the body is decoded when read, and the version is two small integers.
  */
 class ParsedUpdate implements Update {
   constructor(
     private readonly ctx: SourceContext,
-    /** Fresh: envelope bytes then the payload hash. Compact: the record string (see above). */
-    private data: Uint8Array | string,
+    /** Fresh: envelope bytes then the payload hash. Compact: the chunk of its record. */
+    private data: Uint8Array | RecordChunk,
     private readonly vhi: number,
     private readonly vlo: number,
   ) {}
 
   /** @internal What a layer above read from the body bytes (see {@link bodyMemo}); dropped on compaction. */
   memo: unknown = undefined;
+  /** Compact: where the record starts in its chunk. */
+  private at = 0;
+  /** @internal Holders of this update (see holdCompact, releaseHeld). */
+  refs = 0;
 
   get dataset(): string {
     return this.ctx.dataset;
@@ -250,11 +308,21 @@ class ParsedUpdate implements Update {
     return this.vhi * VERSION_SPLIT + this.vlo;
   }
 
+  /** Compact: the record's length. */
+  private recordLength(d: RecordChunk): number {
+    return d.view.getUint32(this.at - RECORD_HEAD, true);
+  }
+
+  /** Where the record, or the fresh buffer, ends: the payload hash is the 32 bytes before. */
+  private end(d: Uint8Array | RecordChunk): number {
+    return d instanceof RecordChunk ? this.at + this.recordLength(d) : d.length;
+  }
+
   get hashHex(): string {
     const d = this.data;
-    return typeof d === 'string'
-      ? Buffer.from(d.substring(d.length - 32), 'latin1').toString('hex')
-      : Buffer.from(d.buffer, d.byteOffset + d.length - 32, 32).toString('hex');
+    const b = d instanceof RecordChunk ? d.bytes : d;
+    const end = this.end(d);
+    return Buffer.from(b.buffer, b.byteOffset + end - 32, 32).toString('hex');
   }
 
   /** Where the payload starts in the envelope (after 0x82 and the payload's head). */
@@ -265,59 +333,63 @@ class ParsedUpdate implements Update {
 
   get bytes(): Uint8Array {
     const d = this.data;
-    return typeof d === 'string' ? this.rebuild(d) : d.subarray(0, d.length - 32);
+    return d instanceof RecordChunk ? this.rebuild(d) : d.subarray(0, d.length - 32);
   }
 
   get byteLength(): number {
     const d = this.data;
-    if (typeof d !== 'string') return d.length - 32;
-    const payloadLength = this.ctx.header.length + minimalHeadLength(this.version) + d.length - RECORD_TAIL;
+    if (!(d instanceof RecordChunk)) return d.length - 32;
+    const payloadLength = this.ctx.header.length + minimalHeadLength(this.version) + this.recordLength(d) - RECORD_TAIL;
     return 1 + minimalHeadLength(payloadLength) + payloadLength + 66;
   }
 
   get hash(): Uint8Array {
     const d = this.data;
-    return typeof d === 'string' ? latin1Bytes(d, d.length - 32, d.length) : d.subarray(d.length - 32);
+    if (!(d instanceof RecordChunk)) return d.subarray(d.length - 32);
+    const end = this.end(d);
+    return copyOut(d.bytes, end - 32, end);
   }
 
   get payload(): Uint8Array {
     const data = this.data;
-    const d = typeof data === 'string' ? this.rebuild(data) : data;
+    const d = data instanceof RecordChunk ? this.rebuild(data) : data;
     // A fresh buffer ends with the signature's 66 bytes, then the hash's 32; a rebuilt one without the hash.
-    return d.subarray(this.payloadStart(d), d.length - 66 - (typeof data === 'string' ? 0 : 32));
+    return d.subarray(this.payloadStart(d), d.length - 66 - (data instanceof RecordChunk ? 0 : 32));
   }
 
   get publicKey(): Uint8Array {
     const d = this.data;
     const h = this.ctx.header;
-    if (typeof d === 'string') return h.slice(h.length - 32); // a copy: the context is shared
+    if (d instanceof RecordChunk) return h.slice(h.length - 32); // a copy: the context is shared
     const at = this.payloadStart(d) + h.length - 32;
     return d.subarray(at, at + 32);
   }
 
   get bodyBytes(): Uint8Array {
     const d = this.data;
-    if (typeof d === 'string') return latin1Bytes(d, 0, d.length - RECORD_TAIL);
+    if (d instanceof RecordChunk) return copyOut(d.bytes, this.at, this.end(d) - RECORD_TAIL);
     return d.subarray(this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version), d.length - 32 - 66);
   }
 
   /** @internal `bodyBytes.length` without making them. */
   bodyLength(): number {
     const d = this.data;
-    if (typeof d === 'string') return d.length - RECORD_TAIL;
+    if (d instanceof RecordChunk) return this.recordLength(d) - RECORD_TAIL;
     return d.length - 32 - 66 - (this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version));
   }
 
   /** @internal The body's first byte (its CBOR head), without making the body. */
   bodyHead(): number {
     const d = this.data;
-    if (typeof d === 'string') return d.charCodeAt(0);
+    if (d instanceof RecordChunk) return d.bytes[this.at]!;
     return d[this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version)]!;
   }
 
   get signature(): Uint8Array {
     const d = this.data;
-    return typeof d === 'string' ? latin1Bytes(d, d.length - 96, d.length - 32) : d.subarray(d.length - 96, d.length - 32);
+    if (!(d instanceof RecordChunk)) return d.subarray(d.length - 96, d.length - 32);
+    const end = this.end(d);
+    return copyOut(d.bytes, end - 96, end - 32);
   }
 
   get body(): Value {
@@ -326,54 +398,99 @@ class ParsedUpdate implements Update {
 
   /** The envelope from a compact record: [payload bytes, signature] with minimal heads, in a
    *  new range on each read (so writing into one read never changes another). */
-  private rebuild(d: string): Uint8Array {
+  private rebuild(d: RecordChunk): Uint8Array {
     const h = this.ctx.header;
     const version = this.version;
-    const payloadLength = h.length + minimalHeadLength(version) + d.length - RECORD_TAIL;
+    const length = this.recordLength(d);
+    const payloadLength = h.length + minimalHeadLength(version) + length - RECORD_TAIL;
     const [buf, start, out] = allocate(1 + minimalHeadLength(payloadLength) + payloadLength + 66);
     buf[start] = 0x82;
     let at = start + 1 + writeHead(buf, start + 1, 2, payloadLength);
     buf.set(h, at);
     at += h.length;
     at += writeHead(buf, at, 0, version);
-    buf.write(d, at, d.length - 32, 'latin1');
+    buf.set(d.bytes.subarray(this.at, this.at + length - 32), at);
     return out;
   }
 
   /** @internal Byte `i` of the payload hash. */
   hashByte(i: number): number {
     const d = this.data;
-    return typeof d === 'string' ? d.charCodeAt(d.length - 32 + i) : d[d.length - 32 + i]!;
+    return d instanceof RecordChunk ? d.bytes[this.end(d) - 32 + i]! : d[d.length - 32 + i]!;
   }
 
   /** @internal The payload hash as a 32-character latin1 string (an in-memory map key). */
   hashId(): string {
     const d = this.data;
-    return typeof d === 'string' ? d.substring(d.length - 32) : latin1(d, d.length - 32, d.length);
+    const end = this.end(d);
+    return latin1(d instanceof RecordChunk ? d.bytes : d, end - 32, end);
   }
 
   /** @internal The signature then the payload hash (both forms end with them) as one 96-character
    *  latin1 string: names this exact envelope, signature included. */
   signedId(): string {
     const d = this.data;
-    return typeof d === 'string' ? d.substring(d.length - 96) : latin1(d, d.length - 96, d.length);
+    const end = this.end(d);
+    return latin1(d instanceof RecordChunk ? d.bytes : d, end - 96, end);
   }
 
   /** @internal Switches to the compact form; a no-op if compact already, or if the envelope's
    *  own head is not minimal (it could not be rebuilt bit for bit: the update stays fresh). */
   compact(): void {
     const d = this.data;
-    if (typeof d === 'string') return;
+    if (d instanceof RecordChunk) return;
     const start = this.payloadStart(d);
     const payloadLength = d.length - 32 - 66 - start;
     if (start - 1 !== minimalHeadLength(payloadLength)) return;
-    this.data = latin1(d, start + this.ctx.header.length + minimalHeadLength(this.version), d.length);
+    this.place(d, start + this.ctx.header.length + minimalHeadLength(this.version), d.length);
     this.memo = undefined;
+  }
+
+  /** Writes bytes [from, to) of `source` as this update's record, in the chunk being filled. */
+  private place(source: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    const chunk = chunkFor(n);
+    const at = chunk.used + RECORD_HEAD;
+    chunk.view.setUint32(chunk.used, n, true);
+    chunk.bytes.set(source.subarray(from, to), at);
+    chunk.used = at + n;
+    chunk.owners.push(this);
+    if (this.refs > 0) chunk.held += RECORD_HEAD + n;
+    this.data = chunk;
+    this.at = at;
+  }
+
+  /** @internal Moves a held record out of `chunk` (see relocate); a no-op for one not held there. */
+  moveFrom(chunk: RecordChunk): void {
+    if (this.data !== chunk || this.refs === 0) return;
+    this.place(chunk.bytes, this.at, this.at + this.recordLength(chunk));
+  }
+
+  /** @internal One more holder. A compact update held again after it was let go moves to the chunk
+   *  being filled (its old chunk no longer counts it, and may have dropped it from its owners). */
+  hold(): void {
+    if (this.refs++ > 0) return;
+    const d = this.data;
+    if (d instanceof RecordChunk) this.place(d.bytes, this.at, this.at + this.recordLength(d));
+  }
+
+  /** @internal One holder fewer. */
+  release(): void {
+    if (this.refs === 0 || --this.refs > 0) return;
+    const d = this.data;
+    if (!(d instanceof RecordChunk)) return;
+    d.held -= RECORD_HEAD + this.recordLength(d);
+    if (d !== filling && d.held < d.bytes.length >> 1) relocate(d);
+  }
+
+  /** @internal The chunk of a compact update's record (tests), or null. */
+  chunk(): RecordChunk | null {
+    return this.data instanceof RecordChunk ? this.data : null;
   }
 
   /** @internal True in the compact form. */
   get isCompact(): boolean {
-    return typeof this.data === 'string';
+    return this.data instanceof RecordChunk;
   }
 }
 
@@ -388,19 +505,37 @@ let recentNext = 0;
 export const FRESH_WINDOW: number = 128;
 
 /**
- * Marks an update as held for long: it is compacted (see ParsedUpdate) once FRESH_WINDOW
- * other updates have been held after it. A no-op for an Update that parseUpdate did not make.
+ * Marks an update as held by one more holder (a HeldSet): it is compacted (see ParsedUpdate) once
+ * FRESH_WINDOW other updates have been held after it, if it is still held then. Every call is
+ * matched by one {@link releaseHeld} when that holder lets it go. A no-op for an Update that
+ * parseUpdate did not make.
  */
 export function holdCompact(update: Update): void {
-  if (!(update instanceof ParsedUpdate) || update.isCompact) return;
+  if (!(update instanceof ParsedUpdate)) return;
+  update.hold();
+  if (update.isCompact || update.refs > 1) return;
   if (FRESH_WINDOW === 0) return update.compact();
   if (recent.length < FRESH_WINDOW) {
     recent.push(update);
     return;
   }
-  recent[recentNext]!.compact();
+  const leaving = recent[recentNext]!;
+  if (leaving.refs > 0) leaving.compact();
   recent[recentNext] = update;
   recentNext = (recentNext + 1) % FRESH_WINDOW;
+}
+
+/** @internal For tests: the size of the chunk holding a compact update's record and the bytes of
+ *  held records in it, or null for a fresh update. */
+export function recordChunkOf(update: Update): { size: number; held: number; filling: boolean } | null {
+  if (!(update instanceof ParsedUpdate)) return null;
+  const chunk = update.chunk();
+  return chunk === null ? null : { size: chunk.bytes.length, held: chunk.held, filling: chunk === filling };
+}
+
+/** A holder let go of an update it passed to {@link holdCompact}. */
+export function releaseHeld(update: Update): void {
+  if (update instanceof ParsedUpdate) update.release();
 }
 
 /** Compacts an update now (tests; {@link holdCompact} does it in due course). */

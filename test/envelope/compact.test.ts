@@ -4,7 +4,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Identity, signUpdate, parseUpdate, verifyUpdate, nodeIdOf, type Update } from '../../src/index.ts';
-import { compactUpdate, compareHashes, hashId, isCompact, sameHash } from '../../src/envelope/update.ts';
+import { FRESH_WINDOW, RECORD_CHUNK_BYTES, compactUpdate, compareHashes, hashId, holdCompact, isCompact, recordChunkOf, releaseHeld, sameHash } from '../../src/envelope/update.ts';
+import { Prng, testSeed } from '../helpers/prng.ts';
 import { cborHead } from '../../src/envelope/cbor.ts';
 import { compareUpdates } from '../../src/core/order.ts';
 import { compareBytes, concatBytes, toHex } from '../../src/util/bytes.ts';
@@ -116,6 +117,57 @@ test('an envelope whose own head is not minimal stays fresh, its bytes as receiv
   assert.not.ok(isCompact(r.update));
   assert.is(toHex(r.update.bytes), toHex(wide));
   assert.ok(await verifyUpdate(r.update));
+});
+
+
+test('records in shared chunks: held ones move out of emptied chunks and read back bit for bit; let-go ones stay readable', () => {
+  const rng = new Prng(testSeed());
+  const expected = new Map<Update, ReturnType<typeof fields>>();
+  const all: Update[] = [];
+  // Held through holdCompact, as HeldSet does: compacted once FRESH_WINDOW later ones are held.
+  for (let i = 0; i < 3000; i++) {
+    const body = ['set', `key-${i}`, 'v'.repeat(rng.int(i % 500 === 0 ? 9000 : 300))]; // now and then a record of its own
+    const parsed = parseUpdate(signUpdate(i % 2 ? alice : bob, { dataset: 'chunks', version: i + 1, body }).bytes);
+    assert.ok(parsed.ok);
+    if (!parsed.ok) continue;
+    expected.set(parsed.update, fields(parsed.update));
+    all.push(parsed.update);
+    holdCompact(parsed.update);
+  }
+  const flush = () => {
+    for (let i = 0; i < FRESH_WINDOW; i++) {
+      const p = parseUpdate(signUpdate(alice, { dataset: 'filler', version: i + 1, body: ['set', 'f', i] }).bytes);
+      if (p.ok) holdCompact(p.update), releaseHeld(p.update);
+    }
+  };
+  flush();
+  assert.ok(all.every(isCompact), 'compacted once they left the window');
+  // A second holder (a clone's HeldSet) keeps an update held when the first lets it go.
+  const twice = all.filter((_, i) => i % 10 === 0);
+  for (const u of twice) holdCompact(u);
+  // Let go of 90%, in random order: emptied chunks give their held records to the one being filled.
+  const order = all.map((u) => [rng.int(1 << 30), u] as const).sort((a, b) => a[0] - b[0]).map(([, u]) => u);
+  const kept = new Set(order.slice(0, 300));
+  for (const u of order) if (!kept.has(u)) releaseHeld(u);
+  for (const u of twice) releaseHeld(u); // back to one holder: kept if it was kept, else let go now
+  // every update, held or not, reads back bit for bit
+  for (const u of all) assert.equal(fields(u), expected.get(u));
+  // The bound: the chunks that hold held records (the one being filled aside) are at least half
+  // held. Without relocation, 300 records scattered over every chunk would fail it.
+  const heldOnly = all.filter((u) => kept.has(u));
+  for (const u of heldOnly) {
+    const c = recordChunkOf(u)!;
+    if (!c.filling && c.size === RECORD_CHUNK_BYTES) assert.ok(c.held >= RECORD_CHUNK_BYTES / 2, `a chunk ${c.held} of ${c.size} held`);
+  }
+  // held again after being let go: it moves to the chunk being filled and still reads back
+  const back = order[order.length - 1]!;
+  assert.not.ok(kept.has(back));
+  holdCompact(back);
+  assert.ok(recordChunkOf(back)!.filling || recordChunkOf(back)!.size > RECORD_CHUNK_BYTES / 4);
+  assert.equal(fields(back), expected.get(back));
+  releaseHeld(back);
+  for (const u of kept) releaseHeld(u);
+  for (const u of all) assert.equal(fields(u), expected.get(u));
 });
 
 test.run();
