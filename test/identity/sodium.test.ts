@@ -195,6 +195,18 @@ test('a worker that exits mid-batch: every request answered with the sync verdic
   });
 });
 
+test('a worker past its heap limit (WORKER_RESOURCE_LIMITS) dies like a crash: every request answered, the pool goes on', async () => {
+  if (!hasSodium) return;
+  await withPool({}, async (pool) => {
+    const { requests, expected } = around('hoard');
+    assert.equal(await send(pool, requests), expected);
+    assert.ok(pool.stats().workerExits >= 1, 'the worker ran out of its heap');
+    assert.ok(pool.stats().rerunInline >= 1);
+    const again = around();
+    assert.equal(await send(pool, again.requests), again.expected);
+  });
+});
+
 test('terminating workers with requests pending (test hook): every promise resolves correctly', async () => {
   if (!hasSodium) return;
   await withPool({}, async (pool) => {
