@@ -49,19 +49,15 @@ export function sodiumPool(): VerifyPool | null {
 }
 
 /**
- * Same verdict as {@link verifySodiumSync}, off the event loop: batched to a pool of worker
- * threads (one per core), each calling libsodium. A worker that dies re-runs its requests
- * inline, so every promise resolves with the sync verdict. Never rejects.
+ * Same verdict as {@link verifySodiumSync} on the message `prefix || message`, off the event
+ * loop: batched to a pool of worker threads (one per core), each calling libsodium; the pool
+ * packs the two parts where the request waits, without joining them. A worker that dies re-runs
+ * its requests inline, so every promise resolves with the sync verdict. Never rejects.
  */
-export function verifySodium(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
-  const p = sodiumPool();
-  return p === null ? verifySodiumInline(signature, message, publicKey) : p.verify(signature, message, publicKey);
-}
-
-/** {@link verifySodium} of `prefix || message`: the pool packs the two parts without joining them. */
 export function verifySodiumParts(signature: Uint8Array, prefix: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
   const p = sodiumPool();
-  return p === null ? verifySodiumInline(signature, concatBytes(prefix, message), publicKey) : p.verifyParts(signature, prefix, message, publicKey);
+  if (p !== null) return p.verifyParts(signature, prefix, message, publicKey);
+  return verifySodiumInline(signature, prefix.length === 0 ? message : concatBytes(prefix, message), publicKey);
 }
 
 /** A libsodium signer for one seed: the 64-byte secret key is derived once and zeroed on dispose. */

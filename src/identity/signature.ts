@@ -4,7 +4,7 @@ import { assertBytes, concatBytes, utf8 } from '../util/bytes.ts';
 import { passesPrechecks } from './signature-rule.ts';
 import { verifyNative, verifyNativeSync } from './backend-native.ts';
 import { verifyNoble, verifyNobleSync } from './backend-noble.ts';
-import { requireSodium, sodiumAvailable, verifySodium, verifySodiumParts, verifySodiumSync } from './backend-sodium.ts';
+import { requireSodium, sodiumAvailable, verifySodiumParts, verifySodiumSync } from './backend-sodium.ts';
 
 /**
  * Which implementation runs the equation: `sodium` (libsodium through the optional
@@ -45,6 +45,7 @@ export const DOMAIN = {
 } as const;
 
 const tagBytes = new Map<string, Uint8Array>();
+const EMPTY = new Uint8Array(0);
 
 function tagPrefix(tag: string): Uint8Array {
   let prefix = tagBytes.get(tag);
@@ -84,19 +85,7 @@ export function verifySignature(
   publicKey: Uint8Array,
   options?: VerifyOptions,
 ): Promise<boolean> {
-  let backend: SignatureBackend;
-  try {
-    backend = checkArgs(signature, message, publicKey, options);
-  } catch (err) {
-    return Promise.reject(err);
-  }
-  if (!passesPrechecks(signature, publicKey)) return Promise.resolve(false);
-  equations++;
-  switch (backend) {
-    case 'sodium': return verifySodium(signature, message, publicKey);
-    case 'native': return verifyNative(signature, message, publicKey);
-    case 'noble': return verifyNoble(signature, message, publicKey);
-  }
+  return verifyJoined(signature, EMPTY, message, publicKey, options);
 }
 
 /** @internal {@link verifySignature}(signature, {@link domainBytes}(tag, message), publicKey):
@@ -109,16 +98,28 @@ export function verifyInDomain(
   publicKey: Uint8Array,
   options?: VerifyOptions,
 ): Promise<boolean> {
+  return verifyJoined(signature, tagPrefix(tag), message, publicKey, options);
+}
+
+/** The rule on the message `prefix || message`; only the backends that need one array get it joined. */
+function verifyJoined(
+  signature: Uint8Array,
+  prefix: Uint8Array,
+  message: Uint8Array,
+  publicKey: Uint8Array,
+  options: VerifyOptions | undefined,
+): Promise<boolean> {
   let backend: SignatureBackend;
   try {
     backend = checkArgs(signature, message, publicKey, options);
   } catch (err) {
     return Promise.reject(err);
   }
-  if (backend !== 'sodium') return verifySignature(signature, domainBytes(tag, message), publicKey, options);
   if (!passesPrechecks(signature, publicKey)) return Promise.resolve(false);
   equations++;
-  return verifySodiumParts(signature, tagPrefix(tag), message, publicKey);
+  if (backend === 'sodium') return verifySodiumParts(signature, prefix, message, publicKey);
+  const whole = prefix.length === 0 ? message : concatBytes(prefix, message);
+  return backend === 'native' ? verifyNative(signature, whole, publicKey) : verifyNoble(signature, whole, publicKey);
 }
 
 /** Synchronous {@link verifySignature}, on the event loop: the same rule and verdict. For tests,
