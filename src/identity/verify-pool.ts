@@ -166,7 +166,9 @@ export class VerifyPool {
   /** {@link verify} of the message `prefix || message`, without joining the two: they are
    *  copied once, into the request's place in a staging chunk. */
   verifyParts(signature: Uint8Array, prefix: Uint8Array, message: Uint8Array, publicKey: Uint8Array): Promise<boolean> {
-    if (this.disabled || this.closed) {
+    // A signature or key of another length would not fit the layout a worker reads (callers
+    // have checked lengths already, in checks 1-4): answered here, by the same rule.
+    if (this.disabled || this.closed || signature.length !== 64 || publicKey.length !== 32) {
       const whole = prefix.length === 0 ? message : concatBytes(prefix, message);
       return Promise.resolve(this.inline(signature, whole, publicKey));
     }

@@ -137,6 +137,12 @@ test('verifyParts: the verdict on prefix || message, through staging chunks reus
       assert.is(pool.stats().inFlight + pool.stats().queued, 0);
     }
     assert.ok(pool.stats().rerunInline >= 1, 'round 2 re-ran requests inline');
+    // a signature or key of another length never reaches the packed layout; the verdict is the sync one
+    const m = utf8('lengths');
+    const s = id.sign(m);
+    const odd: Input[] = [[concatBytes(s, new Uint8Array(1)), m, id.publicKey], [s.subarray(0, 63), m, id.publicKey], [s, m, concatBytes(id.publicKey, new Uint8Array(1))]];
+    assert.equal(await Promise.all(odd.map(([x, y, z]) => pool.verifyParts(x, new Uint8Array(0), y, z))), odd.map(([x, y, z]) => verifySodiumSync(x, y, z)));
+    assert.equal(await Promise.all([pool.verify(s, m, id.publicKey), pool.verifyParts(s, m.subarray(0, 3), m.subarray(3), id.publicKey)]), [true, true], 'the pool still answers');
   });
 });
 
