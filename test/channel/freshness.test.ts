@@ -6,6 +6,7 @@ import * as assert from 'uvu/assert';
 import { derivePsk, MESSAGE_1_BYTES, PROLOGUE } from '../../src/channel/handshake.ts';
 import { HandshakeState, parseProtocolName, SIGNET_PROTOCOL } from '../../src/channel/handshake-state.ts';
 import { ReplayGuard } from '../../src/channel/replay-guard.ts';
+import { Prng, testSeed } from '../helpers/prng.ts';
 import { secureChannel } from '../../src/channel/secure-channel.ts';
 import { checkTimestampPayload, encodeTimestampPayload, TIMESTAMP_PAYLOAD_BYTES } from '../../src/channel/timestamp-payload.ts';
 import { HANDSHAKE_FRESHNESS_MS, MESSAGE_1_REPLAY_MEMORY } from '../../src/limits.ts';
@@ -182,6 +183,49 @@ test('ReplayGuard: a key is refused until its expiry (inclusive), forgotten afte
   assert.ok(guard.firstSight(key(1), 131, 400), 'the oldest live key was forgotten');
   // the default memory is the documented one
   assert.is(MESSAGE_1_REPLAY_MEMORY, 16_384);
+});
+
+/** The guard as it was before its expiry heap (a scan of the whole memory when full): the reference. */
+class ScanGuard {
+  readonly seen = new Map<string, number>();
+  constructor(private readonly capacity: number) {}
+  firstSight(ephemeral: Uint8Array, now: number, expiresAt: number): boolean {
+    const key = Buffer.from(ephemeral).toString('latin1');
+    const known = this.seen.get(key);
+    if (known !== undefined && known >= now) return false;
+    this.seen.delete(key);
+    if (this.seen.size >= this.capacity) {
+      for (const [k, expiry] of this.seen) if (expiry < now) this.seen.delete(k);
+      if (this.seen.size >= this.capacity) this.seen.delete(this.seen.keys().next().value!);
+    }
+    this.seen.set(key, expiresAt);
+    return true;
+  }
+}
+
+test('ReplayGuard: the same verdicts as a full scan, over 30,000 random sightings with peer-chosen expiries, replays and a full memory', () => {
+  const rng = new Prng(testSeed());
+  for (const capacity of [1, 7, 64]) {
+    const guard = new ReplayGuard(capacity);
+    const reference = new ScanGuard(capacity);
+    const pool = Array.from({ length: capacity * 3 + 5 }, (_, i) => Uint8Array.from({ length: 32 }, (_, j) => (j < 4 ? (i >> (8 * j)) & 0xff : 7)));
+    let now = 0;
+    for (let i = 0; i < 10_000; i++) {
+      now += rng.int(4);
+      const key = pool[rng.int(pool.length)]!;
+      const expiresAt = now + rng.int(200) - 20; // out of order, a few already past
+      const want = reference.firstSight(key, now, expiresAt);
+      assert.is(guard.firstSight(key, now, expiresAt), want, `capacity ${capacity}, sighting ${i}`);
+      assert.ok(guard.size <= capacity);
+      // After a first sight the guard holds the keys the reference still refuses, plus at most the
+      // one just recorded if it was already past its expiry (the reference keeps expired keys until
+      // it is full; a replay changes neither).
+      if (want && i % 7 === 0) {
+        const live = [...reference.seen].filter(([, e]) => e >= now).length;
+        assert.ok(guard.size >= live && guard.size <= live + 1, `size ${guard.size}, live ${live}`);
+      }
+    }
+  }
 });
 
 test('handshakeFreshnessMs is checked where it enters: a named TypeError / RangeError', async () => {
