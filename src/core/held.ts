@@ -107,6 +107,18 @@ export class SourceHeld {
     return out;
   }
 
+  /** True if this very update (same hash) is held. Asked of every arrival: allocates nothing. */
+  has(update: Update): boolean {
+    const version = update.version;
+    for (let i = this.lowerBound(version); i < this.updates.length && this.versions[i] === version; i++) {
+      const u = this.updates[i];
+      if (u !== undefined && sameHash(u, update)) return true;
+    }
+    const late = this.late?.get(version);
+    if (late === undefined) return false;
+    return Array.isArray(late) ? late.some((u) => sameHash(u, update)) : sameHash(late, update);
+  }
+
   /** True if an update other than `update` (by hash) is held at `version`. */
   holdsOtherAt(version: number, update: Update): boolean {
     for (let i = this.lowerBound(version); i < this.updates.length && this.versions[i] === version; i++) {
@@ -194,7 +206,7 @@ export class HeldSet {
 
   /** True if this very update (same hash) is held. */
   has(update: Update): boolean {
-    return this.at(update.source, update.version).some((u) => sameHash(u, update));
+    return this.bySource.get(update.source)?.has(update) ?? false;
   }
 
   /** Held updates of `source` at `version` (more than one only after equivocation). */

@@ -509,7 +509,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // held until its time, charged to nobody (a relay whose clock is ahead is not at fault).
     if (this.deferrals.mustWait(update)) return this.defer(update, origin, seq);
     // Same source and version, different signed payload: proof of equivocation.
-    const rival = this.rivals(update)[0];
+    const rival = this.equivocates(update) ? this.rivals(update)[0] : undefined; // rivals allocates: only when there is one
     if (rival) this.recordEvidence(rival, update, true);
     this.commitApplied(update, origin);
     return { status: 'applied', update };

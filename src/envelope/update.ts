@@ -419,6 +419,14 @@ class ParsedUpdate implements Update {
     return d instanceof RecordChunk ? d.bytes[this.end(d) - 32 + i]! : d[d.length - 32 + i]!;
   }
 
+  /** Writes the payload hash into `out` at `at`, making no array (see ReconcileItem.copyHash). */
+  copyHash(out: Uint8Array, at: number): void {
+    const d = this.data;
+    const b = d instanceof RecordChunk ? d.bytes : d;
+    const end = this.end(d);
+    for (let i = 0; i < 32; i++) out[at + i] = b[end - 32 + i]!;
+  }
+
   /** @internal The payload hash as a 32-character latin1 string (an in-memory map key). */
   hashId(): string {
     const d = this.data;

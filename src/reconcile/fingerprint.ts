@@ -14,8 +14,10 @@
 // fingerprint then happens with probability 2^-128 per comparison. The peer in the session
 // learns the salt, but it can lie about its fingerprints anyway: it can delay, not forge.
 
-import { createHash, hash as nodeHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { assertBytes, compareBytes, concatBytes, utf8 } from '../util/bytes.ts';
+import { sha256, sha256Into } from '../util/sha256.ts';
+import { copyItemHash, type ReconcileItem } from './items.ts';
 
 /** Bytes of each side's nonce. */
 export const NONCE_BYTES = 32;
@@ -53,12 +55,6 @@ export function sessionSalt(local: SaltShare, remote: SaltShare): Uint8Array {
   return new Uint8Array(sha256(concatBytes(SALT_TAG, low.nonce, high.nonce)));
 }
 
-// node:crypto's one-shot hash() (Node >= 20.12) is ~1.5x createHash() per item, whose object
-// setup dominates for 64-byte inputs; older Node 20 falls back.
-const sha256: (data: Uint8Array) => Uint8Array = typeof nodeHash === 'function'
-  ? (data) => nodeHash('sha256', data, 'buffer') as unknown as Uint8Array
-  : (data) => createHash('sha256').update(data).digest();
-
 const LIMBS = 8; // 256 bits as 8 little-endian 32-bit limbs
 
 /**
@@ -73,18 +69,22 @@ export class Fingerprints {
   private readonly sumOffset: number;
 
   /** @throws TypeError / RangeError unless `salt` is SALT_BYTES long. */
-  constructor(hashes: readonly { readonly hash: Uint8Array }[], salt: Uint8Array) {
+  constructor(hashes: readonly ReconcileItem[], salt: Uint8Array) {
     assertBytes(salt, 'salt', SALT_BYTES);
     const n = hashes.length;
     // First every digest, in place at prefix[LIMBS*(i+1)..], then the running sums over them:
     // two tight loops (the hashing dominates: ~0.7 µs an item, mostly call overhead).
     const prefix = new Uint32Array(LIMBS * (n + 1));
     const bytes = new Uint8Array(prefix.buffer);
+    // Nothing allocated per item (this runs over every held update as a session opens): each
+    // hash is copied in place behind the salt, and each digest lands in one scratch array.
     const item = new Uint8Array(SALT_BYTES + 32);
+    const digest = new Uint8Array(32);
     item.set(salt);
     for (let i = 0; i < n; i++) {
-      item.set(hashes[i]!.hash, SALT_BYTES);
-      bytes.set(sha256(item), 32 * (i + 1));
+      copyItemHash(hashes[i]!, item, SALT_BYTES);
+      sha256Into(item, digest);
+      bytes.set(digest, 32 * (i + 1));
     }
     if (!LITTLE_ENDIAN) swapWords(bytes);
     for (let o = 0; o < LIMBS * n; o += LIMBS) {

@@ -25,6 +25,10 @@ function check(held: HeldSet, reference: Map<Update, true>, label: string): void
   for (const u of want) {
     assert.ok(held.has(u), `${label}: has`);
     assert.ok(held.at(u.source, u.version).includes(u), `${label}: at`);
+    // Same source and version, another hash: not held (unless the reference holds that one).
+    const hash = Uint8Array.from(u.hash, (b, i) => (i === 31 ? b ^ 1 : b));
+    const twin = { source: u.source, version: u.version, hash } as unknown as Update;
+    assert.is(held.has(twin), want.some((w) => w.source === u.source && w.version === u.version && w.hash.every((b, i) => b === hash[i])), `${label}: has (twin)`);
   }
   assert.equal(new Set(held.sources), new Set(want.map((u) => u.source)), `${label}: sources`);
 }

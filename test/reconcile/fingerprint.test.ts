@@ -9,6 +9,8 @@ import { ItemSnapshot, type ReconcileItem } from '../../src/reconcile/items.ts';
 import { concatBytes, toHex, utf8 } from '../../src/util/bytes.ts';
 import { Prng, testSeed } from '../helpers/prng.ts';
 import { randomItem, SALT, sources } from './helpers.ts';
+import { Identity } from '../../src/identity/identity.ts';
+import { compactUpdate, isCompact, signUpdate } from '../../src/envelope/update.ts';
 
 const seed = testSeed();
 const prng = new Prng(seed);
@@ -57,6 +59,20 @@ test('a range fingerprint equals the reference computation, for every kind of ra
     const hi = lo + prng.int(201 - lo);
     assert.is(toHex(fp.of(lo, hi)), reference(list.slice(lo, hi), SALT), `items [${lo}, ${hi}) (seed ${seed})`);
   }
+});
+
+test('held updates copy their hashes out (fresh or compact): the same fingerprints as plain items', () => {
+  const id = Identity.generate();
+  const updates = Array.from({ length: 300 }, (_, i) => signUpdate(id, { dataset: 'fp', version: i + 1, body: ['set', `k${i}`, prng.bytes(prng.int(40))] }));
+  for (const u of updates.filter((_, i) => i % 3 !== 0)) compactUpdate(u); // both forms, interleaved
+  assert.ok(updates.some(isCompact) && !updates.every(isCompact));
+  const plain = updates.map((u) => ({ version: u.version, source: u.source, hash: u.hash }));
+  const fromUpdates = new Fingerprints(new ItemSnapshot(updates).items, SALT);
+  for (const [lo, hi] of [[0, 300], [0, 1], [1, 2], [2, 3], [17, 211], [299, 300]] as const) {
+    assert.is(toHex(fromUpdates.of(lo, hi)), reference(plain.slice(lo, hi), SALT), `items [${lo}, ${hi})`);
+  }
+  // An item without copyHash is still checked: a hash of the wrong length is refused.
+  assert.throws(() => new ItemSnapshot([{ ...plain[0]!, hash: new Uint8Array(31) }]), /hash/);
 });
 
 test('a fingerprint depends on the set in the range only, not on the items around it', () => {
