@@ -5,7 +5,10 @@ import { EventEmitter } from 'node:events';
 import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
-import { parseAdoptedUpdate, parseUpdate, signUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId, type Update, type UpdateOptions } from '../envelope/update.ts';
+import {
+  EnvelopeBacking, backUpdate, parseAdoptedUpdate, parseUpdate, signUpdate, unbackUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId,
+  type Update, type UpdateOptions,
+} from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
@@ -40,6 +43,11 @@ interface CommitGroup {
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
 const NO_DROPS: Update[] = Object.freeze([]) as unknown as Update[];
 
+/** Committed updates kept in memory before their envelopes are left to a store that reads them
+ *  back (see Scuttlebutt.backLater): a stream forwards what was just applied, and reads it from
+ *  memory, not from the store. */
+export const BACK_WINDOW = 1024;
+
 /** Any Scuttlebutt, whatever its event map (internal plumbing that emits by name). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyScuttlebutt = Scuttlebutt<any>;
@@ -68,6 +76,13 @@ export interface ScuttlebuttOptions {
   /** Re-verify every stored envelope's signature when loading from the store (the store is
    *  local and trusted, so by default they are only parsed). A bad one refuses the store. Default false. */
   verifyOnOpen?: boolean;
+  /** Keep the envelopes of held updates in memory even when the store can read them back
+   *  (Store.readEnvelope: LmdbStore can). By default such a model keeps, per held update past
+   *  its last BACK_WINDOW commits, only what names and orders it (hash, version, body length),
+   *  and reads the envelope back from the store, checked against the hash, when a value, a body
+   *  or the bytes are asked for (a peer's history, `get`). True trades that memory (about the
+   *  envelope's size per update) for reads from memory. Default false. */
+  envelopesInMemory?: boolean;
   /** Refuse further updates from a source once it has equivocated. Default false (a source is
    *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
   quarantine?: boolean;
@@ -167,6 +182,14 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private committing: CommitGroup | null = null;
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
+  /** With a store that reads envelopes back (Store.readEnvelope): where held updates' envelopes
+   *  are read from once they are backed (see backLater), else null. */
+  private readonly backing: EnvelopeBacking | null;
+  /** The last BACK_WINDOW committed updates, a ring: each is backed as it leaves. */
+  private readonly backRing: Update[] = [];
+  private backNext = 0;
+  /** Updates this model let go (a drop of theirs may be in flight): never backed again. */
+  private readonly letGo = new WeakSet<Update>();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
   private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
@@ -188,6 +211,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.dataset = dataset;
     this.policy = options.policy ?? open();
     this.store = options.store;
+    const store = options.store;
+    this.backing = store !== undefined && typeof store.readEnvelope === 'function' && options.envelopesInMemory !== true
+      ? new EnvelopeBacking((u) => store.readEnvelope!(dataset, u), `dataset ${dataset}`)
+      : null;
     this.now = options.now ?? wallClockMicros;
     this.maxUpdateBytes = options.maxUpdateBytes ?? MAX_UPDATE_BYTES;
     // Checked here: parseUpdate() throws on a bad value, which would cut off every peer.
@@ -443,6 +470,14 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     );
   }
 
+  /** Subclasses say which held updates their own bookkeeping may read the body of (at a
+   *  reconciliation session, when an update arrives, in history): those keep their envelope in
+   *  memory rather than read it back from the store (see backLater). Here every one does: a
+   *  subclass opts in to backing for the updates it never reads (Model: plain writes). */
+  protected readsBodyOf(_update: Update): boolean {
+    return true;
+  }
+
   /** Subclasses say whether a held update is due to be forgotten by `now` (Model: a tombstone or
    *  expired entry past the horizon), which takes it out of the reconciled set. */
   protected forgettable(_update: Update, _now: number): boolean {
@@ -618,6 +653,26 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       this.ownPending = 0;
     }
     this.announce(e.update, e.origin, e.changed, e.evidence);
+    if (this.backing !== null) this.backLater(e.update);
+  }
+
+  /**
+   * A committed update enters the window of BACK_WINDOW; the one that leaves it is backed by the
+   * store (only its hash, body length and first body byte stay in memory; see backUpdate) if
+   * this model still holds it, never let it go since, and is its only holder. Its envelope has
+   * been in the store since its commit resolved, and stays there until this model lets it go
+   * (release() turns it compact again first).
+   */
+  private backLater(update: Update): void {
+    const ring = this.backRing;
+    if (ring.length < BACK_WINDOW) {
+      ring.push(update);
+      return;
+    }
+    const leaving = ring[this.backNext]!;
+    ring[this.backNext] = update;
+    this.backNext = (this.backNext + 1) % BACK_WINDOW;
+    if (!this.letGo.has(leaving) && this.held.has(leaving) && !this.readsBodyOf(leaving)) backUpdate(leaving, this.backing!);
   }
 
   /** After an apply: advances the clock and the latest set, holds the update, lets go of what
@@ -639,6 +694,15 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  model (superseded or stale: old), so forgetting them never lets an old write back in. */
   private release(update: Update): void {
     this.evidence.remember(update);
+    if (this.backing !== null) {
+      // Whoever still has it (a stream's queue, a listener) may read it after the store drops it.
+      this.letGo.add(update);
+      try {
+        unbackUpdate(update, this.backing);
+      } catch (err) {
+        this.fail(err); // the store lost it already: reads of it will say so
+      }
+    }
     if (this.held.remove(update) && update.source !== this.id) {
       this.sources.delete(update.source);
       this.latest.delete(update.source);
@@ -807,6 +871,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     for (const u of dropped) this.release(u);
     this.takeMeta();
     if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
+    // Everything held now was read from the store: it reads back from there.
+    if (this.backing !== null) for (const u of this.held.inOrder()) if (!this.letGo.has(u) && !this.readsBodyOf(u)) backUpdate(u, this.backing);
     this.loaded = true;
   }
 

@@ -8,6 +8,7 @@ import { assertInteger, assertString, concatBytes, utf8 } from '../util/bytes.ts
 import { assertValue } from './value.ts';
 import { cborHead, checkCbor, decodeScanned, encodeCborTransient, minimalHeadLength, readHead, scanCbor, writeHead, type Value } from './cbor.ts';
 import { sha256Into } from '../util/sha256.ts';
+import { StoreError } from '../errors.ts';
 
 /** Payload format version; also named by the signing tag `signet/update/v1`. */
 export const UPDATE_FORMAT = 1;
@@ -206,6 +207,28 @@ const VERSION_SPLIT = 2 ** 30;
 const RECORD_TAIL = 2 + 64 + 32;
 /** Bytes before each record in its chunk: the record's length, u32 little-endian. */
 const RECORD_HEAD = 4;
+/** Bytes of a backed update's record: the body's length (u32 little-endian), its first byte, the
+ *  first SIGNATURE_CHECK bytes of SHA-256(signature), then the payload hash. Shorter than any
+ *  compact record (a body is at least one byte). */
+const SIGNATURE_CHECK = 8;
+const BACKED_RECORD = 4 + 1 + SIGNATURE_CHECK + 32;
+
+/**
+ * @internal Where backed updates' envelopes live (see {@link backUpdate}): a store that holds them,
+ * read synchronously. One per dataset and store. `read` returns the envelope put under the
+ * update's name (source, version, hash), or undefined; `label` names the dataset in errors.
+ */
+export class EnvelopeBacking {
+  constructor(
+    readonly read: (update: Update) => Uint8Array | undefined,
+    readonly label: string,
+  ) {}
+}
+
+/** A backed update's record, built here before it is written to a chunk. */
+const backedScratch = new Uint8Array(BACKED_RECORD);
+/** The SHA-256 of a payload or signature read back, compared with what is held. */
+const readBackHash = new Uint8Array(32);
 /** Bytes of one chunk of compact records. A record over a quarter of it gets a chunk of its own. */
 export const RECORD_CHUNK_BYTES = 16 * 1024;
 
@@ -278,6 +301,13 @@ function copyOut(bytes: Uint8Array, start: number, end: number): Uint8Array {
  *   ({@link SourceContext}). The envelope is rebuilt bit for bit when read: its heads are
  *   minimal (checked at parse for the payload header, and before compacting for the envelope's
  *   own head), so it has one encoding. Every byte field read from it is a new array.
+ * - backed (once held, stored, and past a window: see {@link backUpdate}): a short record of the
+ *   body's length, its first byte, a check of the signature (8 bytes of its SHA-256) and the
+ *   hash; the envelope is read back from the store that holds it (its {@link EnvelopeBacking})
+ *   on each read of a byte field, and checked: the bytes must frame an envelope of this length
+ *   whose payload has this hash and whose signature this check. Every byte field read
+ *   from it is a new array. The holder that backed it turns it compact again before it lets it
+ *   go (see {@link unbackUpdate}), so the store may drop it while others still have it.
  * Either way the body is decoded when read, and the version is two small integers.
  */
 class ParsedUpdate implements Update {
@@ -289,7 +319,9 @@ class ParsedUpdate implements Update {
     private readonly vlo: number,
   ) {}
 
-  /** @internal What a layer above read from the body bytes (see {@link bodyMemo}); dropped on compaction. */
+  /** @internal Fresh: what a layer above read from the body bytes (see {@link bodyMemo}), dropped
+   *  on compaction. Backed: the {@link EnvelopeBacking} its envelope is read from. (One slot:
+   *  a model holds one update per key.) */
   memo: unknown = undefined;
   /** Compact: where the record starts in its chunk. */
   private at = 0;
@@ -333,14 +365,66 @@ class ParsedUpdate implements Update {
 
   get bytes(): Uint8Array {
     const d = this.data;
-    return d instanceof RecordChunk ? this.rebuild(d) : d.subarray(0, d.length - 32);
+    return d instanceof RecordChunk ? this.envelopeOf(d) : d.subarray(0, d.length - 32);
   }
 
   get byteLength(): number {
     const d = this.data;
     if (!(d instanceof RecordChunk)) return d.length - 32;
-    const payloadLength = this.ctx.header.length + minimalHeadLength(this.version) + this.recordLength(d) - RECORD_TAIL;
+    const payloadLength = this.ctx.header.length + minimalHeadLength(this.version) + this.bodyLength();
     return 1 + minimalHeadLength(payloadLength) + payloadLength + 66;
+  }
+
+  /** True in the backed form. */
+  private get backed(): boolean {
+    return this.memo instanceof EnvelopeBacking;
+  }
+
+  /** The envelope of a compact or backed update, as a new array. */
+  private envelopeOf(d: RecordChunk): Uint8Array {
+    return this.backed ? this.readBack() : this.rebuild(d);
+  }
+
+  /** Where the body starts in an envelope of this update. */
+  private bodyStart(envelope: Uint8Array): number {
+    return this.payloadStart(envelope) + this.ctx.header.length + minimalHeadLength(this.version);
+  }
+
+  /** The envelope of a backed update, read from its store and checked against what is held.
+   *  @throws StoreError if the store cannot read it, holds nothing under its name, or holds
+   *  other bytes. */
+  private readBack(): Uint8Array {
+    const backing = this.memo as EnvelopeBacking;
+    let bytes: Uint8Array | undefined;
+    try {
+      bytes = backing.read(this);
+    } catch (err) {
+      throw new StoreError(`${backing.label}: update ${this.hashHex} cannot be read back from the store (${(err as Error).message})`, { cause: err });
+    }
+    if (bytes === undefined) {
+      throw new StoreError(`${backing.label}: the store no longer holds update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`);
+    }
+    if (!this.isEnvelope(bytes)) {
+      throw new StoreError(`${backing.label}: the store holds other bytes under update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`);
+    }
+    return bytes;
+  }
+
+  /** True if `bytes` frame an envelope of this update's length whose payload has its hash and
+   *  whose signature has its signature check: the envelope that was verified, bit for bit. */
+  private isEnvelope(bytes: Uint8Array): boolean {
+    const n = bytes.length;
+    if (n !== this.byteLength || bytes[0] !== 0x82 || bytes[n - 66] !== 0x58 || bytes[n - 65] !== 0x40) return false;
+    const head = readHead(bytes, 1);
+    if (head === null || head[0] !== 2 || 1 + head[2] + head[1] + 66 !== n) return false;
+    const d = this.data as RecordChunk;
+    const end = this.end(d);
+    sha256Into(bytes.subarray(1 + head[2], n - 66), readBackHash);
+    for (let i = 0; i < 32; i++) if (readBackHash[i] !== d.bytes[end - 32 + i]) return false;
+    sha256Into(bytes.subarray(n - 64), readBackHash);
+    const check = end - 32 - SIGNATURE_CHECK;
+    for (let i = 0; i < SIGNATURE_CHECK; i++) if (readBackHash[i] !== d.bytes[check + i]) return false;
+    return true;
   }
 
   get hash(): Uint8Array {
@@ -352,8 +436,8 @@ class ParsedUpdate implements Update {
 
   get payload(): Uint8Array {
     const data = this.data;
-    const d = data instanceof RecordChunk ? this.rebuild(data) : data;
-    // A fresh buffer ends with the signature's 66 bytes, then the hash's 32; a rebuilt one without the hash.
+    const d = data instanceof RecordChunk ? this.envelopeOf(data) : data;
+    // A fresh buffer ends with the signature's 66 bytes, then the hash's 32; an envelope without the hash.
     return d.subarray(this.payloadStart(d), d.length - 66 - (data instanceof RecordChunk ? 0 : 32));
   }
 
@@ -367,27 +451,30 @@ class ParsedUpdate implements Update {
 
   get bodyBytes(): Uint8Array {
     const d = this.data;
-    if (d instanceof RecordChunk) return copyOut(d.bytes, this.at, this.end(d) - RECORD_TAIL);
-    return d.subarray(this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version), d.length - 32 - 66);
+    if (!(d instanceof RecordChunk)) return d.subarray(this.bodyStart(d), d.length - 32 - 66);
+    if (!this.backed) return copyOut(d.bytes, this.at, this.end(d) - RECORD_TAIL);
+    const envelope = this.readBack();
+    return envelope.subarray(this.bodyStart(envelope), envelope.length - 66);
   }
 
   /** @internal `bodyBytes.length` without making them. */
   bodyLength(): number {
     const d = this.data;
-    if (d instanceof RecordChunk) return this.recordLength(d) - RECORD_TAIL;
-    return d.length - 32 - 66 - (this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version));
+    if (!(d instanceof RecordChunk)) return d.length - 32 - 66 - this.bodyStart(d);
+    return this.backed ? d.view.getUint32(this.at, true) : this.recordLength(d) - RECORD_TAIL;
   }
 
   /** @internal The body's first byte (its CBOR head), without making the body. */
   bodyHead(): number {
     const d = this.data;
-    if (d instanceof RecordChunk) return d.bytes[this.at]!;
-    return d[this.payloadStart(d) + this.ctx.header.length + minimalHeadLength(this.version)]!;
+    if (!(d instanceof RecordChunk)) return d[this.bodyStart(d)]!;
+    return d.bytes[this.backed ? this.at + 4 : this.at]!;
   }
 
   get signature(): Uint8Array {
     const d = this.data;
     if (!(d instanceof RecordChunk)) return d.subarray(d.length - 96, d.length - 32);
+    if (this.backed) return this.readBack().subarray(-64);
     const end = this.end(d);
     return copyOut(d.bytes, end - 96, end - 32);
   }
@@ -439,6 +526,10 @@ class ParsedUpdate implements Update {
   signedId(): string {
     const d = this.data;
     const end = this.end(d);
+    if (d instanceof RecordChunk && this.backed) {
+      const envelope = this.readBack();
+      return latin1(envelope, envelope.length - 64, envelope.length) + latin1(d.bytes, end - 32, end);
+    }
     return latin1(d instanceof RecordChunk ? d.bytes : d, end - 96, end);
   }
 
@@ -466,6 +557,67 @@ class ParsedUpdate implements Update {
     if (this.refs > 0) chunk.held += RECORD_HEAD + n;
     this.data = chunk;
     this.at = at;
+  }
+
+  /** Replaces this update's record by bytes [from, from + n) of `source` (a copy outside every
+   *  chunk), in the chunk being filled; the record it had (if any) counts as let go. */
+  private replaceRecord(source: Uint8Array, from: number, n: number): void {
+    // First the room: filling it may move this update's current record, which is still its own.
+    const chunk = chunkFor(n);
+    const old = this.data;
+    const oldLength = old instanceof RecordChunk ? this.recordLength(old) : 0;
+    const at = chunk.used + RECORD_HEAD;
+    chunk.view.setUint32(chunk.used, n, true);
+    chunk.bytes.set(source.subarray(from, from + n), at);
+    chunk.used = at + n;
+    chunk.owners.push(this);
+    if (this.refs > 0) chunk.held += RECORD_HEAD + n;
+    this.data = chunk;
+    this.at = at;
+    if (old instanceof RecordChunk && this.refs > 0) {
+      old.held -= RECORD_HEAD + oldLength;
+      if (old !== filling && old.held < old.bytes.length >> 1) relocate(old);
+    }
+  }
+
+  /** @internal See {@link backUpdate}. */
+  back(backing: EnvelopeBacking): boolean {
+    if (this.refs !== 1 || this.backed) return false;
+    const d = this.data;
+    if (!(d instanceof RecordChunk)) {
+      // Rebuilt from the record alone, an envelope has minimal heads (see compact()).
+      const start = this.payloadStart(d);
+      if (start - 1 !== minimalHeadLength(d.length - 32 - 66 - start)) return false;
+    }
+    const record = backedScratch;
+    const bodyLength = this.bodyLength();
+    record[0] = bodyLength & 0xff;
+    record[1] = (bodyLength >>> 8) & 0xff;
+    record[2] = (bodyLength >>> 16) & 0xff;
+    record[3] = bodyLength >>> 24;
+    record[4] = this.bodyHead();
+    // The signature is not covered by the payload hash: a check of it comes back too.
+    sha256Into(this.signature, readBackHash);
+    record.set(readBackHash.subarray(0, SIGNATURE_CHECK), 5);
+    this.copyHash(record, 5 + SIGNATURE_CHECK);
+    this.memo = backing;
+    this.replaceRecord(record, 0, BACKED_RECORD);
+    return true;
+  }
+
+  /** @internal See {@link unbackUpdate}. @throws StoreError as a read of its bytes would. */
+  unback(backing: EnvelopeBacking): void {
+    if (this.memo !== backing) return;
+    const envelope = this.readBack();
+    const d = this.data as RecordChunk;
+    const end = this.end(d);
+    // The compact record: the envelope from the body on, then the hash.
+    const start = this.bodyStart(envelope);
+    const record = new Uint8Array(envelope.length - start + 32);
+    record.set(envelope.subarray(start));
+    record.set(d.bytes.subarray(end - 32, end), envelope.length - start);
+    this.memo = undefined;
+    this.replaceRecord(record, 0, record.length);
   }
 
   /** @internal Moves a held record out of `chunk` (see relocate); a no-op for one not held there. */
@@ -496,9 +648,14 @@ class ParsedUpdate implements Update {
     return this.data instanceof RecordChunk ? this.data : null;
   }
 
-  /** @internal True in the compact form. */
+  /** @internal True in the compact or backed form (its bytes in a chunk record). */
   get isCompact(): boolean {
     return this.data instanceof RecordChunk;
+  }
+
+  /** @internal True in the backed form. */
+  get isBacked(): boolean {
+    return this.backed;
   }
 }
 
@@ -549,6 +706,28 @@ export function releaseHeld(update: Update): void {
   if (update instanceof ParsedUpdate) update.release();
 }
 
+/**
+ * @internal Backs a held update by `backing` (a store that has committed it): from now on only its
+ * hash, body length and first body byte stay in memory, and its envelope is read back from the
+ * store when asked for. A no-op returning false unless the caller is its only holder and it is in
+ * memory (fresh with minimal heads, or compact). The caller must turn it back
+ * ({@link unbackUpdate}) before it lets it go or the store drops it.
+ */
+export function backUpdate(update: Update, backing: EnvelopeBacking): boolean {
+  return update instanceof ParsedUpdate && update.back(backing);
+}
+
+/** @internal Turns an update that `backing` backs compact again, its record read back from the
+ *  store (a no-op for any other). @throws StoreError if the store no longer holds it intact. */
+export function unbackUpdate(update: Update, backing: EnvelopeBacking): void {
+  if (update instanceof ParsedUpdate) update.unback(backing);
+}
+
+/** True if the update is in the backed form (its envelope read from a store). */
+export function isBacked(update: Update): boolean {
+  return update instanceof ParsedUpdate && update.isBacked;
+}
+
 /** Compacts an update now (tests; {@link holdCompact} does it in due course). */
 export function compactUpdate(update: Update): void {
   if (update instanceof ParsedUpdate) update.compact();
@@ -576,12 +755,9 @@ export function hashId(update: Update): string {
  * the bytes, and one caller's: the memo is one slot per update.
  */
 export function bodyMemo<T>(update: Update, read: (bodyBytes: Uint8Array) => T): T {
-  if (!(update instanceof ParsedUpdate)) return read(update.bodyBytes);
-  if (update.memo === undefined) {
-    const value = read(update.bodyBytes);
-    if (!update.isCompact) update.memo = value;
-    return value;
-  }
+  // Only a fresh update keeps a memo (a backed one's slot names its store).
+  if (!(update instanceof ParsedUpdate) || update.isCompact) return read(update.bodyBytes);
+  if (update.memo === undefined) update.memo = read(update.bodyBytes);
   return update.memo as T;
 }
 

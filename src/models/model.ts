@@ -445,6 +445,14 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return oldest === undefined || compareUpdates(update, oldest) < 0;
   }
 
+  /** Only a plain write (['set', key, value]) under last-writer-wins with one version per key is
+   *  never read by this model's bookkeeping (forgettable, purge, superseded): every other update
+   *  keeps its envelope in memory (see Scuttlebutt.readsBodyOf). A `resolve` rule reads the
+   *  winner's value for every arrival at its key, before that arrival's signature is checked. */
+  protected override readsBodyOf(update: Update): boolean {
+    return this.maxVersions > 1 || this.resolve !== undefined || bodyHead(update) !== 0x83;
+  }
+
   /** Tombstones and expired entries past the horizon leave the reconciled set when they become
    *  due for {@link purge}, not when this node happens to purge, so nodes that purged and nodes
    *  that have not agree on it (see Scuttlebutt.reconcileSet). With keepVersions, a kept version

@@ -382,7 +382,15 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
   private pump(): void {
     if (this.destroyed || this.pushedEnd) return;
     while (this.wanted || this.readableLength < this.readableHighWaterMark) {
-      const next = this.nextFrame();
+      let next: Buffer | 'end' | null;
+      try {
+        next = this.nextFrame();
+      } catch (err) {
+        // An update this side must send could not be read back (its store lost it, or was
+        // closed under a running model: a StoreError that says which): stop rather than skip it.
+        this.cut('internal-error', (err as Error)?.message ?? String(err));
+        return;
+      }
       if (next === null) return;
       if (next === 'end') {
         this.pushedEnd = true;

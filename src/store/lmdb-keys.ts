@@ -155,10 +155,7 @@ export function planBatch(prefix: Buffer, batch: StoreBatch): EnvelopeWrites {
     // An envelope a format-1 store held is keyed by its hash alone (the format was carried
     // forward with its keys): an update dropped by name loses that key too, or an envelope
     // loaded from it and later superseded would stay on disk and come back at every load.
-    const legacy = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
-    prefix.copy(legacy, 0);
-    key.copy(legacy, prefix.length, prefix.length + 40);
-    keys.push(key, legacy);
+    keys.push(key, legacyKeyOf(prefix, key));
     values.push(null, null);
   }
   const clock = entries(batch.clock, 'batch.clock');
@@ -174,6 +171,21 @@ export function planBatch(prefix: Buffer, batch: StoreBatch): EnvelopeWrites {
     if (typeof value !== 'number' || !Number.isFinite(value)) throw new TypeError(`"batch.meta value" expected a finite number, got ${String(value)}`);
   }
   return { keys, values };
+}
+
+/** The keys an update may be stored under: by name (source, version, hash), and, in a store
+ *  carried forward from format 1, by hash alone (see {@link legacyKeyOf}).
+ *  @throws TypeError/RangeError naming the field. */
+export function envelopeKeyOf(prefix: Buffer, update: StoreUpdateName): Buffer {
+  return orderedKey(prefix, update, 'update');
+}
+
+/** The format-1 key (`prefix` + hash) of the update whose ordered key is `key`. */
+export function legacyKeyOf(prefix: Buffer, key: Buffer): Buffer {
+  const legacy = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
+  prefix.copy(legacy, 0);
+  key.copy(legacy, prefix.length, prefix.length + 40);
+  return legacy;
 }
 
 /** `prefix` + the 32 bytes of a 64-digit hex hash (checked first). */

@@ -7,13 +7,14 @@ import { StoreError } from '../errors.ts';
 import { MAX_STORE_NAME_LENGTH } from '../limits.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { assertString } from '../util/bytes.ts';
-import type { Store, StoreBatch, StoredState } from './store.ts';
+import type { Store, StoreBatch, StoredState, StoreUpdateName } from './store.ts';
 import {
   DATA_FILE, LMDB_STORE_FORMAT, acquireLock, checkFormat, checkHeader, checkSeal, damaged, digestFile, inspectDirectory, notSignet, packageVersion,
   prepareDirectory, releaseLock, writeSeal,
 } from './lmdb-directory.ts';
 import {
-  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkDataset, number, planBatch, readNumber, readText, successor, suffixed, text, type EnvelopeWrites,
+  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkDataset, envelopeKeyOf, legacyKeyOf, number, planBatch, readNumber, readText, successor, suffixed, text,
+  type EnvelopeWrites,
 } from './lmdb-keys.ts';
 
 export { LMDB_STORE_FORMAT };
@@ -229,6 +230,21 @@ export class LmdbStore implements Store {
     for (const { key, value } of this.clock.getRange(range)) clock.push([this.textAt(key, prefix.length) as NodeId, this.numberIn(value)]);
     for (const { key, value } of this.meta.getRange(range)) meta.push([this.textAt(key, prefix.length), this.numberIn(value)]);
     return { updates, clock, meta };
+  }
+
+  /**
+   * The envelope stored for `update` in `dataset` (by its name, or by its hash in a store carried
+   * forward from format 1), read synchronously from the last committed state, or undefined.
+   * A copy: the caller owns it.
+   * @throws StoreError after close; TypeError/RangeError for a malformed dataset or name.
+   */
+  readEnvelope(dataset: string, update: StoreUpdateName): Uint8Array | undefined {
+    this.assertOpen();
+    checkDataset(dataset);
+    const prefix = this.prefix(dataset);
+    const key = envelopeKeyOf(prefix, update);
+    const value = this.envelopes.getBinary(key) ?? this.envelopes.getBinary(legacyKeyOf(prefix, key));
+    return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.length);
   }
 
   /**

@@ -54,6 +54,15 @@ export interface Store {
   commit(dataset: string, batch: StoreBatch): Promise<void>;
   /** Releases resources; later calls reject. */
   close(): Promise<void>;
+  /**
+   * Optional: the envelope committed for `update` (by source, version and hash) in `dataset`, read
+   * synchronously, as a new array the caller owns (it may be handed to users, who may write into
+   * it), or undefined if the store does not hold it. A store that has it lets a model
+   * keep the envelopes of the updates it holds on disk rather than in memory (a model then reads
+   * them back here, and checks them against the hash it keeps). LmdbStore has it.
+   * @throws after close.
+   */
+  readEnvelope?(dataset: string, update: StoreUpdateName): Uint8Array | undefined;
 }
 
 /** A Store in memory: nothing survives the process. */

@@ -1,0 +1,247 @@
+// Backed updates: a model on a store that reads envelopes back (LmdbStore) keeps only the hash,
+// body length and first body byte of the updates it holds past BACK_WINDOW commits, and reads
+// the envelope back from the store, checked against the hash. An update it lets go is turned
+// compact again first, so whoever still has it can read it after the store dropped it. A store
+// that lost or altered an envelope makes reads of it throw StoreError, never return other bytes.
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LmdbStore, MemoryStore, Model, StoreError, type Store, type StoreBatch, type StoredState, type Update, type VersionRecord } from '../../src/index.ts';
+import type { StoreUpdateName } from '../../src/store/store.ts';
+import { BACK_WINDOW } from '../../src/core/scuttlebutt.ts';
+import { isBacked, isCompact, recordChunkOf, signedId } from '../../src/envelope/update.ts';
+import { connect, identity, testClock, updates } from '../core/helpers.ts';
+
+const A = identity(0x61);
+const N = BACK_WINDOW + 600;
+
+/** What a reader of an update sees, byte for byte. */
+function snapshot(u: Update) {
+  return {
+    bytes: Buffer.from(u.bytes).toString('hex'), payload: Buffer.from(u.payload).toString('hex'), signature: Buffer.from(u.signature).toString('hex'),
+    body: JSON.stringify(u.body), bodyBytes: Buffer.from(u.bodyBytes).toString('hex'), hash: u.hashHex, byteLength: u.byteLength, id: signedId(u),
+  };
+}
+
+function withDir(run: (dir: string) => Promise<void>): () => Promise<void> {
+  return async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'signet-backed-'));
+    try {
+      await run(join(parent, 'store'));
+    } finally {
+      rmSync(parent, { recursive: true, force: true });
+    }
+  };
+}
+
+test('updates held past the window are backed by LmdbStore and read back bit for bit', withDir(async (dir) => {
+  const store = new LmdbStore(dir);
+  const model = new Model({ identity: A, store, now: testClock().now });
+  try {
+    await model.ready;
+    const written: Update[] = [];
+    const seen = new Map<Update, ReturnType<typeof snapshot>>();
+    const landed = updates(model, N);
+    for (let i = 0; i < N; i++) {
+      const u = model.set(`k${i}`, { i, text: 'v'.repeat(i % 90) }, i % 7 === 0 ? { ttl: 3_600_000 } : undefined);
+      written.push(u);
+      seen.set(u, snapshot(u)); // read while fresh, before anything is backed
+    }
+    await landed;
+    const backed = written.filter(isBacked);
+    // Every plain write but the last BACK_WINDOW committed (groups may land out of write order)
+    // is backed: none was let go. TTL writes stay in memory (purge and reconciliation read them).
+    const ttl = written.filter((_, i) => i % 7 === 0);
+    assert.ok(!ttl.some(isBacked), 'TTL writes are not backed');
+    assert.ok(backed.length <= N - BACK_WINDOW && backed.length >= N - BACK_WINDOW - ttl.length, `${backed.length} backed`);
+    for (const u of backed) {
+      assert.equal(snapshot(u), seen.get(u), `update ${u.version} reads back as it was`);
+      // Only the short record stays in memory: a chunk record of 4 + 37 bytes, not the envelope.
+      assert.ok(recordChunkOf(u) !== null);
+    }
+    for (let i = 0; i < N; i++) assert.equal(model.get(`k${i}`), { i, text: 'v'.repeat(i % 90) });
+    // A peer's history and reconciliation read them as ever.
+    assert.is(model.history().length, N);
+  } finally {
+    model.dispose();
+    await store.close();
+  }
+}));
+
+test('a backed update the model lets go is compact again: readable after the store dropped it', withDir(async (dir) => {
+  const store = new LmdbStore(dir);
+  const model = new Model({ identity: A, store, now: testClock().now });
+  try {
+    await model.ready;
+    const first: Update[] = [];
+    let landed = updates(model, N);
+    for (let i = 0; i < N; i++) first.push(model.set(`k${i}`, `first ${i}`));
+    await landed;
+    const before = first.filter(isBacked);
+    assert.ok(before.length > 0);
+    const views = new Map(before.map((u) => [u, snapshot(u)]));
+    landed = updates(model, N);
+    for (let i = 0; i < N; i++) model.set(`k${i}`, `second ${i}`); // each supersedes (and drops) the first
+    await landed;
+    for (const u of before) {
+      assert.ok(!isBacked(u) && isCompact(u), 'let go: compact again');
+      assert.equal(snapshot(u), views.get(u), 'and reads as before, though the store dropped it');
+      assert.is(store.readEnvelope(model.dataset, u), undefined, 'the store no longer holds it');
+    }
+    for (let i = 0; i < N; i++) assert.is(model.get(`k${i}`), `second ${i}`);
+  } finally {
+    model.dispose();
+    await store.close();
+  }
+}));
+
+test('a model reopened from LmdbStore backs what it loaded; reads go to the store, closed or not', withDir(async (dir) => {
+  let store = new LmdbStore(dir);
+  let model = new Model({ identity: A, store, now: testClock().now });
+  await model.ready;
+  const landed = updates(model, 500);
+  for (let i = 0; i < 500; i++) model.set(`k${i}`, i);
+  await landed;
+  const hash = model.stateHash();
+  model.dispose();
+  await store.close();
+
+  store = new LmdbStore(dir);
+  model = new Model({ identity: A, store, now: testClock().now });
+  await model.ready;
+  const held = model.history();
+  assert.is(held.length, 500);
+  assert.ok(held.every(isBacked), 'everything loaded is backed at once');
+  assert.is(model.stateHash(), hash);
+  for (let i = 0; i < 500; i++) assert.is(model.get(`k${i}`), i);
+  model.dispose();
+  await store.close();
+  // The envelopes live in the store: once it is closed, a read says so rather than inventing bytes.
+  assert.throws(() => held[0]!.bytes, (err: unknown) => err instanceof StoreError && /closed/.test((err as Error).message));
+}));
+
+/** A store over MemoryStore whose reads come from a map the test can damage. */
+class DamageableStore implements Store {
+  readonly inner = new MemoryStore();
+  readonly envelopes = new Map<string, Uint8Array>();
+  static key = (u: StoreUpdateName) => `${u.source}/${u.version}/${Buffer.from(u.hash).toString('hex')}`;
+  load(dataset: string): Promise<StoredState> {
+    return this.inner.load(dataset);
+  }
+  commit(dataset: string, batch: StoreBatch): Promise<void> {
+    for (const u of batch.put) if (!Array.isArray(u)) this.envelopes.set(DamageableStore.key(u), u.bytes.slice());
+    for (const u of batch.drop) if (typeof u !== 'string') this.envelopes.delete(DamageableStore.key(u));
+    return this.inner.commit(dataset, batch);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+  readEnvelope(_dataset: string, u: StoreUpdateName): Uint8Array | undefined {
+    return this.envelopes.get(DamageableStore.key(u))?.slice();
+  }
+}
+
+test('a store that lost or altered a backed envelope: reads throw StoreError, the model goes on', async () => {
+  const store = new DamageableStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  const errors: Error[] = [];
+  model.on('error', (err) => errors.push(err));
+  try {
+    await model.ready;
+    const written: Update[] = [];
+    let landed = updates(model, N);
+    for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, `v${i}`));
+    await landed;
+    const [lost, altered, intact, forged] = written;
+    assert.ok([lost, altered, intact, forged].every((u) => isBacked(u!)));
+    store.envelopes.delete(DamageableStore.key(lost!));
+    const bytes = store.envelopes.get(DamageableStore.key(altered!))!;
+    bytes[bytes.length - 70] = bytes[bytes.length - 70]! ^ 1; // a body byte: the payload no longer has the hash held
+    const signed = store.envelopes.get(DamageableStore.key(forged!))!;
+    signed[signed.length - 1] = signed[signed.length - 1]! ^ 1; // a signature byte: the payload hash still matches
+    for (const read of [(u: Update) => u.bytes, (u: Update) => u.body, (u: Update) => u.signature, (u: Update) => u.payload]) {
+      assert.throws(() => read(lost!), (err: unknown) => err instanceof StoreError && /no longer holds/.test((err as Error).message));
+      assert.throws(() => read(altered!), (err: unknown) => err instanceof StoreError && /other bytes/.test((err as Error).message));
+      assert.throws(() => read(forged!), (err: unknown) => err instanceof StoreError && /other bytes/.test((err as Error).message));
+    }
+    assert.throws(() => model.get('k0'), (err: unknown) => err instanceof StoreError);
+    assert.is(model.get('k2'), 'v2');
+    // Hash, version and length need no read: reconciliation and digests go on.
+    assert.is(lost!.hash.length, 32);
+    assert.ok(lost!.byteLength > 0);
+    // Letting the lost one go (overwriting its key) reports the loss and goes on.
+    landed = updates(model, 2);
+    model.set('k0', 'new');
+    model.set('k2', 'new too');
+    await landed;
+    assert.is(errors.length, 1);
+    assert.instance(errors[0], StoreError);
+    assert.is(model.get('k0'), 'new');
+    assert.is(model.get('k2'), 'new too');
+    assert.ok(isCompact(intact!) && !isBacked(intact!), 'the intact one was turned compact');
+    assert.equal(intact!.body, ['set', 'k2', 'v2']);
+  } finally {
+    model.dispose();
+    await store.close();
+  }
+});
+
+test('a stream that must send an envelope its store lost is cut off with the StoreError, no crash', async () => {
+  const store = new DamageableStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  const replica = new Model({ identity: identity(0x62), now: testClock().now });
+  try {
+    await Promise.all([model.ready, replica.ready]);
+    const written: Update[] = [];
+    const landed = updates(model, N);
+    for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, i));
+    await landed;
+    const lost = written.find(isBacked)!;
+    store.envelopes.delete(DamageableStore.key(lost));
+    const { sa, destroy } = connect(model, replica, { a: { tail: false }, b: { tail: false } });
+    const [err] = (await once(sa, 'cut')) as [Error];
+    destroy();
+    assert.ok(/internal-error/.test(err.message) && /no longer holds/.test(err.message), err.message);
+  } finally {
+    model.dispose();
+    replica.dispose();
+    await store.close();
+  }
+});
+
+test('deletes stay in memory (purge and reconciliation read them)', withDir(async (dir) => {
+  const store = new LmdbStore(dir);
+  const model = new Model({ identity: A, store, now: testClock().now });
+  await model.ready;
+  const landed = updates(model, N);
+  const deletes: Update[] = [];
+  for (let i = 0; i < N; i++) deletes.push(model.delete(`k${i}`));
+  await landed;
+  assert.ok(!deletes.some(isBacked));
+  model.dispose();
+  await store.close();
+}));
+
+test('no store reading back (MemoryStore), envelopesInMemory, keepVersions or a resolve rule: nothing is backed', withDir(async (dir) => {
+  const resolve = (a: VersionRecord, b: VersionRecord) => (a.version >= b.version ? a : b); // reads both values
+  const cases = [
+    [new MemoryStore(), {}], [new LmdbStore(join(dir, 'a')), { envelopesInMemory: true }], [new LmdbStore(join(dir, 'b')), { keepVersions: true }],
+    [new LmdbStore(join(dir, 'c')), { resolve }],
+  ] as const;
+  for (const [store, options] of cases) {
+    const model = new Model({ identity: A, store, now: testClock().now, ...options });
+    await model.ready;
+    const landed = updates(model, N);
+    const written: Update[] = [];
+    for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, i));
+    await landed;
+    assert.ok(!written.some(isBacked));
+    model.dispose();
+    await store.close();
+  }
+}));
+
+test.run();
