@@ -48,6 +48,7 @@ async function measure(inMemory: boolean): Promise<Measured> {
       if (i % 1000 === 999) await new Promise((resolve) => setImmediate(resolve)); // let commits land
     }
     await done;
+    await new Promise((resolve) => setImmediate(resolve)); // committed updates are backed at the next turn
     const writeUs = ((performance.now() - t0) * 1000) / N;
     const after = collect();
     const held = model.history();

@@ -3,7 +3,7 @@
 // below its source's clock (do we hold it? do we hold another at its version?), it is the set
 // reconciliation compares with a peer's, and it says which sources still hold anything (the
 // others are forgotten, so memory and digests follow what is held, not what was ever seen).
-import { holdCompact, releaseHeld, sameHash, type Update } from '../envelope/update.ts';
+import { holdCompact, holdFresh, releaseHeld, sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { compareUpdates } from './order.ts';
 
@@ -182,14 +182,17 @@ export class HeldSet {
   }
 
   /** Adds an update (no-op if held). A held update is compacted in due course (see holdCompact),
-   *  and let go by {@link remove}. */
-  add(update: Update): void {
+   *  or, with `fresh`, left fresh for the caller to back or compact (see holdFresh); it is let go
+   *  by {@link remove}. @returns false if it was held already. */
+  add(update: Update, fresh = false): boolean {
     let held = this.bySource.get(update.source);
     if (!held) this.bySource.set(update.source, (held = new SourceHeld()));
-    if (!held.add(update)) return;
-    holdCompact(update);
+    if (!held.add(update)) return false;
+    if (fresh) holdFresh(update);
+    else holdCompact(update);
     this.count++;
     this.sorted = null;
+    return true;
   }
 
   /** Removes an update. @returns true if the source holds nothing any more. */

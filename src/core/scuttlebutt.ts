@@ -6,7 +6,7 @@ import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
 import {
-  EnvelopeBacking, backUpdate, parseAdoptedUpdate, parseUpdate, signUpdate, unbackUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId,
+  EnvelopeBacking, backUpdate, compactUpdate, parseAdoptedUpdate, parseUpdate, signUpdate, unbackUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId,
   type Update, type UpdateOptions,
 } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
@@ -43,10 +43,6 @@ interface CommitGroup {
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
 const NO_DROPS: Update[] = Object.freeze([]) as unknown as Update[];
 
-/** Committed updates kept in memory before their envelopes are left to a store that reads them
- *  back (see Scuttlebutt.backLater): a stream forwards what was just applied, and reads it from
- *  memory, not from the store. */
-export const BACK_WINDOW = 1024;
 
 /** Any Scuttlebutt, whatever its event map (internal plumbing that emits by name). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -77,8 +73,8 @@ export interface ScuttlebuttOptions {
    *  local and trusted, so by default they are only parsed). A bad one refuses the store. Default false. */
   verifyOnOpen?: boolean;
   /** Keep the envelopes of held updates in memory even when the store can read them back
-   *  (Store.readEnvelope: LmdbStore can). By default such a model keeps, per held update past
-   *  its last BACK_WINDOW commits, only what names and orders it (hash, version, body length),
+   *  (Store.readEnvelope: LmdbStore can). By default such a model keeps, per held update once
+   *  the store has committed it, only what names and orders it (hash, version, body length),
    *  and reads the envelope back from the store, checked against the hash, when a value, a body
    *  or the bytes are asked for (a peer's history, `get`). True trades that memory (about the
    *  envelope's size per update) for reads from memory. Default false. */
@@ -185,9 +181,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** With a store that reads envelopes back (Store.readEnvelope): where held updates' envelopes
    *  are read from once they are backed (see backLater), else null. */
   private readonly backing: EnvelopeBacking | null;
-  /** The last BACK_WINDOW committed updates, a ring: each is backed as it leaves. */
-  private readonly backRing: Update[] = [];
-  private backNext = 0;
+  /** Committed updates to back at the next turn (see backLater). */
+  private toBack: Update[] = [];
   /** Updates this model let go (a drop of theirs may be in flight): never backed again. */
   private readonly letGo = new WeakSet<Update>();
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
@@ -636,6 +631,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
           next.settled = true;
           for (const e of next.entries) {
             if (e.meta) this.ownPending = 0; // the reservation did not land: the next write renews it
+            if (this.backing !== null && this.held.has(e.update)) compactUpdate(e.update); // held fresh: never backed now
             this.fail(err);
           }
         },
@@ -657,30 +653,36 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   }
 
   /**
-   * A committed update enters the window of BACK_WINDOW; the one that leaves it is backed by the
-   * store (only its hash, body length and first body byte stay in memory; see backUpdate) if
-   * this model still holds it, never let it go since, and is its only holder. Its envelope has
-   * been in the store since its commit resolved, and stays there until this model lets it go
-   * (release() turns it compact again first).
+   * A committed update is backed by the store at the next turn (only its hash, body length,
+   * first body byte and a check of its signature stay in memory; see backUpdate), once the
+   * streams that forward it have read it from memory (their flush was scheduled first). Its
+   * envelope has been in the store since its commit resolved, and stays there until this model
+   * lets it go (release() turns it compact again first).
    */
   private backLater(update: Update): void {
-    const ring = this.backRing;
-    if (ring.length < BACK_WINDOW) {
-      ring.push(update);
-      return;
-    }
-    const leaving = ring[this.backNext]!;
-    ring[this.backNext] = update;
-    this.backNext = (this.backNext + 1) % BACK_WINDOW;
-    if (!this.letGo.has(leaving) && this.held.has(leaving) && !this.readsBodyOf(leaving)) backUpdate(leaving, this.backing!);
+    this.toBack.push(update);
+    if (this.toBack.length === 1) setImmediate(() => this.backPending());
   }
 
-  /** After an apply: advances the clock and the latest set, holds the update, lets go of what
+  private backPending(): void {
+    const list = this.toBack;
+    this.toBack = [];
+    for (const u of list) {
+      // One let go since (a drop of it may be in flight) stays as it is, for whoever has it.
+      if (this.letGo.has(u) || !this.held.has(u)) continue;
+      // Held fresh (see settle): backed, or compact if it cannot be (shared with a clone, read
+      // by the model's bookkeeping, or disposed meanwhile).
+      if (this.disposed || this.readsBodyOf(u) || !backUpdate(u, this.backing!)) compactUpdate(u);
+    }
+  }
+
+    /** After an apply: advances the clock and the latest set, holds the update, lets go of what
    *  it superseded (evidence stays), and forgets sources that hold nothing any more.
    *  @returns the updates dropped (the applied one among them if it was superseded at once). */
   private settle(update: Update, have: number): Update[] {
     this.hold(update, have);
-    this.held.add(update);
+    // Fresh until its commit lands, then backed (see backLater): never a compact record between.
+    this.held.add(update, this.backing !== null && !this.readsBodyOf(update));
     if (this.pendingDrops.length === 0) return NO_DROPS; // the common case: nothing superseded
     const drops = this.pendingDrops.filter((u) => !this.evidence.isPinned(u));
     this.pendingDrops = [];
@@ -852,7 +854,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (other) this.recordEvidence(other, update, false); // evidence survives a restart
       else first.set(at, update);
       this.hold(update, this.sources.get(update.source) ?? 0);
-      this.held.add(update);
+      this.held.add(update, this.backing !== null && !this.readsBodyOf(update)); // backed or compacted below
     }
     for (const [source, version] of state.clock) {
       // A stored clock entry of a source that holds nothing is forgotten (see release()).
@@ -871,8 +873,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     for (const u of dropped) this.release(u);
     this.takeMeta();
     if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
-    // Everything held now was read from the store: it reads back from there.
-    if (this.backing !== null) for (const u of this.held.inOrder()) if (!this.letGo.has(u) && !this.readsBodyOf(u)) backUpdate(u, this.backing);
+    // Everything held now was read from the store: it reads back from there (what cannot be
+    // backed, or the model reads, is compacted).
+    if (this.backing !== null) {
+      for (const u of this.held.inOrder()) if (this.readsBodyOf(u) || !backUpdate(u, this.backing)) compactUpdate(u);
+    }
     this.loaded = true;
   }
 

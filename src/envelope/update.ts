@@ -596,8 +596,10 @@ class ParsedUpdate implements Update {
     record[2] = (bodyLength >>> 16) & 0xff;
     record[3] = bodyLength >>> 24;
     record[4] = this.bodyHead();
-    // The signature is not covered by the payload hash: a check of it comes back too.
-    sha256Into(this.signature, readBackHash);
+    // The signature is not covered by the payload hash: a check of it comes back too. Both forms
+    // end with the signature then the hash.
+    const end = this.end(d);
+    sha256Into((d instanceof RecordChunk ? d.bytes : d).subarray(end - 96, end - 32), readBackHash);
     record.set(readBackHash.subarray(0, SIGNATURE_CHECK), 5);
     this.copyHash(record, 5 + SIGNATURE_CHECK);
     this.memo = backing;
@@ -691,6 +693,16 @@ export function holdCompact(update: Update): void {
   if (leaving.refs > 0) leaving.compact();
   recent[recentNext] = update;
   recentNext = (recentNext + 1) % FRESH_WINDOW;
+}
+
+/**
+ * @internal Marks an update as held by one more holder, like {@link holdCompact}, but leaves it
+ * fresh: the holder backs it ({@link backUpdate}) or compacts it ({@link compactUpdate}) itself,
+ * soon (a model backed by a store, once the store has committed it: going from fresh to backed
+ * directly never writes a compact record it would drop at once).
+ */
+export function holdFresh(update: Update): void {
+  if (update instanceof ParsedUpdate) update.hold();
 }
 
 /** @internal For tests: the size of the chunk holding a compact update's record and the bytes of

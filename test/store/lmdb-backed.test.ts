@@ -1,6 +1,6 @@
 // Backed updates: a model on a store that reads envelopes back (LmdbStore) keeps only the hash,
-// body length and first body byte of the updates it holds past BACK_WINDOW commits, and reads
-// the envelope back from the store, checked against the hash. An update it lets go is turned
+// body length, first body byte and a signature check of the plain writes it holds once the store
+// committed them (at the next turn), and reads the envelope back from the store, checked. An update it lets go is turned
 // compact again first, so whoever still has it can read it after the store dropped it. A store
 // that lost or altered an envelope makes reads of it throw StoreError, never return other bytes.
 import { once } from 'node:events';
@@ -11,12 +11,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LmdbStore, MemoryStore, Model, StoreError, type Store, type StoreBatch, type StoredState, type Update, type VersionRecord } from '../../src/index.ts';
 import type { StoreUpdateName } from '../../src/store/store.ts';
-import { BACK_WINDOW } from '../../src/core/scuttlebutt.ts';
 import { isBacked, isCompact, recordChunkOf, signedId } from '../../src/envelope/update.ts';
 import { connect, identity, testClock, updates } from '../core/helpers.ts';
 
 const A = identity(0x61);
-const N = BACK_WINDOW + 600;
+const N = 1500;
+/** The turn after the last commit: committed updates are backed then. */
+const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** What a reader of an update sees, byte for byte. */
 function snapshot(u: Update) {
@@ -51,12 +52,13 @@ test('updates held past the window are backed by LmdbStore and read back bit for
       seen.set(u, snapshot(u)); // read while fresh, before anything is backed
     }
     await landed;
+    await nextTurn();
     const backed = written.filter(isBacked);
-    // Every plain write but the last BACK_WINDOW committed (groups may land out of write order)
-    // is backed: none was let go. TTL writes stay in memory (purge and reconciliation read them).
+    // Every plain write is backed (none was let go); TTL writes stay in memory (purge and
+    // reconciliation read them), compact.
     const ttl = written.filter((_, i) => i % 7 === 0);
-    assert.ok(!ttl.some(isBacked), 'TTL writes are not backed');
-    assert.ok(backed.length <= N - BACK_WINDOW && backed.length >= N - BACK_WINDOW - ttl.length, `${backed.length} backed`);
+    assert.ok(ttl.every((u) => !isBacked(u) && isCompact(u)), 'TTL writes are compact, not backed');
+    assert.is(backed.length, N - ttl.length);
     for (const u of backed) {
       assert.equal(snapshot(u), seen.get(u), `update ${u.version} reads back as it was`);
       // Only the short record stays in memory: a chunk record of 4 + 37 bytes, not the envelope.
@@ -80,12 +82,14 @@ test('a backed update the model lets go is compact again: readable after the sto
     let landed = updates(model, N);
     for (let i = 0; i < N; i++) first.push(model.set(`k${i}`, `first ${i}`));
     await landed;
+    await nextTurn();
     const before = first.filter(isBacked);
     assert.ok(before.length > 0);
     const views = new Map(before.map((u) => [u, snapshot(u)]));
     landed = updates(model, N);
     for (let i = 0; i < N; i++) model.set(`k${i}`, `second ${i}`); // each supersedes (and drops) the first
     await landed;
+    await nextTurn();
     for (const u of before) {
       assert.ok(!isBacked(u) && isCompact(u), 'let go: compact again');
       assert.equal(snapshot(u), views.get(u), 'and reads as before, though the store dropped it');
@@ -155,6 +159,7 @@ test('a store that lost or altered a backed envelope: reads throw StoreError, th
     let landed = updates(model, N);
     for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, `v${i}`));
     await landed;
+    await nextTurn();
     const [lost, altered, intact, forged] = written;
     assert.ok([lost, altered, intact, forged].every((u) => isBacked(u!)));
     store.envelopes.delete(DamageableStore.key(lost!));
@@ -177,6 +182,7 @@ test('a store that lost or altered a backed envelope: reads throw StoreError, th
     model.set('k0', 'new');
     model.set('k2', 'new too');
     await landed;
+    await nextTurn();
     assert.is(errors.length, 1);
     assert.instance(errors[0], StoreError);
     assert.is(model.get('k0'), 'new');
@@ -199,6 +205,7 @@ test('a stream that must send an envelope its store lost is cut off with the Sto
     const landed = updates(model, N);
     for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, i));
     await landed;
+    await nextTurn();
     const lost = written.find(isBacked)!;
     store.envelopes.delete(DamageableStore.key(lost));
     const { sa, destroy } = connect(model, replica, { a: { tail: false }, b: { tail: false } });
@@ -211,6 +218,35 @@ test('a stream that must send an envelope its store lost is cut off with the Sto
     await store.close();
   }
 });
+
+test('live forwarding reads what it sends from memory, never from the store', withDir(async (dir) => {
+  const store = new LmdbStore(dir);
+  let reads = 0;
+  const read = store.readEnvelope.bind(store);
+  store.readEnvelope = (dataset, u) => (reads++, read(dataset, u));
+  const model = new Model({ identity: A, store, now: testClock().now });
+  const replica = new Model({ identity: identity(0x63), now: testClock().now });
+  await Promise.all([model.ready, replica.ready]);
+  const { synced, destroy } = connect(model, replica);
+  try {
+    await synced;
+    const arrived = updates(replica, N);
+    for (let i = 0; i < N; i++) {
+      model.set(`k${i}`, i);
+      if (i % 100 === 99) await nextTurn(); // writes in many turns, as an application makes them
+    }
+    await arrived;
+    await nextTurn();
+    assert.is(replica.get(`k${N - 1}`), N - 1);
+    assert.is(reads, 0, 'no envelope read back to forward it');
+    assert.ok(model.history().every(isBacked), 'and every one is backed now');
+  } finally {
+    destroy();
+    model.dispose();
+    replica.dispose();
+    await store.close();
+  }
+}));
 
 test('deletes stay in memory (purge and reconciliation read them)', withDir(async (dir) => {
   const store = new LmdbStore(dir);
@@ -238,6 +274,7 @@ test('no store reading back (MemoryStore), envelopesInMemory, keepVersions or a 
     const written: Update[] = [];
     for (let i = 0; i < N; i++) written.push(model.set(`k${i}`, i));
     await landed;
+    await nextTurn();
     assert.ok(!written.some(isBacked));
     model.dispose();
     await store.close();
