@@ -825,12 +825,15 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
     const state = await this.store.load(this.dataset);
     const updates: Update[] = [];
+    /** What the store holds under its name (see StoredState.byName): only those can be backed. */
+    const byName = new WeakSet<Update>();
     for (const [i, bytes] of state.updates.entries()) {
       // Stored envelopes were verified before they were stored: parsed (under the largest limit
       // any configuration allows), not trusted blindly. One that does not parse means damage.
       const parsed = parseUpdate(bytes, { dataset: this.dataset, maxUpdateBytes: MAX_UPDATE_BYTES_CEILING });
       if (!parsed.ok) throw new StoreError(`dataset ${this.dataset}: stored record ${i} is not a valid update (${parsed.reason}: ${parsed.detail}); the store is damaged: restore it from a backup`);
       updates.push(parsed.update);
+      if (state.byName?.[i] === true) byName.add(parsed.update);
     }
     if (this.options.verifyOnOpen) await this.verifyStored(updates);
     const meta = new Map(state.meta ?? []);
@@ -854,7 +857,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (other) this.recordEvidence(other, update, false); // evidence survives a restart
       else first.set(at, update);
       this.hold(update, this.sources.get(update.source) ?? 0);
-      this.held.add(update, this.backing !== null && !this.readsBodyOf(update)); // backed or compacted below
+      this.held.add(update, this.backing !== null && byName.has(update) && !this.readsBodyOf(update)); // backed or compacted below
     }
     for (const [source, version] of state.clock) {
       // A stored clock entry of a source that holds nothing is forgotten (see release()).
@@ -873,10 +876,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     for (const u of dropped) this.release(u);
     this.takeMeta();
     if (dropped.length > 0) await this.store.commit(this.dataset, { put: [], drop: dropped, clock: [] });
-    // Everything held now was read from the store: it reads back from there (what cannot be
-    // backed, or the model reads, is compacted).
+    // What the store holds under its name reads back from there (what cannot be backed, or the
+    // model reads, is compacted).
     if (this.backing !== null) {
-      for (const u of this.held.inOrder()) if (this.readsBodyOf(u) || !backUpdate(u, this.backing)) compactUpdate(u);
+      for (const u of this.held.inOrder()) if (!byName.has(u) || this.readsBodyOf(u) || !backUpdate(u, this.backing)) compactUpdate(u);
     }
     this.loaded = true;
   }

@@ -209,9 +209,12 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return this.live(key) !== undefined;
   }
 
-  /** Live keys, in no particular order. */
+  /** Live keys, in no particular order (no value is decoded or read). */
   keys(): string[] {
-    return this.entries().map(([k]) => k);
+    const now = this.now();
+    const out: string[] = [];
+    for (const [k, e] of this.entries_) if (isLive(e, now)) out.push(k);
+    return out;
   }
 
   /** Live [key, value] pairs. */

@@ -173,15 +173,14 @@ export function planBatch(prefix: Buffer, batch: StoreBatch): EnvelopeWrites {
   return { keys, values };
 }
 
-/** The keys an update may be stored under: by name (source, version, hash), and, in a store
- *  carried forward from format 1, by hash alone (see {@link legacyKeyOf}).
+/** The key of an update stored under its name (source, version, hash).
  *  @throws TypeError/RangeError naming the field. */
 export function envelopeKeyOf(prefix: Buffer, update: StoreUpdateName): Buffer {
   return orderedKey(prefix, update, 'update');
 }
 
 /** The format-1 key (`prefix` + hash) of the update whose ordered key is `key`. */
-export function legacyKeyOf(prefix: Buffer, key: Buffer): Buffer {
+function legacyKeyOf(prefix: Buffer, key: Buffer): Buffer {
   const legacy = Buffer.allocUnsafe(prefix.length + HASH_KEY_BYTES);
   prefix.copy(legacy, 0);
   key.copy(legacy, prefix.length, prefix.length + 40);

@@ -13,7 +13,7 @@ import {
   prepareDirectory, releaseLock, writeSeal,
 } from './lmdb-directory.ts';
 import {
-  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkDataset, envelopeKeyOf, legacyKeyOf, number, planBatch, readNumber, readText, successor, suffixed, text,
+  HASH_KEY_BYTES, ORDERED_KEY_BYTES, checkDataset, envelopeKeyOf, number, planBatch, readNumber, readText, successor, suffixed, text,
   type EnvelopeWrites,
 } from './lmdb-keys.ts';
 
@@ -219,6 +219,7 @@ export class LmdbStore implements Store {
     const prefix = this.prefix(dataset);
     const range = { start: prefix, end: successor(prefix) };
     const updates: Uint8Array[] = [];
+    const byName: boolean[] = [];
     const clock: Array<[NodeId, number]> = [];
     const meta: Array<[string, number]> = [];
     // Read synchronously: one snapshot, no commit lands in between.
@@ -226,24 +227,26 @@ export class LmdbStore implements Store {
       const rest = key.length - prefix.length;
       if (rest !== HASH_KEY_BYTES && rest !== ORDERED_KEY_BYTES) throw damaged(this.path, `an envelope key of ${key.length} bytes does not decode`);
       updates.push(new Uint8Array(value.buffer, value.byteOffset, value.length));
+      // A hash-keyed record ([hash, bytes] put, or format 1) may be keyed by any hash.
+      byName.push(rest === ORDERED_KEY_BYTES);
     }
     for (const { key, value } of this.clock.getRange(range)) clock.push([this.textAt(key, prefix.length) as NodeId, this.numberIn(value)]);
     for (const { key, value } of this.meta.getRange(range)) meta.push([this.textAt(key, prefix.length), this.numberIn(value)]);
-    return { updates, clock, meta };
+    // byName only when some record is (absent says none is: an empty dataset reads as before).
+    return byName.includes(true) ? { updates, byName, clock, meta } : { updates, clock, meta };
   }
 
   /**
-   * The envelope stored for `update` in `dataset` (by its name, or by its hash in a store carried
-   * forward from format 1), read synchronously from the last committed state, or undefined.
+   * The envelope stored under `update`'s name (source, version, hash) in `dataset`, read
+   * synchronously from the last committed state, or undefined (a record put as a `[hash, bytes]`
+   * pair, or by format 1, is not found here: `load` says which records are, in `byName`).
    * A copy: the caller owns it.
    * @throws StoreError after close; TypeError/RangeError for a malformed dataset or name.
    */
   readEnvelope(dataset: string, update: StoreUpdateName): Uint8Array | undefined {
     this.assertOpen();
     checkDataset(dataset);
-    const prefix = this.prefix(dataset);
-    const key = envelopeKeyOf(prefix, update);
-    const value = this.envelopes.getBinary(key) ?? this.envelopes.getBinary(legacyKeyOf(prefix, key));
+    const value = this.envelopes.getBinary(envelopeKeyOf(this.prefix(dataset), update));
     return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.length);
   }
 

@@ -5,6 +5,10 @@ import type { NodeId } from '../identity/node-id.ts';
 /** What a store returns for a dataset: envelopes verified before they were stored, and the clock. */
 export interface StoredState {
   updates: Uint8Array[];
+  /** For each of `updates`, true if it is stored under its name (source, version, hash), where
+   *  {@link Store.readEnvelope} finds it; absent: none is (a model then keeps what it loaded in
+   *  memory, and backs only what it commits itself). */
+  byName?: boolean[];
   clock: Array<[NodeId, number]>;
   /** Named numbers a model keeps beside its updates (Model: its purge floor). */
   meta?: Array<[string, number]>;

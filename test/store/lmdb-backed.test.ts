@@ -3,6 +3,7 @@
 // committed them (at the next turn), and reads the envelope back from the store, checked. An update it lets go is turned
 // compact again first, so whoever still has it can read it after the store dropped it. A store
 // that lost or altered an envelope makes reads of it throw StoreError, never return other bytes.
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +174,7 @@ test('a store that lost or altered a backed envelope: reads throw StoreError, th
       assert.throws(() => read(forged!), (err: unknown) => err instanceof StoreError && /other bytes/.test((err as Error).message));
     }
     assert.throws(() => model.get('k0'), (err: unknown) => err instanceof StoreError);
+    assert.ok(model.keys().includes('k0'), 'keys() reads no value');
     assert.is(model.get('k2'), 'v2');
     // Hash, version and length need no read: reconciliation and digests go on.
     assert.is(lost!.hash.length, 32);
@@ -244,6 +246,32 @@ test('live forwarding reads what it sends from memory, never from the store', wi
     destroy();
     model.dispose();
     replica.dispose();
+    await store.close();
+  }
+}));
+
+test('records put as [hash, bytes] pairs (any hash) are loaded into memory, not backed', withDir(async (dir) => {
+  // A writer that names envelopes by a hash of its own (here the whole envelope's): readEnvelope
+  // cannot find them by name, so the model must not leave them to the store.
+  const writer = new Model({ identity: A, now: testClock().now });
+  await writer.ready;
+  const sent = Array.from({ length: 300 }, (_, i) => writer.set(`k${i}`, i));
+  writer.dispose();
+  let store = new LmdbStore(dir);
+  const hashOf = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest('hex');
+  await store.commit('default', { put: sent.map((u) => [hashOf(u.bytes), u.bytes.slice()] as [string, Uint8Array]), drop: [], clock: [] });
+  await store.close();
+  store = new LmdbStore(dir);
+  const model = new Model({ identity: identity(0x64), store, now: testClock().now });
+  try {
+    await model.ready;
+    const held = model.history();
+    assert.is(held.length, 300);
+    assert.ok(held.every((u) => !isBacked(u) && isCompact(u)), 'kept in memory, compact');
+    assert.is(model.keys().length, 300);
+    for (let i = 0; i < 300; i++) assert.is(model.get(`k${i}`), i);
+  } finally {
+    model.dispose();
     await store.close();
   }
 }));
