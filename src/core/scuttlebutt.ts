@@ -43,7 +43,6 @@ interface CommitGroup {
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
 const NO_DROPS: Update[] = Object.freeze([]) as unknown as Update[];
 
-
 /** Any Scuttlebutt, whatever its event map (internal plumbing that emits by name). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyScuttlebutt = Scuttlebutt<any>;
@@ -676,7 +675,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     }
   }
 
-    /** After an apply: advances the clock and the latest set, holds the update, lets go of what
+  /** After an apply: advances the clock and the latest set, holds the update, lets go of what
    *  it superseded (evidence stays), and forgets sources that hold nothing any more.
    *  @returns the updates dropped (the applied one among them if it was superseded at once). */
   private settle(update: Update, have: number): Update[] {
