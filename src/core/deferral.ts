@@ -1,6 +1,6 @@
 // Verified updates from the near future, held per source until their time comes (see DESIGN,
 // "Future bound"). Bounded by MAX_DEFERRED_BYTES per dataset; order per source is kept.
-import { sameHash, type Update } from '../envelope/update.ts';
+import { compactUpdate, sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_DEFERRED_BYTES } from '../limits.ts';
 import type { UpdateOrigin } from './types.ts';
@@ -49,6 +49,8 @@ export class Deferrals {
     let i = queue.length;
     while (i > 0 && queue[i - 1]!.update.version > update.version) i--;
     queue.splice(i, 0, { update, origin: origin ? new WeakRef(origin) : null, seq });
+    // Held for minutes: a record of its own, not a view that would keep a shared chunk alive.
+    compactUpdate(update);
     this.bytes += update.byteLength;
     this.schedule();
     return 'held';

@@ -1,7 +1,7 @@
 // Equivocation evidence of one dataset: the pairs seen, the updates pinned because of them (never
 // dropped from the store), the sources quarantined, and the recent superseded arrivals that let
 // the two sides of an equivocation meet even when both lost last-writer-wins here.
-import { hashId, sameHash, type Update } from '../envelope/update.ts';
+import { compactUpdate, hashId, sameHash, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_EVIDENCE_PER_SOURCE, RECENT_SUPERSEDED } from '../limits.ts';
 import type { Equivocation } from './types.ts';
@@ -46,6 +46,9 @@ export class Evidence {
   /** Remembers a superseded update (bounded by RECENT_SUPERSEDED, oldest forgotten first). */
   remember(update: Update): void {
     const at = `${update.source}:${update.version}`;
+    // Kept until RECENT_SUPERSEDED others come: a record of its own, not a view that would keep
+    // a shared chunk alive (a superseded arrival is still fresh; a compact or backed one stays so).
+    compactUpdate(update);
     this.recent.delete(at);
     this.recent.set(at, update);
     if (this.recent.size > RECENT_SUPERSEDED) this.recent.delete(this.recent.keys().next().value!);

@@ -814,9 +814,10 @@ export function parseUpdate(input: Uint8Array, options?: UpdateOptions): UpdateR
 }
 
 /**
- * @internal {@link parseUpdate} of a fresh envelope nobody else holds, alone in an ArrayBuffer
- * 32 bytes longer (room for its hash): kept without a copy. Any other input is copied, as ever.
- * Not exported from the package: a caller that kept writing to the bytes would change the update.
+ * @internal {@link parseUpdate} of a fresh envelope nobody else holds, followed in its buffer by
+ * 32 bytes reserved for it (room for its hash): kept without a copy, those 32 bytes included. Any
+ * other input is copied, as ever. Not exported from the package: a caller that kept writing to
+ * the bytes, or handed the 32 bytes after them to anyone else, would change the update.
  */
 export function parseAdoptedUpdate(input: Uint8Array, options?: UpdateOptions): UpdateResult {
   return parse(input, options, true);
@@ -848,8 +849,8 @@ function parse(input: Uint8Array, options: UpdateOptions | undefined, adopt: boo
   // One owned copy (Buffer#slice would return a view into the peer's message): the envelope,
   // then its payload's hash. An envelope handed over with room for the hash is kept as it is.
   let buf: Uint8Array;
-  if (adopt && input.byteOffset === 0 && input.buffer.byteLength === input.length + 32) {
-    buf = new Uint8Array(input.buffer);
+  if (adopt && input.byteOffset + input.length + 32 <= input.buffer.byteLength) {
+    buf = new Uint8Array(input.buffer, input.byteOffset, input.length + 32);
   } else {
     buf = new Uint8Array(input.length + 32);
     buf.set(input);

@@ -6,6 +6,7 @@ import { UPDATE_FORMAT, type Update } from '../envelope/update.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { MAX_STREAM_KEYS } from '../limits.ts';
 import { utf8 } from '../util/bytes.ts';
+import { Slab } from '../util/slab.ts';
 
 /**
  * An item of an updates message is one of:
@@ -29,22 +30,13 @@ function payloadPrefix(dataset: string): Uint8Array {
   return new Uint8Array([0x85, UPDATE_FORMAT, ...cborHead(3, name.length), ...name, ...KEY_HEAD]);
 }
 
-/** Items are copied into their message at once: they are views into shared chunks (one
- *  allocation per chunk, not an ArrayBuffer per item), each its own range, never reused. */
-const CHUNK_BYTES = 64 * 1024;
-let chunk = new Uint8Array(CHUNK_BYTES);
-let chunkUsed = 0;
+/** Items are copied into their message at once: views into shared chunks, not an ArrayBuffer each. */
+const items = new Slab(64 * 1024);
 
-function scratch(n: number): Uint8Array {
-  if (n > CHUNK_BYTES >> 3) return new Uint8Array(n);
-  if (chunkUsed + n > CHUNK_BYTES) {
-    chunk = new Uint8Array(CHUNK_BYTES);
-    chunkUsed = 0;
-  }
-  const out = chunk.subarray(chunkUsed, chunkUsed + n);
-  chunkUsed += n;
-  return out;
-}
+/** Expanded envelopes: views into shared chunks. An update keeps its envelope only until its
+ *  store commit lands (then it is backed or compact, a copy of its own) or, with no store, until
+ *  it is held; one kept longer (deferred, remembered as superseded) is made compact at once. */
+const envelopes = new Slab(64 * 1024);
 
 /** The sending side's table: which sources this stream has named, in order. */
 export class KeyTableWriter {
@@ -69,7 +61,7 @@ export class KeyTableWriter {
     const known = this.index.get(update.source);
     const refLength = known !== undefined ? minimalHeadLength(known) : 34;
     if (known === undefined && this.index.size < MAX_STREAM_KEYS) this.index.set(update.source, this.index.size);
-    const out = scratch(refLength + restLength + SIGNATURE_BYTES);
+    const out = items.take(refLength + restLength + SIGNATURE_BYTES);
     if (known === undefined) out.set(bytes.subarray(keyStart - 2, keyStart + 32));
     else writeHead(out, 0, 0, known);
     out.set(bytes.subarray(restStart, restStart + restLength), refLength);
@@ -78,8 +70,8 @@ export class KeyTableWriter {
   }
 }
 
-/** Bytes left free after an expanded envelope, in its own ArrayBuffer: room for the payload hash,
- *  so that parseAdoptedUpdate can keep the envelope without copying it. */
+/** Bytes reserved after an expanded envelope in its buffer: room for the payload hash, so that
+ *  parseAdoptedUpdate can keep the envelope without copying it. */
 export const EXPANDED_SPARE = 32;
 
 /** The receiving side's table, mirroring the peer's writer. */
@@ -121,8 +113,8 @@ export class KeyTableReader {
     if (restLength < 2) return 'item too short for a version, a body and a signature';
     const payloadLength = this.prefix.length + 32 + restLength;
     const length = 1 + minimalHeadLength(payloadLength) + payloadLength + 2 + SIGNATURE_BYTES;
-    // EXPANDED_SPARE bytes more, unused: the update parsed from it keeps its hash there.
-    const out = new Uint8Array(new ArrayBuffer(length + EXPANDED_SPARE), 0, length);
+    // EXPANDED_SPARE bytes more, reserved: the update parsed from it keeps its hash there.
+    const out = envelopes.take(length, EXPANDED_SPARE);
     out[0] = 0x82;
     let at = 1 + writeHead(out, 1, 2, payloadLength);
     out.set(this.prefix, at);

@@ -51,16 +51,23 @@ test('parseUpdate copies its input: a Buffer view changed later does not change 
 });
 
 test('parseAdoptedUpdate keeps a handed-over envelope (with room for its hash) without a copy; any other input is copied', () => {
-  const room = new Uint8Array(new ArrayBuffer(good.bytes.length + 32), 0, good.bytes.length);
-  room.set(good.bytes);
-  const kept = parseAdoptedUpdate(room);
-  assert.ok(kept.ok);
-  if (!kept.ok) return;
-  assert.is(toHex(kept.update.bytes), toHex(good.bytes));
-  assert.is(toHex(kept.update.hash), toHex(good.hash));
-  assert.is(kept.update.bytes.buffer, room.buffer); // the same memory: no copy
-  // Not alone in its buffer (a view into a longer message, or no room for the hash): copied.
-  for (const [offset, extra] of [[1, 32], [0, 31], [0, 33]] as const) {
+  // Room for the hash after it, wherever it sits in its buffer (alone, or cut from a shared chunk).
+  for (const [offset, extra] of [[0, 32], [7, 32], [0, 40], [100, 500]] as const) {
+    const room = new Uint8Array(new ArrayBuffer(offset + good.bytes.length + extra), offset, good.bytes.length);
+    room.set(good.bytes);
+    const after = new Uint8Array(room.buffer, offset + good.bytes.length + 32); // not the update's
+    after.fill(0xaa);
+    const kept = parseAdoptedUpdate(room);
+    assert.ok(kept.ok);
+    if (!kept.ok) return;
+    assert.is(toHex(kept.update.bytes), toHex(good.bytes));
+    assert.is(toHex(kept.update.hash), toHex(good.hash));
+    assert.is(kept.update.bytes.buffer, room.buffer); // the same memory: no copy
+    assert.is(kept.update.bytes.byteOffset, offset);
+    assert.ok(after.every((b) => b === 0xaa), 'nothing written past the 32 reserved bytes');
+  }
+  // No room for the hash after it (or a view the caller did not hand over): copied.
+  for (const [offset, extra] of [[0, 31], [5, 0], [0, 0]] as const) {
     const other = new Uint8Array(new ArrayBuffer(offset + good.bytes.length + extra), offset, good.bytes.length);
     other.set(good.bytes);
     const r = parseAdoptedUpdate(other);

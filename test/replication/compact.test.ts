@@ -7,7 +7,8 @@ import * as assert from 'uvu/assert';
 import { Identity, Model, signUpdate, parseUpdate } from '../../src/index.ts';
 import { cborHead, minimalHeadLength, writeHead } from '../../src/envelope/cbor.ts';
 import { MSG_UPDATES, encodeUpdates, frame } from '../../src/replication/messages.ts';
-import { KeyTableReader, KeyTableWriter, MIN_ITEM_BYTES } from '../../src/replication/compact.ts';
+import { EXPANDED_SPARE, KeyTableReader, KeyTableWriter, MIN_ITEM_BYTES } from '../../src/replication/compact.ts';
+import { parseAdoptedUpdate } from '../../src/envelope/update.ts';
 import { MAX_STREAM_KEYS } from '../../src/limits.ts';
 import { closed, synced } from '../helpers/streams.ts';
 
@@ -31,6 +32,27 @@ test('round trip: every envelope rebuilt bit for bit; the key goes once, then a 
   assert.is(items[4]![0], 1, "bob's index");
   assert.is(updates[1]!.bytes.length - items[1]!.length, 1 + 2 + 2 + 8 + 34 + 2 - 1, 'an indexed item saves the heads, the dataset and the key');
   assert.is(reader.size, 2);
+});
+
+test('expanded envelopes are cut from shared chunks, each followed by room for its hash that no neighbour uses', () => {
+  const writer = new KeyTableWriter('default');
+  const reader = new KeyTableReader('default');
+  const updates = [1, 2, 3, 4].map((v) => update(alice, v));
+  const expanded = updates.map((u) => reader.expand(writer.encode(u)) as Uint8Array);
+  assert.ok(expanded.every((e) => e.buffer === expanded[0]!.buffer), 'one ArrayBuffer for all four');
+  for (let i = 1; i < expanded.length; i++) {
+    assert.ok(expanded[i]!.byteOffset >= expanded[i - 1]!.byteOffset + expanded[i - 1]!.length + EXPANDED_SPARE, `envelope ${i} starts after ${i - 1} and its room`);
+  }
+  // Adopted in any order: each keeps its own bytes and writes its hash only into its own room.
+  const parsed = [2, 0, 3, 1].map((i) => [i, parseAdoptedUpdate(expanded[i]!)] as const);
+  for (const [i, r] of parsed) {
+    assert.ok(r.ok);
+    if (!r.ok) return;
+    assert.is(r.update.bytes.buffer, expanded[i]!.buffer, 'kept without a copy');
+    assert.equal(r.update.bytes, updates[i]!.bytes);
+    assert.equal(r.update.hash, updates[i]!.hash);
+  }
+  expanded.forEach((e, i) => assert.equal(e, updates[i]!.bytes, `envelope ${i} intact after its neighbours were adopted`));
 });
 
 test('an envelope of another dataset or a non-minimal outer head goes whole, and comes back as it is', () => {
