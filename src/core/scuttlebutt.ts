@@ -75,8 +75,10 @@ export interface ScuttlebuttOptions {
    *  (Store.readEnvelope: LmdbStore can). By default such a model keeps, per held update once
    *  the store has committed it, only what names and orders it (hash, version, body length),
    *  and reads the envelope back from the store, checked against the hash, when a value, a body
-   *  or the bytes are asked for (a peer's history, `get`). True trades that memory (about the
-   *  envelope's size per update) for reads from memory. Default false. */
+   *  or the bytes are asked for (a peer's history, `get`). A record the store lost or altered
+   *  makes that read throw StoreError; the model reports it (`'error'`) and forgets the update
+   *  (see {@link Scuttlebutt.lost}), so a peer that holds it brings it back. True trades that
+   *  memory (about the envelope's size per update) for reads from memory. Default false. */
   envelopesInMemory?: boolean;
   /** Refuse further updates from a source once it has equivocated. Default false (a source is
    *  quarantined anyway once it reaches MAX_EVIDENCE_PER_SOURCE equivocations). */
@@ -184,6 +186,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private toBack: Update[] = [];
   /** Updates this model let go (a drop of theirs may be in flight): never backed again. */
   private readonly letGo = new WeakSet<Update>();
+  /** Backed updates the store lost or altered, to forget at the end of this turn (see lost). */
+  private lostPending: Map<Update, StoreError> | null = null;
   /** This instance and its clones (same identity and dataset), or null if never cloned. */
   private siblings: Set<AnyScuttlebutt> | null = null;
   private loaded = false;
@@ -207,7 +211,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.store = options.store;
     const store = options.store;
     this.backing = store !== undefined && typeof store.readEnvelope === 'function' && options.envelopesInMemory !== true
-      ? new EnvelopeBacking((u) => store.readEnvelope!(dataset, u), `dataset ${dataset}`)
+      ? new EnvelopeBacking((u) => store.readEnvelope!(dataset, u), `dataset ${dataset}`, (u, err) => this.lost(u, err))
       : null;
     this.now = options.now ?? wallClockMicros;
     this.maxUpdateBytes = options.maxUpdateBytes ?? MAX_UPDATE_BYTES;
@@ -709,6 +713,51 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       this.latest.delete(update.source);
     }
   }
+
+  /**
+   * A held update whose envelope the store no longer gives back intact (a read of it found
+   * nothing or other bytes, and threw). Policy: the loss is reported (`'error'`, once per
+   * update), then the update is forgotten as if it had never been held, at the end of this turn
+   * (not under whoever was reading): the subclass forgets it, its name is dropped from the store,
+   * and the source's clock goes too if it holds nothing else here. So it is no longer served,
+   * and no peer's stream is cut for it again; a peer that holds it sends it back (in history if
+   * the source was forgotten, else through reconciliation: it arrives below the clock, unheld,
+   * and applies after verification like any other).
+   */
+  private lost(update: Update, err: StoreError): void {
+    if (this.lostPending === null) {
+      this.lostPending = new Map();
+      queueMicrotask(() => this.forgetLost());
+    }
+    if (!this.lostPending.has(update)) this.lostPending.set(update, err);
+  }
+
+  private forgetLost(): void {
+    const lost = this.lostPending!;
+    this.lostPending = null;
+    const gone: Update[] = [];
+    for (const [u, err] of lost) {
+      if (this.disposed || this.letGo.has(u) || !this.held.has(u)) continue; // let go meanwhile
+      this.fail(err);
+      this.letGo.add(u);
+      if (this.held.remove(u) && u.source !== this.id) {
+        this.sources.delete(u.source);
+        this.latest.delete(u.source);
+      }
+      gone.push(u);
+    }
+    if (gone.length === 0) return;
+    try {
+      this.forgetUpdates(new Set(gone));
+    } catch (err) {
+      this.fail(err);
+    }
+    this.store?.commit(this.dataset, { put: [], drop: gone, clock: [] }).catch((err) => this.fail(err));
+  }
+
+  /** Subclasses forget their own state for held updates the store lost (see lost): the updates
+   *  are no longer held, and must no longer be served or read. */
+  protected forgetUpdates(_updates: ReadonlySet<Update>): void {}
 
   /** Named numbers a subclass wants stored with the update being applied (Events: compaction
    *  floors). Called once per apply, after {@link applyUpdate}. */

@@ -216,12 +216,16 @@ const BACKED_RECORD = 4 + 1 + SIGNATURE_CHECK + 32;
 /**
  * @internal Where backed updates' envelopes live (see {@link backUpdate}): a store that holds them,
  * read synchronously. One per dataset and store. `read` returns the envelope put under the
- * update's name (source, version, hash), or undefined; `label` names the dataset in errors.
+ * update's name (source, version, hash), or undefined; `label` names the dataset in errors;
+ * `lost`, if given, is told of every read the store answered with nothing or with other bytes
+ * (it lost or altered the envelope; not a read that threw), with the StoreError the read then
+ * throws. It must not throw.
  */
 export class EnvelopeBacking {
   constructor(
     readonly read: (update: Update) => Uint8Array | undefined,
     readonly label: string,
+    readonly lost?: (update: Update, error: StoreError) => void,
   ) {}
 }
 
@@ -399,15 +403,22 @@ class ParsedUpdate implements Update {
     try {
       bytes = backing.read(this);
     } catch (err) {
+      // Not an answer about the update (I/O, a closed store): nothing is known lost.
       throw new StoreError(`${backing.label}: update ${this.hashHex} cannot be read back from the store (${(err as Error).message})`, { cause: err });
     }
     if (bytes === undefined) {
-      throw new StoreError(`${backing.label}: the store no longer holds update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`);
+      throw this.lostBy(backing, new StoreError(`${backing.label}: the store no longer holds update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`));
     }
     if (!this.isEnvelope(bytes)) {
-      throw new StoreError(`${backing.label}: the store holds other bytes under update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`);
+      throw this.lostBy(backing, new StoreError(`${backing.label}: the store holds other bytes under update ${this.hashHex} (source ${this.source}, version ${this.version}); it was altered or damaged`));
     }
     return bytes;
+  }
+
+  /** Tells the backing's owner that this update could not be read back. @returns the error. */
+  private lostBy(backing: EnvelopeBacking, error: StoreError): StoreError {
+    backing.lost?.(this, error);
+    return error;
   }
 
   /** True if `bytes` frame an envelope of this update's length whose payload has its hash and

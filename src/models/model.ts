@@ -448,6 +448,12 @@ export class Model extends Scuttlebutt<ModelEvents> {
     return oldest === undefined || compareUpdates(update, oldest) < 0;
   }
 
+  /** A lost update is only ever a backed one: a plain write, its key's whole entry (see
+   *  readsBodyOf). Its key is found by identity, since its body is what was lost. */
+  protected override forgetUpdates(updates: ReadonlySet<Update>): void {
+    for (const [k, e] of this.entries_) if (!(e instanceof Entry) && updates.has(e)) this.entries_.delete(k);
+  }
+
   /** Only a plain write (['set', key, value]) under last-writer-wins with one version per key is
    *  never read by this model's bookkeeping (forgettable, purge, superseded): every other update
    *  keeps its envelope in memory (see Scuttlebutt.readsBodyOf). A `resolve` rule reads the

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { LmdbStore, MemoryStore, Model, StoreError, type Store, type StoreBatch, type StoredState, type Update, type VersionRecord } from '../../src/index.ts';
 import type { StoreUpdateName } from '../../src/store/store.ts';
 import { isBacked, isCompact, recordChunkOf, signedId } from '../../src/envelope/update.ts';
-import { connect, identity, testClock, updates } from '../core/helpers.ts';
+import { connect, identity, syncOnce, testClock, updates } from '../core/helpers.ts';
 
 const A = identity(0x61);
 const N = 1500;
@@ -185,8 +185,14 @@ test('a store that lost or altered a backed envelope: reads throw StoreError, th
     model.set('k2', 'new too');
     await landed;
     await nextTurn();
-    assert.is(errors.length, 1);
-    assert.instance(errors[0], StoreError);
+    // Each damaged record reported once: the lost one when it was let go, the two altered ones
+    // when the model forgot them at the end of the turn that read them (see the next test).
+    assert.is(errors.length, 3);
+    assert.ok(errors.every((e) => e instanceof StoreError));
+    assert.ok(/no longer holds/.test(errors[0]!.message) && errors.slice(1).every((e) => /other bytes/.test(e.message)), errors.map((e) => e.message).join('\n'));
+    assert.is(model.get('k1'), undefined);
+    assert.is(model.get('k3'), undefined);
+    assert.not.ok(store.envelopes.has(DamageableStore.key(altered!)), 'the altered record is dropped');
     assert.is(model.get('k0'), 'new');
     assert.is(model.get('k2'), 'new too');
     assert.ok(isCompact(intact!) && !isBacked(intact!), 'the intact one was turned compact');
@@ -210,13 +216,74 @@ test('a stream that must send an envelope its store lost is cut off with the Sto
     await nextTurn();
     const lost = written.find(isBacked)!;
     store.envelopes.delete(DamageableStore.key(lost));
+    const errors: Error[] = [];
+    model.on('error', (e) => errors.push(e));
     const { sa, destroy } = connect(model, replica, { a: { tail: false }, b: { tail: false } });
     const [err] = (await once(sa, 'cut')) as [Error];
     destroy();
     assert.ok(/internal-error/.test(err.message) && /no longer holds/.test(err.message), err.message);
+    await nextTurn();
+    assert.is(errors.length, 1, 'the loss is reported to the model\'s owner too, once');
   } finally {
     model.dispose();
     replica.dispose();
+    await store.close();
+  }
+});
+
+test('a lost backed envelope is reported once and forgotten: the next stream is served, and a peer that holds it brings it back', async () => {
+  const writer = new Model({ identity: identity(0x63), now: testClock().now });
+  const store = new DamageableStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  const replica = new Model({ identity: identity(0x62), now: testClock().now });
+  const only = new Model({ identity: identity(0x64), now: testClock().now });
+  const errors: Error[] = [];
+  model.on('error', (err) => errors.push(err));
+  try {
+    await Promise.all([writer.ready, model.ready, replica.ready, only.ready]);
+    const n = 300;
+    for (let i = 0; i < n; i++) writer.set(`k${i}`, i);
+    only.set('solo', 'once'); // a source that writes once
+    await syncOnce(writer, model);
+    await syncOnce(only, model);
+    await nextTurn();
+    const held = model.history();
+    assert.is(held.length, n + 1);
+    assert.ok(held.every(isBacked));
+    const lost = held.find((u) => u.source === writer.id)!;
+    const solo = held.find((u) => u.source !== writer.id)!;
+    const lostKey = `k${(lost.body as [string, string, number])[2]}`;
+    const lostValue = model.get(lostKey);
+    store.envelopes.delete(DamageableStore.key(lost));
+    store.envelopes.delete(DamageableStore.key(solo));
+    // The first reader finds the loss and gets the StoreError; the model forgets both at the end of the turn.
+    assert.throws(() => model.get(lostKey), (err: unknown) => err instanceof StoreError && /no longer holds/.test((err as Error).message));
+    assert.throws(() => solo.body, (err: unknown) => err instanceof StoreError);
+    assert.is(errors.length, 0, 'reported once forgotten, not per read');
+    await nextTurn();
+    assert.is(errors.length, 2);
+    assert.is(model.get(lostKey), undefined);
+    assert.is(model.get('solo'), undefined);
+    assert.is(model.history().length, n - 1);
+    assert.is(model.clock.get(writer.id), writer.clock.get(writer.id), 'a source that holds more keeps its clock');
+    assert.is(model.clock.get(solo.source), undefined, 'a source that held nothing else is forgotten');
+    // Nothing is read for them again: a new peer is served everything else, no cut.
+    await syncOnce(model, replica);
+    assert.is(replica.history().length, n - 1);
+    assert.is(errors.length, 2);
+    // A peer that holds them sends them back: the lone one in its history, the other through
+    // reconciliation (below the clock, unheld), verified and stored like any other.
+    await syncOnce(writer, model);
+    assert.is(model.get(lostKey), lostValue);
+    assert.ok(store.envelopes.has(DamageableStore.key(lost)), 'stored again');
+    assert.is(model.history().length, n);
+    await syncOnce(only, model);
+    assert.is(model.get('solo'), 'once');
+    assert.is(model.clock.get(solo.source), only.clock.get(only.id));
+    assert.is(model.history().length, n + 1);
+    assert.is(errors.length, 2);
+  } finally {
+    for (const m of [writer, only, model, replica]) m.dispose();
     await store.close();
   }
 });
