@@ -158,6 +158,28 @@ test('tombstones replicate, beat older writes, and are collected after tombstone
   assert.is(store.size('default'), 0);
 });
 
+test('per-key listeners fire however they were added, with no change listener, after keys changed unwatched', async () => {
+  const b = await model(B);
+  const got: string[] = [];
+  const first = updates(b);
+  b.set('early', 0); // nothing listens yet: nothing is decoded or looked up
+  await first;
+  b.addListener('change:a', (v: unknown) => got.push(`addListener ${String(v)}`));
+  b.prependListener('change:b', (v: unknown) => got.push(`prependListener ${String(v)}`));
+  b.once('change:c', (v: unknown) => got.push(`once ${String(v)}`));
+  b.prependOnceListener('change:d', (v: unknown) => got.push(`prependOnceListener ${String(v)}`));
+  const viaEvents = once(b, 'change:e');
+  b.on(`peer-change:f`, (v: unknown, peer: string) => got.push(`peer-change ${String(v)} ${peer === B.id}`));
+  assert.is(b.listenerCount('change'), 0);
+  const landed = updates(b, 7);
+  for (const [k, v] of [['a', 1], ['b', 2], ['c', 3], ['c', 4], ['d', 5], ['e', 6]] as const) b.set(k, v);
+  b.set(`${B.id}/f`, 7);
+  await landed;
+  assert.equal(got, ['addListener 1', 'prependListener 2', 'once 3', 'prependOnceListener 5', 'peer-change 7 true']);
+  assert.equal((await viaEvents)[0], 6);
+  b.dispose();
+});
+
 test('change events, change:<key> events and the changes() iterator', async () => {
   const clock = testClock();
   const a = await model(A, { now: clock.now });
