@@ -72,8 +72,9 @@ export function checkFormat(path: string, record: unknown): void {
  * free in the failure path of its native open) whenever mdb_env_open fails, and a page past the
  * end of the file faults (SIGBUS) when read. The layout (LMDB data version 2, as lmdb-js builds it):
  * a 24-byte page header (flags at 18, P_META = 0x08), then the meta: magic u32 0xBEEFC0DE at 24,
- * version u32 at 28, page size u32 at 48, last page u64 at 144, txnid u64 at 152; meta pages at 0
- * and at one page, lmdb-js's "flushed" meta slot at half a page (written from the map size on).
+ * version u32 at 28, page size u32 at 48, the free list's root u64 at 88, the main tree's root
+ * u64 at 136, txnid u64 at 152; meta pages at 0 and at one page, lmdb-js's "flushed" meta slot at
+ * half a page (written from the map size on).
  */
 export function checkHeader(path: string): void {
   const file = join(path, DATA_FILE);
@@ -98,13 +99,53 @@ export function checkHeader(path: string): void {
   const pageSize = head.readUInt32LE(48);
   if (pageSize < 256 || pageSize > 65536 || (pageSize & (pageSize - 1)) !== 0) throw notLmdb(`page size ${pageSize}`);
   if (size < 2 * pageSize) throw damaged(path, `${DATA_FILE} is ${size} bytes, shorter than its two meta pages of ${pageSize} (truncated)`);
-  for (const at of [0, pageSize / 2, pageSize]) {
-    const txnid = head.readBigUInt64LE(at + 152);
-    const pages = head.readBigUInt64LE(at + 144) + 1n;
-    if (txnid > 0n && pages * BigInt(pageSize) > BigInt(size)) {
-      throw damaged(path, `${DATA_FILE} is ${size} bytes, shorter than its ${pages} pages of ${pageSize} (truncated)`);
+  // The pages a meta claims (last page + 1) may run past the end of the file: LMDB never writes
+  // a page that was dirtied and freed in one transaction (P_LOOSE), so a process killed after
+  // such a commit leaves a valid file shorter than that (seen in test/durability/crash.test.ts).
+  // What must lie inside the file are the pages LMDB reads first: the roots of the free list and
+  // of the main tree in every meta, and the roots of the named sub-databases the main tree holds.
+  const pages = Math.floor(size / pageSize);
+  const within = (pgno: bigint, what: string) => {
+    if (pgno !== NO_PAGE && pgno >= BigInt(pages)) {
+      throw damaged(path, `${DATA_FILE} is ${size} bytes, shorter than page ${pgno} of ${pageSize} bytes that ${what} starts at (truncated)`);
     }
+  };
+  for (const at of [0, pageSize / 2, pageSize]) {
+    if (head.readBigUInt64LE(at + 152) === 0n) continue; // txnid: never written
+    within(head.readBigUInt64LE(at + 88), 'its free list');
+    const main = head.readBigUInt64LE(at + 136);
+    within(main, 'its main tree');
+    if (main !== NO_PAGE) subDatabaseRoots(file, main, pageSize).forEach((root) => within(root, 'a sub-database'));
   }
+}
+
+/** LMDB's "no page" (an empty tree's root). */
+const NO_PAGE = 0xffff_ffff_ffff_ffffn;
+
+/** The roots of the named sub-databases in the main tree's root page, if that page is a leaf
+ *  (a handful of names always fit in one: LmdbStore has four). Node layout (LMDB, 24-byte page
+ *  header): flags u16 at 18, lower u16 at 20; node offsets (u16, from the header's end) after the
+ *  header; a node: data size u32, flags u16 (F_SUBDATA = 0x02), key size u16, key, then the
+ *  sub-database record (48 bytes, its root u64 at 40). */
+function subDatabaseRoots(file: string, pgno: bigint, pageSize: number): bigint[] {
+  const page = Buffer.alloc(pageSize);
+  const fd = openSync(file, 'r');
+  try {
+    if (readSync(fd, page, 0, pageSize, Number(pgno) * pageSize) !== pageSize) return [];
+  } finally {
+    closeSync(fd);
+  }
+  if (!(page.readUInt16LE(18) & 0x02)) return []; // not a leaf (a branch: many names)
+  const roots: bigint[] = [];
+  const count = page.readUInt16LE(20) >> 1;
+  for (let i = 0; i < count && 24 + 2 * i + 2 <= pageSize; i++) {
+    const node = 24 + page.readUInt16LE(24 + 2 * i);
+    if (node + 8 > pageSize) continue;
+    const keySize = page.readUInt16LE(node + 6);
+    const record = node + 8 + keySize;
+    if (page.readUInt16LE(node + 4) & 0x02 && record + 48 <= pageSize) roots.push(page.readBigUInt64LE(record + 40));
+  }
+  return roots;
 }
 
 /** What `signet.seal` holds. */
