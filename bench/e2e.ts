@@ -119,6 +119,7 @@ async function pair(role: string, n: number, options: { preload?: boolean; repli
       writerCpuUs: Number(wu.cpuUs) / n, readerCpuUs: Number(done.cpuUs) / n,
       wire: Number(wu.bytes) / n - KEY_AND_VALUE,
       writerRssMb: Number(wu.maxRssKb) / 1024, readerRssMb: Number(done.maxRssKb) / 1024,
+      readerAnonMb: Number(done.peakAnonKb ?? 0) / 1024, readerFileMb: Number(done.peakFileKb ?? 0) / 1024,
     };
   } finally {
     await Promise.all([writer.stop(), reader?.stop()]);
@@ -185,7 +186,9 @@ const row = (what: string, f: (r: (typeof rounds)[number]) => Sample, note = '')
 printTable('The workloads side by side (wire bytes: TCP payload both directions, counted on the writer (its accepted socket); CPU: all threads of the process)', [
   row('signet live: Node + LmdbStore, secure channel, signed and verified', (r) => r.live),
   row('signet receiving alone (writer signed first, then the reader joined)', (r) => r.recv),
-  row(`signet replica initial sync of ${SYNC_N.toLocaleString('en-US')} keys`, (r) => r.sync, `time ${stat((r) => r.sync.ms / 1000, 1)} s`),
+  row(`signet replica initial sync of ${SYNC_N.toLocaleString('en-US')} keys`, (r) => r.sync,
+    `time ${stat((r) => r.sync.ms / 1000, 1)} s; reader RSS at its highest 50 ms sample: anonymous ${stat((r) => r.sync.readerAnonMb, 0)} MB, ` +
+    `file-backed ${stat((r) => r.sync.readerFileMb, 0)} MB (the node binary and LMDB's mapped data file)`),
   row('npm scuttlebutt Model, unsigned, plain TCP', (r) => r.npm),
   row('hypercore 11, appends of 100 blocks (one signature per append)', (r) => r.hc100),
   row(`hypercore 11, appends of 1 block (${(QUICK ? N : N / 5).toLocaleString('en-US')} blocks)`, (r) => r.hc1),

@@ -2,7 +2,7 @@
 // scuttlebutt Model over plain TCP, a hypercore over its own Noise stream, a ceiling meter),
 // driven over the IPC channel by the parent; each reports its times, CPU, peak RSS and wire bytes.
 import { createRequire } from 'node:module';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir, availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { subscribe } from 'node:diagnostics_channel';
@@ -29,11 +29,32 @@ subscribe('net.client.socket', (m) => void sockets.add((m as { socket: Socket })
 subscribe('net.server.socket', (m) => void sockets.add((m as { socket: Socket }).socket));
 const wireBytes = (): number => [...sockets].reduce((n, s) => n + s.bytesRead + (s.bytesWritten ?? 0), 0);
 
+/** The sample of /proc/self/status with the highest RSS so far (every 50 ms; Linux only, else
+ *  zeros): how much of the peak was anonymous memory and how much file-backed pages (the node
+ *  binary, LMDB's mapped data file), which getrusage's peak does not say. */
+const peak = { rssKb: 0, anonKb: 0, fileKb: 0 };
+function samplePeak(): void {
+  let status: string;
+  try {
+    status = readFileSync('/proc/self/status', 'utf8');
+  } catch {
+    return;
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  const rssKb = field('VmRSS');
+  if (rssKb > peak.rssKb) Object.assign(peak, { rssKb, anonKb: field('RssAnon'), fileKb: field('RssFile') + field('RssShmem') });
+}
+setInterval(samplePeak, 50).unref();
+
 /** What every role reports with `done`: CPU since the window began, peak RSS, bytes on the wire. */
 function usage(since: { cpu: NodeJS.CpuUsage; bytes: number }): Record<string, number> {
   const cpu = process.cpuUsage(since.cpu);
   const m = process.memoryUsage();
-  return { cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, bytes: wireBytes() - since.bytes, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss };
+  samplePeak();
+  return {
+    cpuUs: cpu.user + cpu.system, maxRssKb: process.resourceUsage().maxRSS, bytes: wireBytes() - since.bytes, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, rss: m.rss,
+    peakAnonKb: peak.anonKb, peakFileKb: peak.fileKb,
+  };
 }
 const mark = () => ({ cpu: process.cpuUsage(), bytes: wireBytes() });
 type Meter = { window: ReturnType<typeof mark> };
