@@ -38,6 +38,8 @@ interface CommitGroup {
   promise: Promise<void>;
   entries: Committing[];
   settled: boolean;
+  /** Set once settled if the commit failed, with why. */
+  failure?: { error: unknown };
 }
 
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
@@ -177,6 +179,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private pendingDrops: Update[] = [];
   /** The latest group of applied updates waiting for one store commit promise (see commitApplied). */
   private committing: CommitGroup | null = null;
+  /** Every group not announced yet, oldest first: announced in this order, each once its own
+   *  commit and every earlier one have settled (see commitApplied). */
+  private readonly unannounced: CommitGroup[] = [];
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
   /** With a store that reads envelopes back (Store.readEnvelope): where held updates' envelopes
@@ -625,22 +630,40 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       }
       const next: CommitGroup = { promise, entries: [entry], settled: false };
       this.committing = next;
+      this.unannounced.push(next);
+      // A store may settle two commit promises out of order (LmdbStore: a commit that carried an
+      // ownVersion reservation waits on more than one lmdb-js promise): updates are announced and
+      // forwarded in the order they were applied, or a listener, or a peer that applies per
+      // source in arrival order, would see a key's older write after its newer one.
       promise.then(
         () => {
           next.settled = true;
-          for (const e of next.entries) this.committed(e);
+          this.announceSettled();
         },
         (err) => {
           next.settled = true;
-          for (const e of next.entries) {
-            if (e.meta) this.ownPending = 0; // the reservation did not land: the next write renews it
-            if (this.backing !== null && this.held.has(e.update)) compactUpdate(e.update); // held fresh: never backed now
-            this.fail(err);
-          }
+          next.failure = { error: err };
+          this.announceSettled();
         },
       );
     } else {
       this.announce(update, origin, changed, evidence);
+    }
+  }
+
+  /** Announces, oldest first, the groups whose commits and every earlier group's have settled. */
+  private announceSettled(): void {
+    while (this.unannounced.length > 0 && this.unannounced[0]!.settled) {
+      const group = this.unannounced.shift()!;
+      if (group.failure === undefined) {
+        for (const e of group.entries) this.committed(e);
+        continue;
+      }
+      for (const e of group.entries) {
+        if (e.meta) this.ownPending = 0; // the reservation did not land: the next write renews it
+        if (this.backing !== null && this.held.has(e.update)) compactUpdate(e.update); // held fresh: never backed now
+        this.fail(group.failure.error);
+      }
     }
   }
 

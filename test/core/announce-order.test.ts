@@ -1,0 +1,110 @@
+// Applied updates are announced ('update', 'change') and forwarded in the order they were
+// applied, even when the store settles their commits out of order: LmdbStore did, for the
+// first write of a burst (it carries the ownVersion reservation), which was announced after
+// the 500 writes that followed it.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { LmdbStore, MemoryStore, Model, type Store, type StoreBatch, type StoredState } from '../../src/index.ts';
+import { identity, testClock } from './helpers.ts';
+
+const A = identity(0x71);
+
+/** A MemoryStore whose commits settle when the test says, in any order. */
+class HeldBackStore implements Store {
+  readonly inner = new MemoryStore();
+  readonly waiting: Array<{ batch: StoreBatch; settle: (fail?: Error) => void }> = [];
+  holding = false;
+  load(dataset: string): Promise<StoredState> {
+    return this.inner.load(dataset);
+  }
+  commit(dataset: string, batch: StoreBatch): Promise<void> {
+    if (!this.holding) return this.inner.commit(dataset, batch);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ batch, settle: (fail) => (fail ? reject(fail) : this.inner.commit(dataset, batch).then(resolve, reject)) });
+    });
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+test('commits settled newest first: updates and changes are still announced oldest first', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  try {
+    await model.ready;
+    store.holding = true;
+    const announced: string[] = [];
+    const changes: unknown[] = [];
+    model.on('update', (u) => announced.push(JSON.stringify(u.body)));
+    model.on('change', (c) => changes.push(c.value));
+    model.set('k', 'first');
+    model.set('k', 'second');
+    model.set('other', 'third');
+    assert.is(store.waiting.length, 3);
+    store.waiting[2]!.settle();
+    store.waiting[1]!.settle();
+    await turn();
+    assert.equal(announced, [], 'nothing before the oldest commit settled');
+    store.waiting[0]!.settle();
+    await turn();
+    assert.equal(announced, ['["set","k","first"]', '["set","k","second"]', '["set","other","third"]']);
+    assert.equal(changes, ['first', 'second', 'third'], 'a listener ends with the value the model holds');
+    assert.is(model.get('k'), 'second');
+  } finally {
+    model.dispose();
+  }
+});
+
+test('a failed commit is reported in its place and announces nothing; the later ones still announce in order', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  const errors: Error[] = [];
+  model.on('error', (err) => errors.push(err));
+  try {
+    await model.ready;
+    store.holding = true;
+    const announced: string[] = [];
+    model.on('update', (u) => announced.push((u.body as string[])[1]!));
+    model.set('a', 1);
+    model.set('b', 2);
+    model.set('c', 3);
+    store.waiting[2]!.settle();
+    store.waiting[0]!.settle(new Error('disk full'));
+    await turn();
+    assert.equal(announced, [], 'b not settled yet: c waits');
+    assert.is(errors.length, 1);
+    assert.match(errors[0]!.message, /disk full/);
+    store.waiting[1]!.settle();
+    await turn();
+    assert.equal(announced, ['b', 'c']);
+  } finally {
+    model.dispose();
+  }
+});
+
+test('LmdbStore: a burst of writes in one turn is announced in the order it was written', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'signet-order-'));
+  const store = new LmdbStore(join(parent, 'store'));
+  const model = new Model({ identity: A, store });
+  try {
+    await model.ready;
+    const n = 1200;
+    const announced: string[] = [];
+    const all = new Promise<void>((resolve) => model.on('update', (u) => announced.push((u.body as string[])[1]!) === n && resolve()));
+    for (let i = 0; i < n; i++) model.set(`k${i}`, i);
+    await all;
+    assert.equal(announced, Array.from({ length: n }, (_, i) => `k${i}`));
+  } finally {
+    model.dispose();
+    await store.close();
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test.run();
