@@ -131,6 +131,12 @@ export const FORWARD = Symbol('signet.forward');
  * The scuttlebutt base. Subclasses implement {@link history}, {@link applyUpdate} and
  * {@link keyOf}; everything a peer sends goes through {@link ingest}.
  */
+/** An event name and a listener of event map `E`, typed as node:events types EventEmitter<E>'s
+ *  own methods (its Key and Listener1, which it does not export). */
+type EventKey<K, E> = E extends [never] ? string | symbol : K | keyof E;
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- node's own typing of an untyped emitter
+type EventListener<K, E> = E extends [never] ? (...args: any[]) => void : K extends keyof E ? (E[K] extends unknown[] ? (...args: E[K]) => void : never) : never;
+
 /** Emits without the subclass's typed event map (the base emits its own events by name). */
 const emitUntyped = EventEmitter.prototype.emit as (this: unknown, name: string | symbol, ...args: unknown[]) => boolean;
 
@@ -252,6 +258,42 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  without decoding the whole body override this (peer bytes are not materialised). */
   protected keyOfUpdate(update: Update): string | null {
     return this.keyOf(update.body);
+  }
+
+  // ---- listeners -------------------------------------------------------------------------
+
+  /** Told of every listener added, before it is (by any of the five ways below): subclasses
+   *  check or note the name (Events: patterns; Model: per-key events). May throw to refuse it. */
+  protected listenTo(_eventName: unknown): void {}
+
+  /** EventEmitter's `on`, typed by this class's event map. */
+  override on<K>(eventName: EventKey<K, E>, listener: EventListener<K, E>): this {
+    this.listenTo(eventName);
+    return super.on(eventName as never, listener as never);
+  }
+
+  /** {@link on}. */
+  override addListener<K>(eventName: EventKey<K, E>, listener: EventListener<K, E>): this {
+    this.listenTo(eventName);
+    return super.addListener(eventName as never, listener as never);
+  }
+
+  /** {@link on}, first in line. */
+  override prependListener<K>(eventName: EventKey<K, E>, listener: EventListener<K, E>): this {
+    this.listenTo(eventName);
+    return super.prependListener(eventName as never, listener as never);
+  }
+
+  /** {@link on}, for the next event only. */
+  override once<K>(eventName: EventKey<K, E>, listener: EventListener<K, E>): this {
+    this.listenTo(eventName);
+    return super.once(eventName as never, listener as never);
+  }
+
+  /** {@link once}, first in line. */
+  override prependOnceListener<K>(eventName: EventKey<K, E>, listener: EventListener<K, E>): this {
+    this.listenTo(eventName);
+    return super.prependOnceListener(eventName as never, listener as never);
   }
 
   // ---- clock -----------------------------------------------------------------------------

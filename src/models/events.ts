@@ -66,9 +66,6 @@ export interface EmitOptions {
 export type PatternListener = (data: Value, fromPeer: NodeId, name: string, update: Update) => void;
 
 const emitLocal = EventEmitter.prototype.emit;
-/** A listener as the base EventEmitter types it: the typed arguments of the emitter's own events,
- *  anything for replicated names and patterns. */
-type Listener<K> = K extends keyof EventsEvents ? (...args: EventsEvents[K]) => void : never;
 
 /** A name a replicated event may take. */
 const validName = (name: unknown): name is string =>
@@ -204,45 +201,15 @@ export class Events extends Scuttlebutt<EventsEvents> {
 
   // ---- listeners: exact names and patterns ---------------------------------------------------
 
-  /** Checks a listener name; a pattern is recorded and bounded like a name.
+  /** Checks a listener name as it is added (by `on`, `once` or any other way): a pattern is
+   *  recorded and bounded like a name; its listener gets `(data, fromPeer, name, update)`.
    *  @throws RangeError for a pattern longer than MAX_EVENT_NAME_LENGTH. */
-  private listenTo(eventName: unknown): void {
+  protected override listenTo(eventName: unknown): void {
     if (typeof eventName !== 'string' || !isPattern(eventName)) return;
     if (eventName.length > MAX_EVENT_NAME_LENGTH) {
       throw new RangeError(`"pattern" expected at most ${MAX_EVENT_NAME_LENGTH} characters, got length=${eventName.length}`);
     }
     this.patterns.track(eventName);
-  }
-
-  /** Listens to an event name, or a pattern (see the class): a pattern's listener gets
-   *  `(data, fromPeer, name, update)`. @throws RangeError for an over-long pattern. */
-  override on<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
-    this.listenTo(eventName);
-    return super.on(eventName as never, listener as never);
-  }
-
-  /** {@link on}. */
-  override addListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
-    this.listenTo(eventName);
-    return super.addListener(eventName as never, listener as never);
-  }
-
-  /** {@link on}, first in line. */
-  override prependListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
-    this.listenTo(eventName);
-    return super.prependListener(eventName as never, listener as never);
-  }
-
-  /** {@link on}, for the next matching event only. */
-  override once<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
-    this.listenTo(eventName);
-    return super.once(eventName as never, listener as never);
-  }
-
-  /** {@link once}, first in line. */
-  override prependOnceListener<K>(eventName: keyof EventsEvents | K, listener: Listener<K>): this {
-    this.listenTo(eventName);
-    return super.prependOnceListener(eventName as never, listener as never);
   }
 
   protected keyOf(body: Value): string | null {

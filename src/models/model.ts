@@ -102,9 +102,6 @@ const versionsOf = (e: Held): Update[] => (e instanceof Entry ? (e.versions ?? [
 /** Not deleted and not expired by `now`. */
 const isLive = (e: Held, now: number): boolean => !(e instanceof Entry) || (!e.deleted && e.expiresAt > now);
 
-/** A listener for one of a Model's events. */
-type ModelListener<K> = K extends keyof ModelEvents ? (...args: ModelEvents[K]) => void : never;
-
 /** True for the per-key event names, `change:<key>` and `peer-change:<key>`. */
 const isKeyedEvent = (name: unknown): boolean => typeof name === 'string' && (name.startsWith('change:') || name.startsWith('peer-change:'));
 
@@ -379,38 +376,8 @@ export class Model extends Scuttlebutt<ModelEvents> {
 
   // ---- listeners: per-key events are looked up only once something listens to one ----------
 
-  private listenTo(eventName: unknown): void {
+  protected override listenTo(eventName: unknown): void {
     if (!this.keyedListeners && isKeyedEvent(eventName)) this.keyedListeners = true;
-  }
-
-  /** EventEmitter's `on`, typed by {@link ModelEvents}. */
-  override on<K>(eventName: keyof ModelEvents | K, listener: ModelListener<K>): this {
-    this.listenTo(eventName);
-    return super.on(eventName as never, listener as never);
-  }
-
-  /** {@link on}. */
-  override addListener<K>(eventName: keyof ModelEvents | K, listener: ModelListener<K>): this {
-    this.listenTo(eventName);
-    return super.addListener(eventName as never, listener as never);
-  }
-
-  /** {@link on}, first in line. */
-  override prependListener<K>(eventName: keyof ModelEvents | K, listener: ModelListener<K>): this {
-    this.listenTo(eventName);
-    return super.prependListener(eventName as never, listener as never);
-  }
-
-  /** {@link on}, for the next event only. */
-  override once<K>(eventName: keyof ModelEvents | K, listener: ModelListener<K>): this {
-    this.listenTo(eventName);
-    return super.once(eventName as never, listener as never);
-  }
-
-  /** {@link once}, first in line. */
-  override prependOnceListener<K>(eventName: keyof ModelEvents | K, listener: ModelListener<K>): this {
-    this.listenTo(eventName);
-    return super.prependOnceListener(eventName as never, listener as never);
   }
 
   /**
