@@ -74,7 +74,9 @@ export function checkFormat(path: string, record: unknown): void {
  * a 24-byte page header (flags at 18, P_META = 0x08), then the meta: magic u32 0xBEEFC0DE at 24,
  * version u32 at 28, page size u32 at 48, the free list's root u64 at 88, the main tree's root
  * u64 at 136, txnid u64 at 152; meta pages at 0 and at one page, lmdb-js's "flushed" meta slot at
- * half a page (written from the map size on).
+ * half a page (written from the map size on). LMDB opens the meta with the higher txnid; every
+ * page its trees reach is read here once (see walkTrees): after a clean close the seal's SHA-256
+ * reads the whole file anyway.
  */
 export function checkHeader(path: string): void {
   const file = join(path, DATA_FILE);
@@ -102,50 +104,112 @@ export function checkHeader(path: string): void {
   // The pages a meta claims (last page + 1) may run past the end of the file: LMDB never writes
   // a page that was dirtied and freed in one transaction (P_LOOSE), so a process killed after
   // such a commit leaves a valid file shorter than that (seen in test/durability/crash.test.ts).
-  // What must lie inside the file are the pages LMDB reads first: the roots of the free list and
-  // of the main tree in every meta, and the roots of the named sub-databases the main tree holds.
+  // What must lie inside the file is every page the tree of the meta LMDB opens reaches: its
+  // free list, its main tree, the sub-databases' trees and their overflow pages.
   const pages = Math.floor(size / pageSize);
-  const within = (pgno: bigint, what: string) => {
-    if (pgno !== NO_PAGE && pgno >= BigInt(pages)) {
-      throw damaged(path, `${DATA_FILE} is ${size} bytes, shorter than page ${pgno} of ${pageSize} bytes that ${what} starts at (truncated)`);
-    }
-  };
-  for (const at of [0, pageSize / 2, pageSize]) {
-    if (head.readBigUInt64LE(at + 152) === 0n) continue; // txnid: never written
-    within(head.readBigUInt64LE(at + 88), 'its free list');
-    const main = head.readBigUInt64LE(at + 136);
-    within(main, 'its main tree');
-    if (main !== NO_PAGE) subDatabaseRoots(file, main, pageSize).forEach((root) => within(root, 'a sub-database'));
-  }
+  const newest = head.readBigUInt64LE(152) >= head.readBigUInt64LE(pageSize + 152) ? 0 : pageSize;
+  if (head.readBigUInt64LE(newest + 152) === 0n) return; // never committed
+  const reached = walkTrees(file, pageSize, pages, [head.readBigUInt64LE(newest + 88), head.readBigUInt64LE(newest + 136)]);
+  if (reached !== null) throw damaged(path, `${DATA_FILE} is ${size} bytes: ${reached}`);
 }
 
 /** LMDB's "no page" (an empty tree's root). */
 const NO_PAGE = 0xffff_ffff_ffff_ffffn;
 
-/** The roots of the named sub-databases in the main tree's root page, if that page is a leaf
- *  (a handful of names always fit in one: LmdbStore has four). Node layout (LMDB, 24-byte page
- *  header): flags u16 at 18, lower u16 at 20; node offsets (u16, from the header's end) after the
- *  header; a node: data size u32, flags u16 (F_SUBDATA = 0x02), key size u16, key, then the
- *  sub-database record (48 bytes, its root u64 at 40). */
-function subDatabaseRoots(file: string, pgno: bigint, pageSize: number): bigint[] {
-  const page = Buffer.alloc(pageSize);
+/** Pages read per chunk while walking the trees: one sequential pass over the file. */
+const WALK_CHUNK_PAGES = 256;
+
+/**
+ * Checks that every page the B-trees from `roots` reach lies inside the file's `pages` pages, and
+ * is what it is reached as. One sequential pass reads every page once and notes its references;
+ * then the references are followed from the roots (stale free pages are read but never followed).
+ * Layout (LMDB, 24-byte page header): flags u16 at 18 (P_BRANCH 0x01, P_LEAF 0x02, P_OVERFLOW
+ * 0x04, P_LEAF2 0x20), lower u16 at 20 (an overflow page's page count u32 at 20); node offsets
+ * (u16, from the header's end) after the header; a node: lo u16, hi u16, flags u16, key size u16,
+ * key, data. A branch node's child is lo | hi << 16 | flags << 32; a leaf node's data is an
+ * overflow page number (u64, F_BIGDATA 0x01) or a sub-database record (F_SUBDATA 0x02: 48 bytes,
+ * its root u64 at 40).
+ * @returns null if every page reached is inside and is what it is reached as, else what is wrong.
+ */
+function walkTrees(file: string, pageSize: number, pages: number, roots: bigint[]): string | null {
+  const flagsOf = new Uint8Array(pages); // low byte of each page's flags
+  const overflowPages = new Map<number, number>(); // overflow page -> pages in its run
+  const first = new Int32Array(pages + 1); // references of page p: [first[p], first[p + 1])
+  const target: number[] = [];
+  const isOverflow: boolean[] = [];
   const fd = openSync(file, 'r');
   try {
-    if (readSync(fd, page, 0, pageSize, Number(pgno) * pageSize) !== pageSize) return [];
+    const chunk = Buffer.alloc(WALK_CHUNK_PAGES * pageSize);
+    let skipUntil = 0; // pages inside an overflow run hold a value, not a page header
+    for (let start = 0; start < pages; start += WALK_CHUNK_PAGES) {
+      const count = Math.min(WALK_CHUNK_PAGES, pages - start);
+      readSync(fd, chunk, 0, count * pageSize, start * pageSize);
+      for (let i = 0; i < count; i++) {
+        const p = start + i;
+        first[p] = target.length;
+        if (p < skipUntil) continue;
+        const at = i * pageSize;
+        const flags = chunk.readUInt16LE(at + 18);
+        flagsOf[p] = flags & 0xff;
+        if (flags & 0x04) {
+          const run = chunk.readUInt32LE(at + 20);
+          overflowPages.set(p, run);
+          skipUntil = p + run;
+          continue;
+        }
+        if (!(flags & 0x03) || flags & 0x20) continue;
+        const nodes = chunk.readUInt16LE(at + 20) >> 1;
+        for (let k = 0; k < nodes && 26 + 2 * k <= pageSize; k++) {
+          const node = 24 + chunk.readUInt16LE(at + 24 + 2 * k);
+          if (node + 8 > pageSize) break; // not followed unless reached, then refused below
+          const lo = chunk.readUInt16LE(at + node);
+          const hi = chunk.readUInt16LE(at + node + 2);
+          const nodeFlags = chunk.readUInt16LE(at + node + 4);
+          if (flags & 0x01) {
+            target.push(lo + hi * 0x1_0000 + nodeFlags * 0x1_0000_0000);
+            isOverflow.push(false);
+            continue;
+          }
+          const data = node + 8 + chunk.readUInt16LE(at + node + 6);
+          if (nodeFlags & 0x01 && data + 8 <= pageSize) {
+            target.push(Number(chunk.readBigUInt64LE(at + data)));
+            isOverflow.push(true);
+          } else if (nodeFlags & 0x02 && data + 48 <= pageSize) {
+            const root = chunk.readBigUInt64LE(at + data + 40);
+            if (root !== NO_PAGE) {
+              target.push(Number(root));
+              isOverflow.push(false);
+            }
+          }
+        }
+      }
+    }
+    first[pages] = target.length;
   } finally {
     closeSync(fd);
   }
-  if (!(page.readUInt16LE(18) & 0x02)) return []; // not a leaf (a branch: many names)
-  const roots: bigint[] = [];
-  const count = page.readUInt16LE(20) >> 1;
-  for (let i = 0; i < count && 24 + 2 * i + 2 <= pageSize; i++) {
-    const node = 24 + page.readUInt16LE(24 + 2 * i);
-    if (node + 8 > pageSize) continue;
-    const keySize = page.readUInt16LE(node + 6);
-    const record = node + 8 + keySize;
-    if (page.readUInt16LE(node + 4) & 0x02 && record + 48 <= pageSize) roots.push(page.readBigUInt64LE(record + 40));
+  const reached = new Uint8Array(pages);
+  const todo = roots.filter((r) => r !== NO_PAGE).map(Number);
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (p >= pages) return `page ${p} of ${pageSize} bytes, which its trees reach, lies past its end (truncated)`;
+    if (reached[p]) continue;
+    reached[p] = 1;
+    const flags = flagsOf[p]!;
+    if (!(flags & 0x03) || flags & 0x04) return `page ${p}, which its trees reach, is neither a branch nor a leaf`;
+    for (let r = first[p]!; r < first[p + 1]!; r++) {
+      const t = target[r]!;
+      if (!isOverflow[r]) {
+        todo.push(t);
+        continue;
+      }
+      if (t >= pages) return `overflow page ${t} of ${pageSize} bytes lies past its end (truncated)`;
+      const run = overflowPages.get(t);
+      if (run === undefined) return `page ${t}, which its trees reach, is not an overflow page`;
+      if (t + run > pages) return `overflow pages ${t}-${t + run - 1} of ${pageSize} bytes run past its end (truncated)`;
+    }
   }
-  return roots;
+  return null;
 }
 
 /** What `signet.seal` holds. */

@@ -186,7 +186,7 @@ test('refused: a truncated data file, with or without the seal of a clean close'
     truncateSync(file, Math.floor(size / 2 / 4096) * 4096);
     refused(dir, /damaged: data\.mdb is \d+ bytes, but it was \d+ at its last clean close/);
     rmSync(join(dir, 'signet.seal')); // as if the process had been killed: the header's sizes alone
-    refused(dir, /damaged: data\.mdb is \d+ bytes, shorter than page \d+ of 4096 bytes that (its main tree|its free list|a sub-database) starts at \(truncated\)/);
+    refused(dir, /damaged: data\.mdb is \d+ bytes: page \d+ of 4096 bytes, which its trees reach, lies past its end \(truncated\)/);
     assert.is(statSync(file).size, Math.floor(size / 2 / 4096) * 4096);
     truncateSync(file, 5000);
     refused(dir, /damaged: data\.mdb is 5000 bytes, shorter than its two meta pages/);
@@ -221,6 +221,41 @@ test('opens after a crash whose last commit freed new pages unwritten: the meta 
     } finally {
       await again.close();
     }
+  }));
+
+test('refused: a tree that reaches a page past the end of the file (a leaf lost below its roots), before LMDB reads it', () =>
+  withDir(async (dir) => {
+    const s = new LmdbStore(dir);
+    for (let b = 0; b < 4; b++) {
+      const puts: Array<[string, Uint8Array]> = [];
+      for (let i = 0; i < 1000; i++) puts.push([hash(`${b}:${i}`), env(i)]);
+      await s.commit('default', batch({ put: puts, clock: [['source', b + 1]] }));
+    }
+    await s.close();
+    rmSync(join(dir, 'signet.seal')); // as if the process had been killed: the header and trees alone
+    const file = join(dir, 'data.mdb');
+    const bytes = readFileSync(file);
+    const pages = bytes.length / 4096;
+    // The newest meta's main tree is one leaf naming the sub-databases; the one of 4,000 records
+    // has a branch root. Its first child is pointed past the end, every root staying inside: the
+    // file looks like one whose tail was cut off below its roots.
+    const meta = bytes.readBigUInt64LE(152) >= bytes.readBigUInt64LE(4096 + 152) ? 0 : 4096;
+    const main = Number(bytes.readBigUInt64LE(meta + 136)) * 4096;
+    assert.ok(bytes.readUInt16LE(main + 18) & 0x02, 'the main tree is one leaf');
+    let branch = -1;
+    for (let i = 0; i < bytes.readUInt16LE(main + 20) >> 1; i++) {
+      const node = main + 24 + bytes.readUInt16LE(main + 24 + 2 * i);
+      const root = bytes.readBigUInt64LE(node + 8 + bytes.readUInt16LE(node + 6) + 40);
+      if (root !== 0xffff_ffff_ffff_ffffn && bytes.readUInt16LE(Number(root) * 4096 + 18) & 0x01) branch = Number(root) * 4096;
+    }
+    assert.ok(branch >= 0, 'a sub-database with a branch root');
+    const child = branch + 24 + bytes.readUInt16LE(branch + 24);
+    bytes.writeUInt16LE(pages + 5, child); // lo
+    bytes.writeUInt16LE(0, child + 2); // hi
+    bytes.writeUInt16LE(0, child + 4); // top word
+    writeFileSync(file, bytes);
+    refused(dir, new RegExp(`damaged: data\\.mdb is ${bytes.length} bytes: page ${pages + 5} of 4096 bytes, which its trees reach, lies past its end \\(truncated\\)`));
+    assert.ok(readFileSync(file).equals(bytes), 'nothing changed');
   }));
 
 test('refused: a bit-flipped data file', () =>
