@@ -43,6 +43,27 @@ export class Evidence {
     return this.quarantined.has(source);
   }
 
+  /** Forgets every trace of an update this dataset's store lost (see Scuttlebutt.lost): its
+   *  evidence records, its pin and its place among the recent superseded arrivals. A peer that
+   *  still holds both sides of an equivocation shows it again. */
+  forget(update: Update): void {
+    const id = hashId(update);
+    if (this.pinned.delete(id)) {
+      for (let i = this.list.length - 1; i >= 0; i--) {
+        const ev = this.list[i]!;
+        if (ev.updates[0] !== update && ev.updates[1] !== update) continue;
+        this.list.splice(i, 1);
+        const other = ev.updates[0] === update ? ev.updates[1] : ev.updates[0];
+        if (!this.list.some((e) => e.updates.includes(other))) this.pinned.delete(hashId(other));
+        const count = (this.perSource.get(ev.source) ?? 1) - 1;
+        if (count > 0) this.perSource.set(ev.source, count);
+        else this.perSource.delete(ev.source);
+      }
+    }
+    const at = `${update.source}:${update.version}`;
+    if (this.recent.get(at) === update) this.recent.delete(at);
+  }
+
   /** Remembers a superseded update (bounded by RECENT_SUPERSEDED, oldest forgotten first). */
   remember(update: Update): void {
     const at = `${update.source}:${update.version}`;

@@ -805,9 +805,19 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (this.disposed || this.letGo.has(u) || !this.held.has(u)) continue; // let go meanwhile
       this.fail(err);
       this.letGo.add(u);
+      this.evidence.forget(u);
       if (this.held.remove(u) && u.source !== this.id) {
         this.sources.delete(u.source);
         this.latest.delete(u.source);
+      } else {
+        // Still the source's latest: a peer's digest naming another update at that version
+        // would make a stream owe it, and a rival arriving would take it for evidence again.
+        const latest = this.latest.get(u.source);
+        if (latest === u) this.latest.delete(u.source);
+        else if (Array.isArray(latest) && latest.includes(u)) {
+          const rest = latest.filter((x) => x !== u);
+          this.latest.set(u.source, rest.length === 1 ? rest[0]! : rest);
+        }
       }
       gone.push(u);
     }
@@ -903,7 +913,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   }
 
   private old(update: Update): IngestResult {
-    emitUntyped.call(this, 'old_data', update);
+    if (EventEmitter.prototype.listenerCount.call(this, 'old_data') > 0) {
+      compactUpdate(update); // a listener may keep it: a record of its own, not a view of a shared chunk
+      emitUntyped.call(this, 'old_data', update);
+    }
     return { status: 'old' };
   }
 
@@ -923,6 +936,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (!update) b.all = Math.min(b.all, seq);
       else if (!b.sources.has(update.source)) b.sources.set(update.source, seq);
     }
+    if (update) compactUpdate(update); // listeners may keep it: a record of its own, not a view of a shared chunk
     const rejection: Rejection = { reason, detail, update, origin };
     emitUntyped.call(this, 'invalid', rejection);
     if (!blameless) origin?.fault(rejection);
@@ -1077,6 +1091,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.unannounced.length = 0; // nothing is announced after dispose() (see committed)
     this.deferrals.close();
     this.siblings?.delete(this);
     emitUntyped.call(this, 'dispose');

@@ -363,15 +363,16 @@ export class Model extends Scuttlebutt<ModelEvents> {
     const all = this.listenerCount('change') > 0;
     if (!all && !this.keyedListeners) return;
     const body = bodyOf(update)!;
-    const perKey = this.keyedListeners ? (`change:${body.key}` as const) : undefined;
     const owner = this.keyedListeners ? ownerOf(body.key) : null;
-    const perPeer = owner ? (`peer-change:${owner[1]}` as const) : undefined;
-    if (!all && (perKey === undefined || this.listenerCount(perKey) === 0) && (perPeer === undefined || this.listenerCount(perPeer) === 0)) return;
+    if (!all && this.listenerCount(`change:${body.key}`) === 0 && (owner === null || this.listenerCount(`peer-change:${owner[1]}`) === 0)) return;
     const value = body.op === 'set' ? decodeScanned(update.bodyBytes.subarray(body.valueStart, body.valueEnd)) : undefined;
     const change: Change = { key: body.key, value, update };
     this.emit('change', change);
-    if (perKey !== undefined) this.emit(perKey, change.value, update);
-    if (perPeer !== undefined) this.emit(perPeer, change.value, owner![0], change);
+    // Asked again: a 'change' listener may have just listened to this key.
+    if (!this.keyedListeners) return;
+    this.emit(`change:${body.key}`, change.value, update);
+    const peer = owner ?? ownerOf(body.key);
+    if (peer) this.emit(`peer-change:${peer[1]}`, change.value, peer[0], change);
   }
 
   // ---- listeners: per-key events are looked up only once something listens to one ----------
@@ -466,7 +467,12 @@ export class Model extends Scuttlebutt<ModelEvents> {
   /** A lost update is only ever a backed one: a plain write, its key's whole entry (see
    *  readsBodyOf). Its key is found by identity, since its body is what was lost. */
   protected override forgetUpdates(updates: ReadonlySet<Update>): void {
-    for (const [k, e] of this.entries_) if (!(e instanceof Entry) && updates.has(e)) this.entries_.delete(k);
+    for (const [k, e] of this.entries_) {
+      if (e instanceof Entry || !updates.has(e)) continue;
+      this.entries_.delete(k);
+      const owner = ownerOf(k);
+      if (owner) this.forgetOwned(owner[0], k);
+    }
   }
 
   /** Only a plain write (['set', key, value]) under last-writer-wins with one version per key is

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LmdbStore, MemoryStore, Model, StoreError, type Store, type StoreBatch, type StoredState, type Update, type VersionRecord } from '../../src/index.ts';
+import { LmdbStore, MemoryStore, Model, StoreError, signUpdate, type Store, type StoreBatch, type StoredState, type Update, type VersionRecord } from '../../src/index.ts';
 import type { StoreUpdateName } from '../../src/store/store.ts';
 import { isBacked, isCompact, recordChunkOf, signedId } from '../../src/envelope/update.ts';
 import { connect, identity, syncOnce, testClock, updates } from '../core/helpers.ts';
@@ -284,6 +284,46 @@ test('a lost backed envelope is reported once and forgotten: the next stream is 
     assert.is(errors.length, 2);
   } finally {
     for (const m of [writer, only, model, replica]) m.dispose();
+    await store.close();
+  }
+});
+
+test('a lost update leaves no trace that could read it again: not its source\'s latest, not evidence', async () => {
+  const clock = testClock();
+  const store = new DamageableStore();
+  const model = new Model({ identity: A, store, now: clock.now });
+  const other = new Model({ identity: identity(0x62), now: clock.now });
+  const errors: Error[] = [];
+  model.on('error', (err) => errors.push(err));
+  try {
+    await Promise.all([model.ready, other.ready]);
+    const E = identity(0x70);
+    const v = clock.now() - 1000;
+    const first = signUpdate(E, { dataset: 'default', version: v - 5, body: ['set', 'x', 0] });
+    const mine = signUpdate(E, { dataset: 'default', version: v, body: ['set', 'a', 1] });
+    const theirs = signUpdate(E, { dataset: 'default', version: v, body: ['set', 'b', 2] }); // the other side of an equivocation
+    for (const u of [first, mine]) assert.is((await model.ingest(u.bytes)).status, 'applied');
+    for (const u of [first, theirs]) assert.is((await other.ingest(u.bytes)).status, 'applied');
+    await nextTurn();
+    const lost = model.updateOf('a')!;
+    assert.ok(isBacked(lost));
+    store.envelopes.delete(DamageableStore.key(lost));
+    assert.throws(() => model.get('a'), (err: unknown) => err instanceof StoreError);
+    await nextTurn();
+    assert.is(errors.length, 1);
+    assert.is(model.clock.get(E.id), v, 'its source holds more: the clock stays');
+    assert.not.ok(model.latestUpdates(E.id).includes(lost), 'no longer its source\'s latest');
+    // A peer holding the other side at that version: nothing owes it the lost one, no cut, and
+    // the other side is applied, not taken for evidence against the lost one.
+    await syncOnce(model, other);
+    assert.is(model.get('b'), 2);
+    assert.is(model.equivocations().length, 0);
+    assert.not.ok(model.reconcileSet().includes(lost));
+    assert.not.ok(model.history().includes(lost));
+    assert.is(errors.length, 1);
+  } finally {
+    model.dispose();
+    other.dispose();
     await store.close();
   }
 });
