@@ -173,18 +173,22 @@ function contextOf(payload: Uint8Array, dataset: string, headerLength: number): 
 
 /** A Buffer over the whole ArrayBuffer read last by {@link latin1}: envelopes and records share
  *  chunks, so most reads reuse it rather than make a Buffer each (Buffer.from's objects are
- *  pretenured: measured 9 MB of old-space garbage per 100,000 updates received). It keeps one
- *  chunk alive at most. */
+ *  pretenured: measured 9 MB of old-space garbage per 100,000 updates received). It keeps the
+ *  buffer read last alive, one at most. */
 let latin1Source: ArrayBufferLike | null = null;
 let latin1View: Buffer = Buffer.alloc(0);
 
 /** Bytes [start, end) of `bytes` as a one-byte (latin1) string: one char per byte. */
 function latin1(bytes: Uint8Array, start: number, end: number): string {
-  if (bytes.buffer !== latin1Source) {
+  const from = bytes.byteOffset + start;
+  const to = bytes.byteOffset + end;
+  // A caller's resizable or growable buffer may have grown since the view was made over it.
+  if (bytes.buffer !== latin1Source || to > latin1View.length) {
     latin1Source = bytes.buffer;
     latin1View = Buffer.from(bytes.buffer);
   }
-  return latin1View.toString('latin1', bytes.byteOffset + start, bytes.byteOffset + end);
+  if (to > latin1View.length) return Buffer.from(bytes.buffer, from, end - start).toString('latin1'); // still short: read it as is
+  return latin1View.toString('latin1', from, to);
 }
 
 /**

@@ -79,6 +79,23 @@ test('parseAdoptedUpdate keeps a handed-over envelope (with room for its hash) w
   }
 });
 
+test('envelopes read from a caller\'s resizable buffer as it grows keep their own sources', async () => {
+  const ids = [Identity.generate(), Identity.generate(), Identity.generate()];
+  const dataset = `grow-${ids[0]!.id.slice(0, 8)}`; // headers no earlier test has seen
+  const envelopes = ids.map((id, i) => signUpdate(id, { dataset, version: 1 + i, body: ['set', 'k', i] }).bytes);
+  const n = envelopes[0]!.length;
+  const grows = new (ArrayBuffer as unknown as new (n: number, o: { maxByteLength: number }) => ArrayBuffer & { resize(n: number): void })(n, { maxByteLength: 3 * n });
+  for (let i = 0; i < 3; i++) {
+    if (i > 0) grows.resize((i + 1) * n);
+    const view = new Uint8Array(grows, i * n, n);
+    view.set(envelopes[i]!);
+    const r = await openUpdate(view);
+    assert.ok(r.ok, `envelope ${i} verifies`);
+    if (!r.ok) return;
+    assert.is(r.update.source, ids[i]!.id, `envelope ${i} is credited to its signer`);
+  }
+});
+
 test('a header seen before is matched byte for byte: one key byte apart is another source', () => {
   const first = parseUpdate(good.bytes, { dataset: 'chat' }); // now the most recent header
   assert.ok(first.ok);
