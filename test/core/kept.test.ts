@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { Model, signUpdate, limits, type Update } from '../../src/index.ts';
 import { FRESH_WINDOW, isCompact, parseUpdate } from '../../src/envelope/update.ts';
 import { Evidence } from '../../src/core/evidence.ts';
-import { identity, testClock, fakeOrigin, storedModel, syncOnce, T0 } from './helpers.ts';
+import { identity, testClock, fakeOrigin, flipSignature, storedModel, syncOnce, T0 } from './helpers.ts';
 
 const S = identity(7);
 const R = identity(8);
@@ -46,6 +46,25 @@ test('a superseded arrival remembered as a possible equivocation is compact', ()
   const rival = evidence.takeRival(twin.update);
   assert.is(rival, parsed.update);
   assert.equal(rival!.body, ['set', 'k', 'old']);
+});
+
+test('an update handed to an old_data or invalid listener is compact: keeping it keeps no shared chunk', async () => {
+  const { model } = await storedModel({ identity: R });
+  try {
+    const first = signUpdate(S, { dataset: 'default', version: T0, body: ['set', 'k', 'v'] });
+    assert.is((await model.ingest(first.bytes, fakeOrigin())).status, 'applied');
+    const kept: Update[] = [];
+    model.on('old_data', (u) => kept.push(u));
+    model.on('invalid', (r) => r.update && kept.push(r.update));
+    assert.equal(await model.ingest(first.bytes, fakeOrigin()), { status: 'old' });
+    const forged = flipSignature(signUpdate(S, { dataset: 'default', version: T0 + 1, body: ['set', 'k', 'w'] }).bytes);
+    assert.is((await model.ingest(forged, fakeOrigin())).status, 'rejected');
+    assert.is(kept.length, 2);
+    assert.ok(kept.every(isCompact));
+    assert.equal(kept[0]!.bytes, first.bytes);
+  } finally {
+    model.dispose();
+  }
 });
 
 test('after a sync over a stream, the updates the receiver holds are compact: at most the compaction window is a view of a shared chunk', async () => {

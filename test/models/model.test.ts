@@ -180,6 +180,18 @@ test('per-key listeners fire however they were added, with no change listener, a
   b.dispose();
 });
 
+test('a per-key listener added by a change listener gets that change too', async () => {
+  const b = await model(B);
+  const got: unknown[] = [];
+  b.once('change', () => b.on('change:k', (v: unknown) => got.push(v)));
+  const landed = updates(b, 2);
+  b.set('k', 1);
+  b.set('k', 2);
+  await landed;
+  assert.equal(got, [1, 2]);
+  b.dispose();
+});
+
 test('change events, change:<key> events and the changes() iterator', async () => {
   const clock = testClock();
   const a = await model(A, { now: clock.now });
