@@ -368,7 +368,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    * dedupe, asynchronous verification, in-order apply per source, then clock, store and
    * forward. Resolves with the verdict; never rejects on any input bytes. `adopt` (@internal, for
    * the replication stream): the bytes are a fresh envelope the caller hands over and never
-   * touches again (see parseAdoptedUpdate), kept without a copy.
+   * touches again, followed in their buffer by 32 bytes the model may write (see
+   * parseAdoptedUpdate), kept without a copy. Leave it false: any other caller's bytes are copied.
    */
   ingest(bytes: Uint8Array, origin: UpdateOrigin | null = null, adopt = false): Promise<IngestResult> {
     if (this.disposed) return Promise.resolve({ status: 'ignored' });
