@@ -189,9 +189,9 @@ function walkTrees(file: string, pageSize: number, pages: number, roots: bigint[
     closeSync(fd);
   }
   const reached = new Uint8Array(pages);
-  const todo = roots.filter((r) => r !== NO_PAGE).map(Number);
-  while (todo.length > 0) {
-    const p = todo.pop()!;
+  const stack = roots.filter((r) => r !== NO_PAGE).map(Number);
+  while (stack.length > 0) {
+    const p = stack.pop()!;
     if (p >= pages) return `page ${p} of ${pageSize} bytes, which its trees reach, lies past its end (truncated)`;
     if (reached[p]) continue;
     reached[p] = 1;
@@ -200,7 +200,7 @@ function walkTrees(file: string, pageSize: number, pages: number, roots: bigint[
     for (let r = first[p]!; r < first[p + 1]!; r++) {
       const t = target[r]!;
       if (!isOverflow[r]) {
-        todo.push(t);
+        stack.push(t);
         continue;
       }
       if (t >= pages) return `overflow page ${t} of ${pageSize} bytes lies past its end (truncated)`;
