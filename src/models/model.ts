@@ -363,14 +363,15 @@ export class Model extends Scuttlebutt<ModelEvents> {
     const all = this.listenerCount('change') > 0;
     if (!all && !this.keyedListeners) return;
     const body = bodyOf(update)!;
+    const perKey = this.keyedListeners ? (`change:${body.key}` as const) : undefined;
     const owner = this.keyedListeners ? ownerOf(body.key) : null;
-    if (!all && this.listenerCount(`change:${body.key}`) === 0 && (owner === null || this.listenerCount(`peer-change:${owner[1]}`) === 0)) return;
+    if (!all && (perKey === undefined || this.listenerCount(perKey) === 0) && (owner === null || this.listenerCount(`peer-change:${owner[1]}`) === 0)) return;
     const value = body.op === 'set' ? decodeScanned(update.bodyBytes.subarray(body.valueStart, body.valueEnd)) : undefined;
     const change: Change = { key: body.key, value, update };
     this.emit('change', change);
     // Asked again: a 'change' listener may have just listened to this key.
     if (!this.keyedListeners) return;
-    this.emit(`change:${body.key}`, change.value, update);
+    this.emit(perKey ?? `change:${body.key}`, change.value, update);
     const peer = owner ?? ownerOf(body.key);
     if (peer) this.emit(`peer-change:${peer[1]}`, change.value, peer[0], change);
   }
