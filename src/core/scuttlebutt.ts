@@ -6,7 +6,7 @@ import type { Identity } from '../identity/identity.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { defaultSignatureBackend, type SignatureBackend } from '../identity/signature.ts';
 import {
-  EnvelopeBacking, backUpdate, compactUpdate, parseAdoptedUpdate, parseUpdate, signUpdate, unbackUpdate, verifyUpdate, isDatasetName, hashId, sameHash, signedId,
+  EnvelopeBacking, backUpdate, compactUpdate, parseAdoptedUpdate, parseUpdate, signUpdate, unbackUpdate, verifyUpdate, isDatasetName, hashId, sameHash,
   type Update, type UpdateOptions,
 } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
@@ -18,6 +18,7 @@ import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
 import { compareUpdates } from './order.ts';
 import { HeldSet } from './held.ts';
+import { InflightTable } from './inflight.ts';
 import { Deferrals } from './deferral.ts';
 import { Evidence } from './evidence.ts';
 import type { RejectReason, Rejection, Equivocation, IngestResult, UpdateOrigin } from './types.ts';
@@ -118,8 +119,8 @@ interface Pending {
   update: Update;
   origin: UpdateOrigin | null;
   seq: number;
-  /** The dedupe key if this entry started the verification (and must clear it). */
-  key: string | null;
+  /** This entry started the verification (and must clear it from the in-flight table). */
+  first: boolean;
   ok: boolean | undefined;
   resolve: (result: IngestResult) => void;
 }
@@ -165,7 +166,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
    *  hash) only after equivocation, at most MAX_EVIDENCE_PER_SOURCE + 1 (the source is
    *  quarantined then). One object per source, not a Map per applied update. */
   private readonly latest = new Map<NodeId, Update | Update[]>();
-  private readonly inflight = new Map<string, Promise<boolean>>();
+  private readonly inflight = new InflightTable<Promise<boolean>>();
   /** Per source, updates in arrival order waiting for their verification and their turn. */
   private readonly queues = new Map<NodeId, Pending[]>();
   /** Equivocation evidence, pinned updates, quarantined sources (see Evidence). */
@@ -387,18 +388,17 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // dedupe: one verification per distinct envelope, however many peers send it. The key
     // covers the signature too: a forged copy of an update (same payload, bad signature)
     // must not share, and so sink, the verdict on the genuine one.
-    const key = signedId(update);
-    let verified = this.inflight.get(key);
+    let verified = this.inflight.get(update);
     const first = verified === undefined;
     if (first) {
       verified = verifyUpdate(update, this.verifyOptions);
-      this.inflight.set(key, verified);
+      this.inflight.set(update, verified);
     }
     // Apply in arrival order per source, each only after its own verification and every
     // earlier one from that source: a queue per source, drained as verdicts come in.
     const source = update.source;
     return new Promise<IngestResult>((resolve) => {
-      const entry: Pending = { update, origin, seq, key: first ? key : null, ok: undefined, resolve };
+      const entry: Pending = { update, origin, seq, first, ok: undefined, resolve };
       let queue = this.queues.get(source);
       if (!queue) this.queues.set(source, (queue = []));
       queue.push(entry);
@@ -438,7 +438,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   }
 
   private finish(e: Pending): IngestResult {
-    if (e.key !== null) this.inflight.delete(e.key);
+    if (e.first) this.inflight.delete(e.update);
     if (!e.ok) return this.reject(e.origin, 'bad-signature', 'signature does not verify', e.update, e.seq);
     // A peer sends each source's updates oldest first, and a clock entry means "everything up
     // to here". Once something this origin sent was refused (perhaps a genuine update it

@@ -548,16 +548,19 @@ class ParsedUpdate implements Update {
     return latin1(d instanceof RecordChunk ? d.bytes : d, end - 32, end);
   }
 
-  /** @internal The signature then the payload hash (both forms end with them) as one 96-character
-   *  latin1 string: names this exact envelope, signature included. */
-  signedId(): string {
+  /** @internal Writes the signature then the payload hash (fresh and compact forms end with
+   *  both) into `out` at `at`: 96 bytes that name this exact envelope, signature included. */
+  copySigned(out: Uint8Array, at: number): void {
     const d = this.data;
     const end = this.end(d);
     if (d instanceof RecordChunk && this.backed) {
       const envelope = this.readBack();
-      return latin1(envelope, envelope.length - 64, envelope.length) + latin1(d.bytes, end - 32, end);
+      for (let i = 0; i < 64; i++) out[at + i] = envelope[envelope.length - 64 + i]!;
+      for (let i = 0; i < 32; i++) out[at + 64 + i] = d.bytes[end - 32 + i]!;
+      return;
     }
-    return latin1(d instanceof RecordChunk ? d.bytes : d, end - 96, end);
+    const b = d instanceof RecordChunk ? d.bytes : d;
+    for (let i = 0; i < SIGNED_KEY_BYTES; i++) out[at + i] = b[end - SIGNED_KEY_BYTES + i]!;
   }
 
   /** @internal Switches to the compact form; a no-op if compact already, or if the envelope's
@@ -811,12 +814,23 @@ export function bodyHead(update: Update): number {
   return update.bodyBytes[0] ?? -1;
 }
 
-/** The signature and the payload hash as one 96-character latin1 string: an in-memory key for
- *  this exact envelope (two envelopes of one payload with different signatures differ). */
+/** Bytes of {@link copySigned}'s key: the signature (64), then the payload hash (32). */
+export const SIGNED_KEY_BYTES = 96;
+
+/** Writes `update`'s signature then its payload hash into `out` at `at` (96 bytes), making no
+ *  array for a fresh or compact update: a key for this exact envelope (two envelopes of one
+ *  payload with different signatures differ). */
+export function copySigned(update: Update, out: Uint8Array, at: number): void {
+  if (update instanceof ParsedUpdate) return update.copySigned(out, at);
+  out.set(update.signature, at);
+  out.set(update.hash, at + 64);
+}
+
+/** {@link copySigned}'s 96 bytes as a latin1 string. */
 export function signedId(update: Update): string {
-  if (update instanceof ParsedUpdate) return update.signedId();
-  const s = update.signature;
-  return Buffer.from(s.buffer, s.byteOffset, 64).toString('latin1') + hashId(update);
+  const key = new Uint8Array(SIGNED_KEY_BYTES);
+  copySigned(update, key, 0);
+  return Buffer.from(key.buffer).toString('latin1');
 }
 
 /** Byte order of two updates' payload hashes: negative, zero (same hash) or positive. */
