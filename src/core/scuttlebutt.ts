@@ -34,10 +34,16 @@ interface Committing {
   meta: Array<[string, number]> | undefined;
 }
 
-/** Applied updates whose commits returned one promise, in commit order. */
+/** Applied updates committed to the store as one batch, in apply order: gathered during one
+ *  turn (see commitApplied), then committed at its end. */
 interface CommitGroup {
-  promise: Promise<void>;
   entries: Committing[];
+  /** What the group writes: its updates, what they superseded, the clock, meta. */
+  batch: StoreBatch & { put: Update[]; drop: Update[]; meta: Array<[string, number]> };
+  /** Index in batch.clock of each source's entry (one per source: its highest version). */
+  clockAt: Map<NodeId, number>;
+  /** The updates of batch.put, made once one of them is superseded within the group. */
+  puts: Set<Update> | null;
   settled: boolean;
   /** Set once settled if the commit failed, with why. */
   failure?: { error: unknown };
@@ -184,8 +190,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private readonly broken = new WeakMap<UpdateOrigin, { all: number; sources: Map<NodeId, number> }>();
   private ingested = 0;
   private pendingDrops: Update[] = [];
-  /** The latest group of applied updates waiting for one store commit promise (see commitApplied). */
-  private committing: CommitGroup | null = null;
+  /** The group gathering this turn's applied updates, not committed yet (see commitApplied). */
+  private gathering: CommitGroup | null = null;
+  private readonly commitGatheredBound = () => this.commitGathered();
   /** Every group not announced yet, oldest first: announced in this order, each once its own
    *  commit and every earlier one have settled (see commitApplied). */
   private readonly unannounced: CommitGroup[] = [];
@@ -611,7 +618,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   private keepEvidence(u: Update): void {
     if (this.held.has(u)) return;
     this.held.add(u);
-    if (this.store) this.store.commit(this.dataset, { put: [u], drop: [], clock: [] }).catch((err) => this.fail(err));
+    if (this.store) this.storeCommit({ put: [u], drop: [], clock: [] }).catch((err) => this.fail(err));
   }
 
   /** Holds a verified future update (bounded by MAX_DEFERRED_BYTES). Past the bound it is
@@ -654,43 +661,81 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     const extra = this.takeMeta();
     if (extra) meta = [...(meta ?? []), ...extra];
     if (this.store) {
-      // Durable before it is announced or forwarded.
-      const batch: StoreBatch = {
-        // Updates go to the store as themselves (source, version, hash, bytes): it may keep one
-        // source's envelopes side by side (LmdbStore does), and drops them by the same names.
-        put: drops.includes(update) ? [] : [update],
-        drop: drops.length === 0 ? drops : drops.filter((u) => u !== update),
-        clock: advanced ? [[update.source, update.version]] : [], meta,
-      };
-      const promise = this.store.commit(this.dataset, batch);
-      const entry: Committing = { update, origin, changed, evidence, meta };
-      // Commits that share the store's promise (LmdbStore: one per write transaction) wait as one
-      // group, announced in order by one reaction, not one pair of closures per update.
-      const group = this.committing;
-      if (group !== null && group.promise === promise && !group.settled) {
-        group.entries.push(entry);
-        return;
+      // Durable before it is announced or forwarded. The updates applied in one turn (a verify
+      // batch's verdicts, a burst of set() calls) go to the store as one batch at its end: one
+      // clock entry per source rather than one per update, and one commit to wait on.
+      let group = this.gathering;
+      if (group === null) {
+        group = this.gathering = {
+          entries: [], batch: { put: [], drop: [], clock: [], meta: [] }, clockAt: new Map(), puts: null, settled: false,
+        };
+        this.unannounced.push(group);
+        queueMicrotask(this.commitGatheredBound);
       }
-      const next: CommitGroup = { promise, entries: [entry], settled: false };
-      this.committing = next;
-      this.unannounced.push(next);
-      // A store may settle two commit promises out of order (LmdbStore: a commit that carried an
-      // ownVersion reservation waits on more than one lmdb-js promise): updates are announced and
-      // forwarded in the order they were applied, or a listener, or a peer that applies per
-      // source in arrival order, would see a key's older write after its newer one.
-      promise.then(
-        () => {
-          next.settled = true;
-          this.announceSettled();
-        },
-        (err) => {
-          next.settled = true;
-          next.failure = { error: err };
-          this.announceSettled();
-        },
-      );
+      const batch = group.batch;
+      for (let i = 0; i < drops.length; i++) {
+        const u = drops[i]!;
+        if (u === update) continue; // superseded at once: neither stored nor dropped
+        // Superseded before its own commit: never stored, so nothing to drop.
+        if (group.puts === null && batch.put.length > 0) group.puts = new Set(batch.put);
+        if (group.puts?.delete(u)) batch.put.splice(batch.put.lastIndexOf(u), 1);
+        else batch.drop.push(u);
+      }
+      if (!drops.includes(update)) {
+        batch.put.push(update);
+        group.puts?.add(update);
+      }
+      if (advanced) {
+        const at = group.clockAt.get(update.source);
+        if (at === undefined) {
+          group.clockAt.set(update.source, batch.clock.length);
+          batch.clock.push([update.source, update.version]);
+        } else if (update.version > batch.clock[at]![1]) {
+          batch.clock[at]![1] = update.version;
+        }
+      }
+      if (meta) for (const m of meta) batch.meta.push(m);
+      group.entries.push({ update, origin, changed, evidence, meta });
     } else {
       this.announce(update, origin, changed, evidence);
+    }
+  }
+
+  /** Commits the group gathered this turn (at its end, or before anything else goes to the store:
+   *  the store sees every write in the order the model made it). A store may settle two commits
+   *  out of order (LmdbStore: one that carried an ownVersion reservation waits on more than one
+   *  lmdb-js promise): groups are announced and forwarded in the order they were applied, or a
+   *  listener, or a peer that applies per source in arrival order, would see a key's older
+   *  write after its newer one. */
+  private commitGathered(): void {
+    const group = this.gathering;
+    if (group === null) return;
+    this.gathering = null;
+    this.commitBatch(group.batch).then(
+      () => {
+        group.settled = true;
+        this.announceSettled();
+      },
+      (err) => {
+        group.settled = true;
+        group.failure = { error: err };
+        this.announceSettled();
+      },
+    );
+  }
+
+  /** Commits `batch` on its own, after the group gathered so far (see commitGathered). */
+  private storeCommit(batch: StoreBatch): Promise<void> {
+    this.commitGathered();
+    return this.commitBatch(batch);
+  }
+
+  /** The store's commit of `batch`; a store that throws rather than rejects rejects here. */
+  private commitBatch(batch: StoreBatch): Promise<void> {
+    try {
+      return this.store!.commit(this.dataset, batch);
+    } catch (err) {
+      return Promise.reject(err);
     }
   }
 
@@ -828,7 +873,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     } catch (err) {
       this.fail(err);
     }
-    this.store?.commit(this.dataset, { put: [], drop: gone, clock: [] }).catch((err) => this.fail(err));
+    if (this.store) this.storeCommit({ put: [], drop: gone, clock: [] }).catch((err) => this.fail(err));
   }
 
   /** Subclasses forget their own state for held updates the store lost (see lost): the updates
@@ -896,7 +941,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     const gone = updates.filter((u) => !this.evidence.isPinned(u));
     for (const u of gone) this.release(u);
     if (this.store && (gone.length > 0 || meta)) {
-      this.store.commit(this.dataset, { put: [], drop: gone, clock: [], meta }).catch((err) => this.fail(err));
+      this.storeCommit({ put: [], drop: gone, clock: [], meta }).catch((err) => this.fail(err));
     }
   }
 
@@ -1092,6 +1137,7 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.commitGathered(); // what was applied is stored, though no longer announced
     this.unannounced.length = 0; // nothing is announced after dispose() (see committed)
     this.deferrals.close();
     this.siblings?.delete(this);

@@ -32,6 +32,8 @@ class HeldBackStore implements Store {
 }
 
 const turn = () => new Promise<void>((resolve) => setImmediate(resolve));
+/** Lets the writes of this turn go to the store (the model commits them as one batch at its end). */
+const tick = () => Promise.resolve();
 
 test('commits settled newest first: updates and changes are still announced oldest first', async () => {
   const store = new HeldBackStore();
@@ -44,8 +46,11 @@ test('commits settled newest first: updates and changes are still announced olde
     model.on('update', (u) => announced.push(JSON.stringify(u.body)));
     model.on('change', (c) => changes.push(c.value));
     model.set('k', 'first');
+    await tick();
     model.set('k', 'second');
+    await tick();
     model.set('other', 'third');
+    await tick();
     assert.is(store.waiting.length, 3);
     store.waiting[2]!.settle();
     store.waiting[1]!.settle();
@@ -72,8 +77,11 @@ test('a failed commit is reported in its place and announces nothing; the later 
     const announced: string[] = [];
     model.on('update', (u) => announced.push((u.body as string[])[1]!));
     model.set('a', 1);
+    await tick();
     model.set('b', 2);
+    await tick();
     model.set('c', 3);
+    await tick();
     store.waiting[2]!.settle();
     store.waiting[0]!.settle(new Error('disk full'));
     await turn();
@@ -86,6 +94,49 @@ test('a failed commit is reported in its place and announces nothing; the later 
   } finally {
     model.dispose();
   }
+});
+
+test('the writes of one turn are one batch: one clock entry, and what they superseded among them is never stored', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  try {
+    await model.ready;
+    model.set('k', 'old'); // committed on its own: a later group must drop it
+    await tick();
+    await turn();
+    store.holding = true;
+    const announced: string[] = [];
+    model.on('update', (u) => announced.push(JSON.stringify(u.body)));
+    const u1 = model.set('k', 'first'); // supersedes 'old' (stored): dropped
+    const u2 = model.set('k', 'second'); // supersedes u1 (not stored yet): never stored
+    const u3 = model.set('other', 'third');
+    assert.is(store.waiting.length, 0, 'nothing goes to the store before the turn ends');
+    await tick();
+    assert.is(store.waiting.length, 1);
+    const batch = store.waiting[0]!.batch;
+    assert.equal(batch.put, [u2, u3]);
+    assert.is(batch.drop.length, 1);
+    assert.not.ok(batch.drop.includes(u1));
+    assert.equal(batch.clock, [[A.id, u3.version]]);
+    assert.equal(announced, [], 'nothing announced before the commit settled');
+    store.waiting[0]!.settle();
+    await turn();
+    assert.equal(announced, ['["set","k","first"]', '["set","k","second"]', '["set","other","third"]']);
+    const state = await store.inner.load('default');
+    assert.is(state.updates.length, 2, 'the store holds the two winners only');
+  } finally {
+    model.dispose();
+  }
+});
+
+test('dispose() commits what was applied in its turn', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  await model.ready;
+  model.set('a', 1);
+  model.dispose();
+  const state = await store.inner.load('default');
+  assert.is(state.updates.length, 1);
 });
 
 test('LmdbStore: a burst of writes in one turn is announced in the order it was written', async () => {

@@ -123,6 +123,7 @@ test('Events: an event withheld below the clock is delivered once; a compacted o
   await e.ingest(e3.bytes, fakeOrigin()); // e1 withheld so far
   assert.is((await e.ingest(e1.bytes, fakeOrigin())).status, 'old', 'full, and it would be evicted at once');
   await e.ingest(e4.bytes, fakeOrigin()); // compacts e2
+  await new Promise((resolve) => setImmediate(resolve)); // announced once its commit settled
   assert.equal(heard, [2, 3, 4]);
   assert.is((await e.ingest(e2.bytes, fakeOrigin())).status, 'old', 'compacted: never again');
   e.dispose();
