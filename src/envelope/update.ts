@@ -304,6 +304,16 @@ function relocate(chunk: RecordChunk): void {
   for (let i = 0; i < owners.length; i++) owners[i]!.moveFrom(chunk);
 }
 
+/** Copies `n` bytes of `from` at `fromAt` into `to` at `toAt`: a short run by a loop (a
+ *  `subarray` view for `set` would be a heap object per record written). */
+function copyBytes(from: Uint8Array, fromAt: number, to: Uint8Array, toAt: number, n: number): void {
+  if (n > 256) {
+    to.set(from.subarray(fromAt, fromAt + n), toAt);
+    return;
+  }
+  for (let i = 0; i < n; i++) to[toAt + i] = from[fromAt + i]!;
+}
+
 /** Bytes [start, end) of `bytes` as a new array that no other read shares. */
 function copyOut(bytes: Uint8Array, start: number, end: number): Uint8Array {
   const [, , out] = allocate(end - start);
@@ -581,7 +591,7 @@ class ParsedUpdate implements Update {
     const chunk = chunkFor(n);
     const at = chunk.used + RECORD_HEAD;
     chunk.view.setUint32(chunk.used, n, true);
-    chunk.bytes.set(source.subarray(from, to), at);
+    copyBytes(source, from, chunk.bytes, at, to - from);
     chunk.used = at + n;
     chunk.owners.push(this);
     if (this.refs > 0) chunk.held += RECORD_HEAD + n;
@@ -598,7 +608,7 @@ class ParsedUpdate implements Update {
     const oldLength = old instanceof RecordChunk ? this.recordLength(old) : 0;
     const at = chunk.used + RECORD_HEAD;
     chunk.view.setUint32(chunk.used, n, true);
-    chunk.bytes.set(source.subarray(from, from + n), at);
+    copyBytes(source, from, chunk.bytes, at, n);
     chunk.used = at + n;
     chunk.owners.push(this);
     if (this.refs > 0) chunk.held += RECORD_HEAD + n;
@@ -630,7 +640,7 @@ class ParsedUpdate implements Update {
     // end with the signature then the hash.
     const end = this.end(d);
     sha256Into((d instanceof RecordChunk ? d.bytes : d).subarray(end - 96, end - 32), readBackHash);
-    record.set(readBackHash.subarray(0, SIGNATURE_CHECK), 5);
+    copyBytes(readBackHash, 0, record, 5, SIGNATURE_CHECK);
     this.copyHash(record, 5 + SIGNATURE_CHECK);
     this.memo = backing;
     this.replaceRecord(record, 0, BACKED_RECORD);
