@@ -5,6 +5,8 @@ import { copySigned, SIGNED_KEY_BYTES, type Update } from '../envelope/update.ts
 
 /** Slots of a new table. */
 const INITIAL_SLOTS = 64;
+/** Envelopes of one payload (same hash, other signatures) the table holds at once. */
+export const MAX_SIGNATURES_PER_HASH = 4;
 
 /**
  * What is being verified, by exact envelope: two envelopes share an entry only if both their
@@ -19,9 +21,14 @@ const INITIAL_SLOTS = 64;
  * array, and a deletion shifts its probe run back (linear probing without tombstones), so the
  * table only grows when it holds more at once.
  *
- * The slot of a key mixes three 32-bit words of it (two of the hash, one of the signature) with
- * multipliers drawn at random per table: a peer chooses payloads and signature bytes, but not
- * which of them meet in one probe run.
+ * Where a key lives depends on its payload hash alone: two words of it, mixed with multipliers
+ * drawn at random per table. A peer chooses payloads, but not their SHA-256, so not which of them
+ * meet in one probe run. It does choose signature bytes, for free: copies of one payload under
+ * many signatures (forgeries, all sent before the first verdict cuts the connection) would share
+ * one run, and every operation would walk it (measured by a hostile review: 8,192 such copies
+ * blocked the event loop for 7 s when the signature's first word took part in the slot). So at
+ * most MAX_SIGNATURES_PER_HASH envelopes of one payload are held; `set` refuses another, which is
+ * then verified on its own, without dedupe.
  */
 export class InflightTable<V> {
   private slots = INITIAL_SLOTS;
@@ -32,13 +39,15 @@ export class InflightTable<V> {
   private readonly multipliers: Uint32Array;
   /** The key being looked up, copied out of its update. */
   private readonly probe = new Uint8Array(SIGNED_KEY_BYTES);
+  /** Set by find(): keys of the probe's payload hash under other signatures in its run. */
+  private sameHashSeen = 0;
 
   /** @param random source of the slot multipliers (tests pass a fixed one). */
   constructor(random: (n: number) => Uint8Array = randomBytes) {
-    const bytes = random(12);
-    if (!(bytes instanceof Uint8Array) || bytes.length !== 12) throw new RangeError('"random" expected to return 12 bytes');
-    this.multipliers = new Uint32Array(3);
-    for (let i = 0; i < 3; i++) this.multipliers[i] = (bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) | (bytes[4 * i + 3]! << 24)) | 1;
+    const bytes = random(8);
+    if (!(bytes instanceof Uint8Array) || bytes.length !== 8) throw new RangeError('"random" expected to return 8 bytes');
+    this.multipliers = new Uint32Array(2);
+    for (let i = 0; i < 2; i++) this.multipliers[i] = (bytes[4 * i]! | (bytes[4 * i + 1]! << 8) | (bytes[4 * i + 2]! << 16) | (bytes[4 * i + 3]! << 24)) | 1;
   }
 
   /** Entries held. */
@@ -52,16 +61,19 @@ export class InflightTable<V> {
     return slot < 0 ? undefined : this.values[slot];
   }
 
-  /** Sets the value of `update`'s envelope (`value` must not be undefined). */
-  set(update: Update, value: V): void {
+  /** Sets the value of `update`'s envelope (`value` must not be undefined). @returns false, and
+   *  holds nothing, if MAX_SIGNATURES_PER_HASH envelopes of its payload are held already. */
+  set(update: Update, value: V): boolean {
     const slot = this.find(update);
     if (slot >= 0) {
       this.values[slot] = value;
-      return;
+      return true;
     }
+    if (this.sameHashSeen >= MAX_SIGNATURES_PER_HASH) return false;
     if (2 * (this.count + 1) > this.slots) this.resize(this.slots * 2);
     this.place(this.probe, 0, value);
     this.count++;
+    return true;
   }
 
   /** Removes `update`'s envelope. @returns whether it was there. */
@@ -87,30 +99,43 @@ export class InflightTable<V> {
     return true;
   }
 
-  /** The slot holding `update`'s envelope, or -1; leaves its key in `probe`. */
+  /** The slot holding `update`'s envelope, or -1; leaves its key in `probe`, and in
+   *  `sameHashSeen` how many keys of its payload hash (other signatures) the run holds. */
   private find(update: Update): number {
     const probe = this.probe;
     copySigned(update, probe, 0);
     const mask = this.slots - 1;
+    this.sameHashSeen = 0;
     for (let slot = this.home(probe, 0); this.values[slot] !== undefined; slot = (slot + 1) & mask) {
-      if (this.equalAt(slot)) return slot;
+      if (!this.sameHashAt(slot)) continue;
+      if (this.sameSignatureAt(slot)) return slot;
+      this.sameHashSeen++;
     }
     return -1;
   }
 
-  private equalAt(slot: number): boolean {
+  /** The key in `slot` has the payload hash of `probe` (the last 32 bytes). */
+  private sameHashAt(slot: number): boolean {
     const keys = this.keys;
     const probe = this.probe;
     const at = slot * SIGNED_KEY_BYTES;
-    // The hash first: keys in one run differ there unless a signature was altered.
-    for (let i = SIGNED_KEY_BYTES - 1; i >= 0; i--) if (keys[at + i] !== probe[i]) return false;
+    for (let i = SIGNED_KEY_BYTES - 1; i >= 64; i--) if (keys[at + i] !== probe[i]) return false;
     return true;
   }
 
-  /** The first slot to try for the key at `at` in `bytes`. */
+  /** The key in `slot` has the signature of `probe` (the first 64 bytes). */
+  private sameSignatureAt(slot: number): boolean {
+    const keys = this.keys;
+    const probe = this.probe;
+    const at = slot * SIGNED_KEY_BYTES;
+    for (let i = 0; i < 64; i++) if (keys[at + i] !== probe[i]) return false;
+    return true;
+  }
+
+  /** The first slot to try for the key at `at` in `bytes`: from its payload hash alone. */
   private home(bytes: Uint8Array, at: number): number {
     const m = this.multipliers;
-    const h = Math.imul(word(bytes, at + 64), m[0]!) + Math.imul(word(bytes, at + 68), m[1]!) + Math.imul(word(bytes, at), m[2]!);
+    const h = Math.imul(word(bytes, at + 64), m[0]!) + Math.imul(word(bytes, at + 68), m[1]!);
     return (h >>> this.shift) & (this.slots - 1);
   }
 

@@ -396,10 +396,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     // covers the signature too: a forged copy of an update (same payload, bad signature)
     // must not share, and so sink, the verdict on the genuine one.
     let verified = this.inflight.get(update);
-    const first = verified === undefined;
-    if (first) {
+    let first = false; // this arrival started the verification the table holds (and clears it)
+    if (verified === undefined) {
       verified = verifyUpdate(update, this.verifyOptions);
-      this.inflight.set(update, verified);
+      // Refused past a few signatures of one payload (forgeries): verified on its own.
+      first = this.inflight.set(update, verified);
     }
     // Apply in arrival order per source, each only after its own verification and every
     // earlier one from that source: a queue per source, drained as verdicts come in.

@@ -470,6 +470,22 @@ test('dedupe: the same update arriving from two origins at once is verified once
   assert.is(store.size('default'), 2);
 });
 
+test('dedupe: forgeries of one payload past the in-flight cap are each verified and refused; the genuine one applies', async () => {
+  const { model } = await receiver();
+  const u = signUpdate(S, { dataset: 'default', version: T0, body: ['set', 'k', 'v'] });
+  const forged = Array.from({ length: 12 }, (_, i) => {
+    const bytes = u.bytes.slice();
+    bytes[bytes.length - 40 - i]! ^= 1; // another signature byte each (S's high bytes stay below L)
+    return bytes;
+  });
+  const calls = verifyCounter.calls;
+  const results = await Promise.all([...forged.map((b) => model.ingest(b, fakeOrigin())), model.ingest(u.bytes, fakeOrigin())]);
+  assert.ok(results.slice(0, -1).every((r) => r.status === 'rejected' && r.reason === 'bad-signature'));
+  assert.is(results.at(-1)!.status, 'applied');
+  assert.is(verifyCounter.calls - calls, 13, 'every distinct envelope verified once');
+  assert.is(model.get('k'), 'v');
+});
+
 test('dedupe over streams: two peers offering the same 50 updates cost 50 verifications', async () => {
   const { model } = await receiver();
   const clock = testClock();

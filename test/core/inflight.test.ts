@@ -5,7 +5,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Update } from '../../src/index.ts';
-import { InflightTable } from '../../src/core/inflight.ts';
+import { InflightTable, MAX_SIGNATURES_PER_HASH } from '../../src/core/inflight.ts';
 import { compactUpdate, parseUpdate, signUpdate, signedId } from '../../src/envelope/update.ts';
 import { Prng } from '../helpers/prng.ts';
 import { identity } from './helpers.ts';
@@ -14,7 +14,7 @@ import { identity } from './helpers.ts';
 const fake = (signature: Uint8Array, hash: Uint8Array): Update => ({ signature, hash }) as unknown as Update;
 
 /** Multipliers of 1 (the table makes them odd): a key's slot is the sum of three of its words. */
-const ONES = () => new Uint8Array(12);
+const ONES = () => new Uint8Array(8);
 
 function check(table: InflightTable<number>, reference: Map<string, [Update, number]>, absent: Update[], label: string): void {
   assert.is(table.size, reference.size, `${label}: size`);
@@ -93,6 +93,26 @@ test('a forged copy (same payload, another signature) is another key', () => {
   assert.is(table.get(genuine), 'genuine');
 });
 
+test(`at most ${MAX_SIGNATURES_PER_HASH} signatures of one payload are held: a peer's forgeries cannot make one long probe run`, () => {
+  const prng = new Prng(11);
+  const table = new InflightTable<number>();
+  const hash = prng.bytes(32);
+  // Forgeries differing anywhere in the signature: all of one payload, so all of one home slot.
+  const copies = Array.from({ length: 50 }, () => fake(prng.bytes(64), hash));
+  const held = copies.map((u, i) => table.set(u, i));
+  assert.equal(held.slice(0, MAX_SIGNATURES_PER_HASH), new Array(MAX_SIGNATURES_PER_HASH).fill(true));
+  assert.ok(held.slice(MAX_SIGNATURES_PER_HASH).every((ok) => !ok), 'the rest refused');
+  assert.is(table.size, MAX_SIGNATURES_PER_HASH);
+  for (let i = 0; i < copies.length; i++) assert.is(table.get(copies[i]!), i < MAX_SIGNATURES_PER_HASH ? i : undefined);
+  // A held one may still be set again; once one is deleted, another takes its place.
+  assert.ok(table.set(copies[0]!, 100));
+  assert.ok(table.delete(copies[1]!));
+  assert.ok(table.set(copies[10]!, 10));
+  assert.is(table.get(copies[10]!), 10);
+  // Other payloads are not affected by the cap.
+  for (let i = 0; i < 20; i++) assert.ok(table.set(fake(prng.bytes(64), prng.bytes(32)), i));
+});
+
 test('a parsed update is found by its fresh and its compact form, and as signed', () => {
   const alice = identity(1);
   const good = signUpdate(alice, { dataset: 'chat', version: 1, body: { op: 'set', key: 'k', value: 1 } });
@@ -110,8 +130,8 @@ test('a parsed update is found by its fresh and its compact form, and as signed'
   assert.is(table.get(a.update), undefined);
 });
 
-test('"random" must give 12 bytes', () => {
-  assert.throws(() => new InflightTable(() => new Uint8Array(11)), (e: unknown) => e instanceof RangeError);
+test('"random" must give 8 bytes', () => {
+  assert.throws(() => new InflightTable(() => new Uint8Array(7)), (e: unknown) => e instanceof RangeError);
 });
 
 test.run();
