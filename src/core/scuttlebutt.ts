@@ -677,10 +677,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       for (let i = 0; i < drops.length; i++) {
         const u = drops[i]!;
         if (u === update) continue; // superseded at once: neither stored nor dropped
-        // Superseded before its own commit: never stored, so nothing to drop.
+        // Superseded before its own commit: never stored, so nothing to drop (taken out of
+        // batch.put when the group commits: one pass, however many are superseded).
         if (group.puts === null && batch.put.length > 0) group.puts = new Set(batch.put);
-        if (group.puts?.delete(u)) batch.put.splice(batch.put.lastIndexOf(u), 1);
-        else batch.drop.push(u);
+        if (group.puts?.delete(u) !== true) batch.drop.push(u);
       }
       if (!drops.includes(update)) {
         batch.put.push(update);
@@ -712,7 +712,10 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     const group = this.gathering;
     if (group === null) return;
     this.gathering = null;
-    this.commitBatch(group.batch).then(
+    const batch = group.batch;
+    const puts = group.puts;
+    if (puts !== null) batch.put = group.batch.put.filter((u: Update) => puts.has(u));
+    this.commitBatch(batch).then(
       () => {
         group.settled = true;
         this.announceSettled();
@@ -720,7 +723,9 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       (err) => {
         group.settled = true;
         group.failure = { error: err };
-        this.announceSettled();
+        // After dispose() nothing is announced, but a write the store refused is still reported.
+        if (this.disposed) this.fail(err);
+        else this.announceSettled();
       },
     );
   }

@@ -150,6 +150,8 @@ export class LmdbStore implements Store {
   private lastSettled: Promise<void> | null = null;
   private failure: unknown = null;
   private closing: Promise<void> | null = null;
+  /** Set once close() has let the microtasks queued before it run: from then on calls reject. */
+  private shut = false;
 
   /**
    * Opens (or creates) the store in directory `path`.
@@ -316,13 +318,17 @@ export class LmdbStore implements Store {
   }
 
   /** Waits for the store's writes, closes LMDB, seals the data file, releases the lock. Later
-   *  `load`/`commit` calls reject with StoreError; closing again returns the same promise. */
+   *  `load`/`commit` calls reject with StoreError; closing again returns the same promise. A
+   *  commit made by a microtask queued before close() still lands (a model commits what it
+   *  applied in a turn at its end: `model.set(k, v); store.close()` stores the write). */
   close(): Promise<void> {
     this.closing ??= this.closeNow();
     return this.closing;
   }
 
   private async closeNow(): Promise<void> {
+    await Promise.resolve(); // the microtasks queued before close() run first
+    this.shut = true;
     try {
       await Promise.allSettled([...this.inflight]);
       await this.root.close(); // lmdb-js waits for its outstanding writes and flushes
@@ -403,7 +409,7 @@ export class LmdbStore implements Store {
   }
 
   private assertOpen(): void {
-    if (this.closing) throw new StoreError(`signet store ${this.path} is closed`);
+    if (this.shut) throw new StoreError(`signet store ${this.path} is closed`);
     if (this.failure !== null) throw new StoreError(`signet store ${this.path}: an earlier write transaction failed; close and reopen the store`, { cause: this.failure });
   }
 }

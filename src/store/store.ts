@@ -107,7 +107,10 @@ export class MemoryStore implements Store {
     return this.get(dataset).updates.size;
   }
 
+  /** Later calls reject; a commit made by a microtask queued before close() still lands (a model
+   *  commits what it applied in a turn at its end). */
   async close(): Promise<void> {
+    await Promise.resolve();
     this.closed = true;
   }
 }

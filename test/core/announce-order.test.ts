@@ -139,6 +139,48 @@ test('dispose() commits what was applied in its turn', async () => {
   assert.is(state.updates.length, 1);
 });
 
+test('a write in the turn its store is closed is stored (LmdbStore and MemoryStore)', async () => {
+  const parent = mkdtempSync(join(tmpdir(), 'signet-close-'));
+  try {
+    const lmdb = new LmdbStore(join(parent, 'store'));
+    const memory = new MemoryStore();
+    for (const store of [lmdb, memory] as Store[]) {
+      const model = new Model({ identity: A, store });
+      await model.ready;
+      const errors: unknown[] = [];
+      model.on('error', (e) => errors.push(e));
+      model.set('k', 'v'); // committed at the end of this turn, after close() was called
+      await store.close();
+      assert.equal(errors, [], 'no write refused');
+      model.dispose();
+    }
+    const again = new LmdbStore(join(parent, 'store'));
+    const reopened = new Model({ identity: A, store: again });
+    await reopened.ready;
+    assert.is(reopened.get('k'), 'v');
+    reopened.dispose();
+    await again.close();
+  } finally {
+    rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+test('after dispose(), a commit the store refuses is still reported', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now });
+  await model.ready;
+  const errors: Error[] = [];
+  model.on('error', (e) => errors.push(e));
+  store.holding = true;
+  model.set('a', 1);
+  model.dispose(); // commits what was applied
+  assert.is(store.waiting.length, 1);
+  store.waiting[0]!.settle(new Error('disk full'));
+  await turn();
+  assert.is(errors.length, 1);
+  assert.match(errors[0]!.message, /disk full/);
+});
+
 test('LmdbStore: a burst of writes in one turn is announced in the order it was written', async () => {
   const parent = mkdtempSync(join(tmpdir(), 'signet-order-'));
   const store = new LmdbStore(join(parent, 'store'));
