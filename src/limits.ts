@@ -60,6 +60,10 @@ export const MAX_DEFER_MICROS = 10 * 60_000_000;
 export const OWN_VERSION_RESERVE_MICROS = 1_000_000;
 /** Signature verifications in flight per stream. Past it: the stream stops reading (backpressure). */
 export const MAX_PENDING_VERIFICATIONS = 1024;
+/** Envelopes of one payload (same hash, other signatures: forgeries) whose verifications a
+ *  dataset dedupes at once. Past it: another is verified on its own, not shared (see
+ *  core/inflight.ts: they would otherwise all meet in one probe run). */
+export const MAX_SIGNATURES_PER_HASH = 4;
 /** How long a replication stream waits for the peer's hello. Past it: the stream is cut
  *  `hello-timeout` (instead of hanging on a peer that never speaks). */
 export const HELLO_TIMEOUT_MS = 30_000;

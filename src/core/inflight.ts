@@ -2,11 +2,10 @@
 // envelope's signature and payload hash held as bytes, so that no key is made per update.
 import { randomBytes } from 'node:crypto';
 import { copySigned, SIGNED_KEY_BYTES, type Update } from '../envelope/update.ts';
+import { MAX_SIGNATURES_PER_HASH } from '../limits.ts';
 
 /** Slots of a new table. */
 const INITIAL_SLOTS = 64;
-/** Envelopes of one payload (same hash, other signatures) the table holds at once. */
-export const MAX_SIGNATURES_PER_HASH = 4;
 
 /**
  * What is being verified, by exact envelope: two envelopes share an entry only if both their

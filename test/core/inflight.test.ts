@@ -5,7 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Update } from '../../src/index.ts';
-import { InflightTable, MAX_SIGNATURES_PER_HASH } from '../../src/core/inflight.ts';
+import { InflightTable } from '../../src/core/inflight.ts';
+import { MAX_SIGNATURES_PER_HASH } from '../../src/limits.ts';
 import { compactUpdate, parseUpdate, signUpdate, signedId } from '../../src/envelope/update.ts';
 import { Prng } from '../helpers/prng.ts';
 import { identity } from './helpers.ts';
