@@ -130,6 +130,21 @@ export class SourceHeld {
     return Array.isArray(late) ? late.some((u) => !sameHash(u, update)) : !sameHash(late, update);
   }
 
+  /** Appends every held update to `out`, in no particular order (no iterator object per update:
+   *  a reconciliation session collects every held update as it opens). */
+  collectInto(out: Update[]): void {
+    const updates = this.updates;
+    for (let i = 0; i < updates.length; i++) {
+      const u = updates[i];
+      if (u !== undefined) out.push(u);
+    }
+    if (this.late === undefined) return;
+    for (const at of this.late.values()) {
+      if (Array.isArray(at)) for (const u of at) out.push(u);
+      else out.push(at);
+    }
+  }
+
   /** Every held update, in no particular order. */
   *[Symbol.iterator](): IterableIterator<Update> {
     for (const u of this.updates) if (u !== undefined) yield u;
@@ -232,7 +247,7 @@ export class HeldSet {
   inOrder(): readonly Update[] {
     if (this.sorted) return this.sorted;
     const out: Update[] = [];
-    for (const held of this.bySource.values()) for (const u of held) out.push(u);
+    for (const held of this.bySource.values()) held.collectInto(out);
     this.sorted = out.sort(compareUpdates);
     return out;
   }
