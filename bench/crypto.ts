@@ -71,7 +71,7 @@ const busyBatchOf = (verify: Verify, n: number) => async (): Promise<void> => {
 };
 const strategies: Array<[string, Verify | null]> = [
   ['sodium sync on the main thread', hasSodium ? verifySodiumInline : null],
-  [`sodium worker pool (${availableParallelism()} workers)`, hasSodium ? (s, m, k) => sodiumPool()!.verify(s, m, k) : null],
+  [`sodium worker pool (${Math.max(1, availableParallelism() - 1)} workers + the event loop when they are full)`, hasSodium ? (s, m, k) => sodiumPool()!.verify(s, m, k) : null],
   ['native on the libuv pool', verifyNative],
 ];
 const asyncRows: Array<Record<string, string | number>> = [];

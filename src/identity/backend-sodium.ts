@@ -50,7 +50,8 @@ export function sodiumPool(): VerifyPool | null {
 
 /**
  * Same verdict as {@link verifySodiumSync} on the message `prefix || message`, off the event
- * loop: batched to a pool of worker threads (one per core), each calling libsodium; the pool
+ * loop: batched to a pool of worker threads (one per core but one), each calling libsodium, the
+ * event loop taking a bounded share while every worker is full (see VerifyPool); the pool
  * packs the two parts where the request waits, without joining them. A worker that dies re-runs
  * its requests inline, so every promise resolves with the sync verdict. Never rejects.
  */

@@ -23,7 +23,7 @@ export interface VerifyOptions {
 
 /**
  * The backend used when none is named: `sodium` where sodium-native loads (about 2x node:crypto
- * on one thread, and its worker pool uses every core), else `native`. `SIGNET_NO_SODIUM=1`
+ * on one thread, and its worker pool and the event loop use every core), else `native`. `SIGNET_NO_SODIUM=1`
  * forces `native`.
  */
 export function defaultSignatureBackend(): SignatureBackend {
@@ -74,8 +74,9 @@ function checkArgs(signature: unknown, message: unknown, publicKey: unknown, opt
  * Verifies an Ed25519 signature under signet's acceptance rule (DESIGN.md, "Signatures"):
  * lengths, S < L, canonical A and R, neither of small order, cofactorless equation.
  * Resolves false for any bytes that fail; never rejects for Uint8Array input. Check 5 runs off
- * the event loop: `sodium` on a pool of worker threads (one per core), `native` on the libuv
- * pool; `noble` runs on the event loop.
+ * the event loop: `sodium` on a pool of worker threads (one per core but one), with the event
+ * loop verifying a bounded share itself while every worker is full (VerifyPool), `native` on
+ * the libuv pool; `noble` runs on the event loop.
  * @throws (rejects with) TypeError if an argument is not a Uint8Array; RangeError for an unknown
  * backend, or for `sodium` when sodium-native is not available.
  */

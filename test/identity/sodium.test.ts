@@ -14,7 +14,7 @@ import { DOMAIN, defaultSignatureBackend, domainBytes, verifyInDomain, verifySig
 import { sodiumAvailable, sodiumPool, verifySodiumSync } from '../../src/identity/backend-sodium.ts';
 import { signWithNative } from '../../src/identity/identity.ts';
 import { signNoble } from '../../src/identity/backend-noble.ts';
-import { VerifyPool, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, STAGING_BYTES, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
+import { VerifyPool, CALLER_RUNS_BATCH, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, STAGING_BYTES, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
 import { SMALL_ORDER_ENCODINGS } from '../../src/identity/signature-rule.ts';
 import { concatBytes, fromHex, toHex, utf8 } from '../../src/util/bytes.ts';
 import { readVectors } from '../helpers/vectors.ts';
@@ -244,6 +244,36 @@ test('an uncaught error in a worker: no unhandled error, nothing lost', async ()
     const again = around();
     assert.equal(await send(pool, again.requests), again.expected);
     assert.ok(pool.stats().workerExits > exited || pool.stats().workers > 0);
+  });
+});
+
+test('every worker full: the event loop verifies CALLER_RUNS_BATCH of the oldest waiting requests per pump, same verdicts', async () => {
+  if (!hasSodium) return;
+  await withPool({ size: 1, maxInFlight: 8 }, async (pool) => {
+    const { requests, expected } = around();
+    const verdicts = send(pool, requests);
+    await dispatched();
+    // one pump: a batch of 8 to the only worker, then CALLER_RUNS_BATCH answered here, no more
+    assert.equal(pool.stats().inFlight, 8);
+    assert.is(pool.stats().callerRan, CALLER_RUNS_BATCH);
+    assert.is(pool.stats().queued, requests.length - 8 - CALLER_RUNS_BATCH);
+    assert.equal(await verdicts, expected);
+    assert.ok(pool.stats().callerRan > CALLER_RUNS_BATCH && pool.stats().callerRan < requests.length, 'the worker and the event loop shared the rest');
+    assert.is(pool.stats().rerunInline, 0, 'nothing was re-run: no worker failed');
+    assert.is(pool.stats().inFlight + pool.stats().queued, 0);
+  });
+});
+
+test('callerRuns 0: every request waits for a worker, none is verified on the event loop', async () => {
+  if (!hasSodium) return;
+  await withPool({ size: 1, maxInFlight: 8, callerRuns: 0 }, async (pool) => {
+    const { requests, expected } = around();
+    const verdicts = send(pool, requests);
+    await dispatched();
+    assert.is(pool.stats().queued, requests.length - 8);
+    assert.equal(await verdicts, expected);
+    assert.is(pool.stats().callerRan, 0);
+    assert.is(pool.stats().rerunInline, 0);
   });
 });
 
