@@ -1,6 +1,11 @@
 // Every error signet throws, in one place. Tests and callers branch on `code`, never on
 // message text. Bad data from a peer is a result ({ ok: false, reason }), not one of these.
 
+/** The message of anything thrown (an Error's, else its string form), for reports and logs. */
+export function messageOf(err: unknown): string {
+  return (err as Error)?.message ?? String(err);
+}
+
 /** Base class: every signet error carries a stable `code`. */
 export class SignetError extends Error {
   readonly code: string = 'ERR_SIGNET';

@@ -2,7 +2,7 @@
 // JSON, with bounded lines, connections and output; nothing a client sends can crash the daemon.
 import { chmodSync, lstatSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { SignetError } from '../errors.ts';
+import { SignetError, messageOf } from '../errors.ts';
 import {
   MAX_CONTROL_CONNECTIONS, MAX_CONTROL_LINE_BYTES, MAX_CONTROL_OUTPUT_BYTES, MAX_SOCKET_PATH_BYTES, OPS, shown,
   type ControlRequest, type ControlResponse, type WireChange, type WireError,
@@ -29,7 +29,7 @@ export interface ControlServerLimits {
 export function wireError(err: unknown): WireError {
   if (err instanceof UsageError || err instanceof TypeError || err instanceof RangeError) return { code: 'ERR_USAGE', message: err.message };
   if (err instanceof SignetError) return { code: err.code, message: err.message };
-  return { code: 'ERR_INTERNAL', message: (err as Error)?.message ?? String(err) };
+  return { code: 'ERR_INTERNAL', message: messageOf(err) };
 }
 
 const line = (response: ControlResponse): string => `${JSON.stringify(response)}\n`;

@@ -1,7 +1,7 @@
 // The signet command: run(argv, io) -> exit code. Dispatches to one module per command;
 // usage errors exit 2, failures exit 1 with a message on stderr and never a secret.
 import { pathToFileURL } from 'node:url';
-import { SignetError } from '../errors.ts';
+import { SignetError, messageOf } from '../errors.ts';
 import { type CliIo, processIo, UsageError, EXIT_OK, EXIT_FAILURE, EXIT_USAGE } from './io.ts';
 import { version } from './version.ts';
 
@@ -73,7 +73,7 @@ export async function run(argv: string[], io: CliIo = processIo): Promise<number
   } catch (err) {
     if (err instanceof UsageError) return fail('ERR_USAGE', `signet ${name}: ${err.message}`, command.help, EXIT_USAGE);
     const code = err instanceof SignetError ? err.code : 'ERR_SIGNET';
-    return fail(code, `signet ${name}: ${(err as Error)?.message ?? String(err)}`, null, EXIT_FAILURE);
+    return fail(code, `signet ${name}: ${messageOf(err)}`, null, EXIT_FAILURE);
   }
 }
 

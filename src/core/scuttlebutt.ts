@@ -13,7 +13,7 @@ import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
 import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
-import { StoreError, WriteError } from '../errors.ts';
+import { StoreError, WriteError, messageOf } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
 import { open, type WritePolicy } from './policy.ts';
 import { compareUpdates } from './order.ts';
@@ -960,8 +960,17 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** An operational failure (store I/O, a bug): `'error'` if someone listens, else a process
    *  warning. Never thrown into the pipeline, which must go on for every other update. */
   private fail(err: unknown): void {
-    if (EventEmitter.prototype.listenerCount.call(this, 'error') > 0) emitUntyped.call(this, 'error', err);
-    else process.emitWarning(`signet dataset ${this.dataset}: ${(err as Error)?.message ?? String(err)}`, { code: 'SIGNET_STORE' });
+    if (EventEmitter.prototype.listenerCount.call(this, 'error') > 0) {
+      try {
+        emitUntyped.call(this, 'error', err);
+      } catch (thrown) {
+        // An 'error' listener that throws must not break off its caller (the announce loop, a
+        // store callback: the updates after this one would never be announced): reported aside.
+        process.emitWarning(`signet dataset ${this.dataset}: an 'error' listener threw (${messageOf(thrown)}) on: ${messageOf(err)}`, { code: 'SIGNET_LISTENER' });
+      }
+    } else {
+      process.emitWarning(`signet dataset ${this.dataset}: ${messageOf(err)}`, { code: 'SIGNET_STORE' });
+    }
   }
 
   private old(update: Update): IngestResult {

@@ -5,7 +5,7 @@ import type { Update } from '../envelope/update.ts';
 import type { Value } from '../envelope/cbor.ts';
 import type { NodeId } from '../identity/node-id.ts';
 import { compareUpdates } from '../core/order.ts';
-import { ResolveError } from '../errors.ts';
+import { ResolveError, messageOf } from '../errors.ts';
 import { bodyOf, expiryOf, valueOfBody } from './body.ts';
 
 /** One version of one key: a signed write (`set`) or tombstone (`del`) as a Model holds it.
@@ -87,7 +87,7 @@ function call(resolve: ResolveFn, current: VersionRecord, incoming: VersionRecor
   try {
     out = resolve(current, incoming);
   } catch (err) {
-    throw new ResolveError(`resolve threw on key ${JSON.stringify(current.key.slice(0, 60))}: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+    throw new ResolveError(`resolve threw on key ${JSON.stringify(current.key.slice(0, 60))}: ${messageOf(err)}`, { cause: err });
   }
   if (out !== current && out !== incoming) {
     throw new ResolveError(`resolve must return one of its two arguments (current or incoming), got ${out === null ? 'null' : typeof out}`);

@@ -8,7 +8,7 @@ import type { NodeId } from '../identity/node-id.ts';
 import {
   FAULT_BUDGET, HELLO_TIMEOUT_MS, MAX_MESSAGE_BYTES, MAX_META_BYTES, MAX_PENDING_BYTES, MAX_PENDING_VERIFICATIONS, RECONCILE_INTERVAL_MS, RECONCILE_QUIET_MS,
 } from '../limits.ts';
-import { ProtocolError } from '../errors.ts';
+import { ProtocolError, messageOf } from '../errors.ts';
 import { FORWARD, type AnyScuttlebutt } from '../core/scuttlebutt.ts';
 import { hashPrefix } from '../core/order.ts';
 import type { Rejection, UpdateOrigin } from '../core/types.ts';
@@ -388,7 +388,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
       } catch (err) {
         // An update this side must send could not be read back (its store lost it, or was
         // closed under a running model: a StoreError that says which): stop rather than skip it.
-        this.cut('internal-error', (err as Error)?.message ?? String(err));
+        this.cut('internal-error', messageOf(err));
         return;
       }
       if (next === null) return;
@@ -454,7 +454,7 @@ export class ReplicationStream extends TypedDuplex<ReplicationStreamEvents> impl
     this.receive(chunk).then(
       () => callback(),
       (err) => {
-        this.cut('internal-error', (err as Error)?.message ?? String(err));
+        this.cut('internal-error', messageOf(err));
         callback();
       },
     );

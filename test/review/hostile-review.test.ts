@@ -62,6 +62,30 @@ test('a change listener that throws after a store commit is routed to the model\
   m.dispose();
 });
 
+test('an \'error\' listener that throws: later writes are still announced, its throw is a warning, nothing else escapes', async () => {
+  takeEscapes();
+  const m = new Model({ identity: self, dataset: DATASET, now: () => NOW, store: new MemoryStore() });
+  await m.ready;
+  m.on('error', () => {
+    throw new Error('error listener bug');
+  });
+  m.on('change', (change: { key: string }) => {
+    if (change.key === 'a') throw new Error('change listener bug');
+  });
+  const seen: string[] = [];
+  const all = new Promise<void>((resolve) => m.on('update', (u) => seen.push(String((u.body as unknown[])[1])) === 3 && resolve()));
+  m.set('a', 1); // its change listener throws, then the 'error' listener throws
+  m.set('b', 2);
+  await Promise.resolve();
+  m.set('c', 3); // a later group, announced after the failing one
+  await all;
+  assert.equal(seen, ['a', 'b', 'c'], 'every write announced, in order');
+  const escaped = await settledEscapes();
+  assert.is(escaped.length, 1, escaped.join('; '));
+  assert.match(escaped[0]!, /SIGNET_LISTENER|an 'error' listener threw \(error listener bug\) on: change listener bug/);
+  m.dispose();
+});
+
 // ---- 2. FrameDecoder: quadratic reassembly of a message in many small chunks -------------------
 
 // Found in review (fixed: a head index and coalesced small chunks): FrameDecoder kept every chunk in an array and take() consumes it with chunks.shift(),
