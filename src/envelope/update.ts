@@ -543,6 +543,21 @@ class ParsedUpdate implements Update {
     return d instanceof RecordChunk ? d.bytes[this.end(d) - 32 + i]! : d[d.length - 32 + i]!;
   }
 
+  /** @internal Byte order of this update's payload hash and `other`'s (each hash found once). */
+  compareHash(other: ParsedUpdate): number {
+    const a = this.data;
+    const b = other.data;
+    const ab = a instanceof RecordChunk ? a.bytes : a;
+    const bb = b instanceof RecordChunk ? b.bytes : b;
+    const at = this.end(a) - 32;
+    const bt = other.end(b) - 32;
+    for (let i = 0; i < 32; i++) {
+      const d = ab[at + i]! - bb[bt + i]!;
+      if (d !== 0) return d;
+    }
+    return 0;
+  }
+
   /** Writes the payload hash into `out` at `at`, making no array (see ReconcileItem.copyHash). */
   copyHash(out: Uint8Array, at: number): void {
     const d = this.data;
@@ -845,6 +860,7 @@ export function signedId(update: Update): string {
 
 /** Byte order of two updates' payload hashes: negative, zero (same hash) or positive. */
 export function compareHashes(a: Update, b: Update): number {
+  if (a instanceof ParsedUpdate && b instanceof ParsedUpdate) return a.compareHash(b);
   for (let i = 0; i < 32; i++) {
     const d = hashByte(a, i) - hashByte(b, i);
     if (d !== 0) return d;

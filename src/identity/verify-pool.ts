@@ -17,8 +17,8 @@ export const MAX_BATCH_BYTES = 1 << 20;
  * requests still waiting (caller runs): about 2 ms of libsodium here, after which it goes back to
  * its other work. This is the pool's backpressure: while the event loop verifies, it reads no
  * more from its sockets, so a receiver takes in only what its cores verify. Measured on 2 cores
- * (bench/e2e.ts replica sync of 100,000 updates, interleaved rounds): peak RSS 213 -> 170 MB
- * with one worker, against two workers and a queue left to grow; the same rates.
+ * (bench/e2e.ts replica sync of 100,000 updates, 5 interleaved rounds): peak RSS 222 -> 172 MB
+ * (median) with one worker, against two workers and a queue left to grow; the same rates.
  */
 export const CALLER_RUNS_BATCH = 32;
 /** A worker that owes answers and sends none for this long is abandoned: its requests run inline. */
