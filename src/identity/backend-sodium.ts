@@ -51,7 +51,8 @@ export function sodiumPool(): VerifyPool | null {
 /**
  * Same verdict as {@link verifySodiumSync} on the message `prefix || message`, off the event
  * loop: batched to a pool of worker threads (one per core but one), each calling libsodium, the
- * event loop taking a bounded share while every worker is full (see VerifyPool); the pool
+ * event loop taking up to CALLER_RUNS_MS per turn of the loop while every worker is full (see
+ * VerifyPool); the pool
  * packs the two parts where the request waits, without joining them. A worker that dies re-runs
  * its requests inline, so every promise resolves with the sync verdict. Never rejects.
  */

@@ -74,9 +74,10 @@ function checkArgs(signature: unknown, message: unknown, publicKey: unknown, opt
  * Verifies an Ed25519 signature under signet's acceptance rule (DESIGN.md, "Signatures"):
  * lengths, S < L, canonical A and R, neither of small order, cofactorless equation.
  * Resolves false for any bytes that fail; never rejects for Uint8Array input. Check 5 runs off
- * the event loop: `sodium` on a pool of worker threads (one per core but one), with the event
- * loop verifying a bounded share itself while every worker is full (VerifyPool), `native` on
- * the libuv pool; `noble` runs on the event loop.
+ * the event loop where the backend allows: `sodium` on a pool of worker threads (one per core
+ * but one), the event loop verifying waiting requests itself for at most CALLER_RUNS_MS (20 ms)
+ * per turn of the loop while every worker is full (VerifyPool); `native` on the libuv pool;
+ * `noble` on the event loop.
  * @throws (rejects with) TypeError if an argument is not a Uint8Array; RangeError for an unknown
  * backend, or for `sodium` when sodium-native is not available.
  */

@@ -14,7 +14,7 @@ import { DOMAIN, defaultSignatureBackend, domainBytes, verifyInDomain, verifySig
 import { sodiumAvailable, sodiumPool, verifySodiumSync } from '../../src/identity/backend-sodium.ts';
 import { signWithNative } from '../../src/identity/identity.ts';
 import { signNoble } from '../../src/identity/backend-noble.ts';
-import { VerifyPool, CALLER_RUNS_BATCH, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, STAGING_BYTES, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
+import { VerifyPool, CALLER_RUNS_BYTES, MAX_BATCH_BYTES, MAX_IN_FLIGHT_PER_WORKER, STAGING_BYTES, type VerifyPoolOptions } from '../../src/identity/verify-pool.ts';
 import { SMALL_ORDER_ENCODINGS } from '../../src/identity/signature-rule.ts';
 import { concatBytes, fromHex, toHex, utf8 } from '../../src/util/bytes.ts';
 import { readVectors } from '../helpers/vectors.ts';
@@ -178,9 +178,17 @@ function around(word?: string): { requests: Input[]; expected: boolean[] } {
 }
 const send = (pool: VerifyPool, requests: Input[]) => Promise.all(requests.map(([s, m, k]) => pool.verify(s, m, k)));
 const dispatched = () => new Promise<void>((resolve) => queueMicrotask(resolve)); // after the pool's pump
-/** Runs `fn` with a pool of its own (the faulty module by default), closed afterwards. */
+/** A clock for caller-runs that moves 1 ms each time it is read: a share of `n` ms is `n` requests. */
+const counting = (): (() => number) => {
+  let t = 0;
+  return () => t++;
+};
+/** Caller-runs shares of SHARE requests (ms on the counting clock) in the tests below. */
+const SHARE = 32;
+/** Runs `fn` with a pool of its own (the faulty module by default; no caller-runs by default, so
+ *  that the request a fault test aims at a worker reaches one), closed afterwards. */
 async function withPool(options: Partial<VerifyPoolOptions>, fn: (pool: VerifyPool) => Promise<void>): Promise<void> {
-  const pool = new VerifyPool({ fallback: verifySodiumSync, modulePath: fixture('faulty-sodium.cjs'), size: 2, ...options });
+  const pool = new VerifyPool({ fallback: verifySodiumSync, modulePath: fixture('faulty-sodium.cjs'), size: 2, callerRunsMs: 0, ...options });
   try {
     await fn(pool);
   } finally {
@@ -247,26 +255,79 @@ test('an uncaught error in a worker: no unhandled error, nothing lost', async ()
   });
 });
 
-test('every worker full: the event loop verifies CALLER_RUNS_BATCH of the oldest waiting requests per pump, same verdicts', async () => {
+test('every worker full: the event loop verifies the oldest waiting requests, a share of time per turn, same verdicts', async () => {
   if (!hasSodium) return;
-  await withPool({ size: 1, maxInFlight: 8 }, async (pool) => {
+  await withPool({ size: 1, maxInFlight: 8, callerRunsMs: SHARE, now: counting() }, async (pool) => {
     const { requests, expected } = around();
     const verdicts = send(pool, requests);
     await dispatched();
-    // one pump: a batch of 8 to the only worker, then CALLER_RUNS_BATCH answered here, no more
+    // one pump: a batch of 8 to the only worker, then this turn's share answered here, no more
     assert.equal(pool.stats().inFlight, 8);
-    assert.is(pool.stats().callerRan, CALLER_RUNS_BATCH);
-    assert.is(pool.stats().queued, requests.length - 8 - CALLER_RUNS_BATCH);
+    assert.is(pool.stats().callerRan, SHARE);
+    assert.is(pool.stats().queued, requests.length - 8 - SHARE);
     assert.equal(await verdicts, expected);
-    assert.ok(pool.stats().callerRan > CALLER_RUNS_BATCH && pool.stats().callerRan < requests.length, 'the worker and the event loop shared the rest');
+    assert.ok(pool.stats().callerRan > SHARE && pool.stats().callerRan < requests.length, 'the worker and the event loop shared the rest');
     assert.is(pool.stats().rerunInline, 0, 'nothing was re-run: no worker failed');
     assert.is(pool.stats().inFlight + pool.stats().queued, 0);
   });
 });
 
-test('callerRuns 0: every request waits for a worker, none is verified on the event loop', async () => {
+test('caller-runs never holds the event loop past a share: answers that issue the next request still let setImmediate run', async () => {
   if (!hasSodium) return;
-  await withPool({ size: 1, maxInFlight: 8, callerRuns: 0 }, async (pool) => {
+  // A closed loop, as a stream that takes in more as verdicts free room: each answer issues a new
+  // request, which finds the worker full. Per pump (the first version) this chained through
+  // microtasks and verified thousands in one go, the worker's replies and every timer waiting.
+  await withPool({ size: 1, maxInFlight: 8, callerRunsMs: SHARE, now: counting(), modulePath: undefined }, async (pool) => {
+    const id = Identity.fromSecretKey(new Uint8Array(32).fill(13));
+    const m = utf8('closed loop');
+    const s = id.sign(m);
+    const total = 1500;
+    let issued = 0;
+    let wrong = 0;
+    const ask = (): Promise<void> | undefined => {
+      if (issued >= total) return undefined;
+      issued++;
+      return pool.verify(s, m, id.publicKey).then((ok) => {
+        if (!ok) wrong++;
+        return ask();
+      });
+    };
+    let worst = 0;
+    let last = 0;
+    let ticking = true;
+    const tick = () => {
+      const ran = pool.stats().callerRan;
+      worst = Math.max(worst, ran - last);
+      last = ran;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await Promise.all(Array.from({ length: 64 }, ask));
+    ticking = false;
+    assert.is(wrong, 0);
+    assert.ok(pool.stats().callerRan > 2 * SHARE, `the event loop verified its share (${pool.stats().callerRan})`);
+    // A share in the I/O phase and one renewed in the check phase, at most, between two ticks.
+    assert.ok(worst <= 2 * SHARE, `at most two shares between two turns of the loop, saw ${worst}`);
+  });
+});
+
+test('caller-runs byte budget: a request over CALLER_RUNS_BYTES always goes to a worker', async () => {
+  if (!hasSodium) return;
+  await withPool({ size: 1, maxInFlight: 1, callerRunsMs: SHARE, now: counting(), modulePath: undefined }, async (pool) => {
+    const id = Identity.fromSecretKey(new Uint8Array(32).fill(14));
+    const big = new Uint8Array(CALLER_RUNS_BYTES).fill(5); // with its 100-byte head, past the budget
+    const s = id.sign(big);
+    const bad = Uint8Array.from(s);
+    bad[7]! ^= 1;
+    const verdicts = await Promise.all(Array.from({ length: 6 }, (_, i) => pool.verify(i % 2 === 0 ? s : bad, big, id.publicKey)));
+    assert.equal(verdicts, [true, false, true, false, true, false]);
+    assert.is(pool.stats().callerRan, 0, 'none verified on the event loop');
+  });
+});
+
+test('callerRunsMs 0: every request waits for a worker, none is verified on the event loop', async () => {
+  if (!hasSodium) return;
+  await withPool({ size: 1, maxInFlight: 8, callerRunsMs: 0 }, async (pool) => {
     const { requests, expected } = around();
     const verdicts = send(pool, requests);
     await dispatched();
