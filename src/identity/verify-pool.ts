@@ -180,6 +180,10 @@ export class VerifyPool {
   private hereSpent = 0;
   /** A setImmediate is due that renews the share (and pumps what still waits). */
   private renewal = false;
+  /** Some of the share was spent since the last renewal, outside one (in the I/O phase). */
+  private spentOutside = false;
+  /** A renewal's own pump is running (what it spends is not "outside"). */
+  private inRenew = false;
   private readonly renewBound = () => this.renew();
   private workerExits = 0;
 
@@ -188,7 +192,10 @@ export class VerifyPool {
     this.size = Math.max(1, options.size ?? availableParallelism() - 1);
     this.modulePath = options.modulePath ?? sodiumModulePath();
     this.maxInFlight = Math.max(1, options.maxInFlight ?? MAX_IN_FLIGHT_PER_WORKER);
-    this.callerRunsMs = Math.max(0, options.callerRunsMs ?? CALLER_RUNS_MS);
+    this.callerRunsMs = options.callerRunsMs ?? CALLER_RUNS_MS;
+    if (!(this.callerRunsMs >= 0 && Number.isFinite(this.callerRunsMs))) {
+      throw new RangeError(`"callerRunsMs" must be a finite number >= 0 (got ${String(options.callerRunsMs)})`);
+    }
     this.now = options.now ?? (() => performance.now());
     this.stallMs = options.stallMs ?? WORKER_STALL_MS;
     this.slots = new Array<Slot | null>(this.size).fill(null);
@@ -324,9 +331,11 @@ export class VerifyPool {
   }
 
   /**
-   * Verifies the oldest waiting requests on this thread until this turn's share of time is spent
-   * (or a request is too large to take here: it and those after it wait for a worker), and makes
-   * sure a setImmediate renews the share while requests wait.
+   * Verifies the oldest waiting requests on this thread until the share of time is spent, stepping
+   * over any request larger than CALLER_RUNS_BYTES (it keeps its place for a worker: waiting
+   * behind it would stall the rest for as long as a worker takes). A setImmediate renews the share
+   * if some of it was used, or if it is what stopped us with requests left; not while only
+   * requests a worker must take wait (that would spin until it answers, and its reply pumps).
    */
   private runHere(): void {
     if (this.callerRunsMs === 0) return;
@@ -335,27 +344,43 @@ export class VerifyPool {
     if (this.hereSpent < this.callerRunsMs) {
       const before = this.hereSpent;
       const start = this.now();
-      while (count < queue.length && this.hereSpent < this.callerRunsMs && queue[count]!.length <= CALLER_RUNS_BYTES) {
-        this.answerHere(queue[count]!);
+      let kept = 0; // requests stepped over, moved to the front in order
+      let i = 0;
+      for (; i < queue.length && this.hereSpent < this.callerRunsMs; i++) {
+        const r = queue[i]!;
+        if (r.length > CALLER_RUNS_BYTES) {
+          queue[kept++] = r;
+          continue;
+        }
+        this.answerHere(r);
         count++;
         this.hereSpent = before + (this.now() - start);
       }
       if (count > 0) {
-        queue.splice(0, count);
+        queue.copyWithin(kept, i);
+        queue.length -= i - kept;
         this.callerRan += count;
+        if (!this.inRenew) this.spentOutside = true;
       }
     }
-    if (!this.renewal && (queue.length > 0 || count > 0)) {
+    if (!this.renewal && (count > 0 || (queue.length > 0 && this.hereSpent >= this.callerRunsMs))) {
       this.renewal = true;
       setImmediate(this.renewBound);
     }
   }
 
-  /** A new turn of the loop: a full share again, and what waits is pumped (a worker may be free). */
+  /**
+   * The check phase of a turn of the loop: a full share again, and what waits is pumped (a worker
+   * may be free). A share used since the last renewal outside one (in this turn's I/O phase) was
+   * this turn's: the next turn gets the new one, so no two shares run without timers between.
+   */
   private renew(): void {
     this.renewal = false;
-    this.hereSpent = 0;
+    this.hereSpent = this.spentOutside ? this.callerRunsMs : 0;
+    this.spentOutside = false;
+    this.inRenew = true;
     if (this.queue.length > 0 && !this.scheduled) this.pump();
+    this.inRenew = false;
   }
 
   /** The live worker with the most room (starting one in an empty place), or null if all are full. */

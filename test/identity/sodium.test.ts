@@ -184,7 +184,7 @@ const counting = (): (() => number) => {
   return () => t++;
 };
 /** Caller-runs shares of SHARE requests (ms on the counting clock) in the tests below. */
-const SHARE = 32;
+const SHARE = 24;
 /** Runs `fn` with a pool of its own (the faulty module by default; no caller-runs by default, so
  *  that the request a fault test aims at a worker reaches one), closed afterwards. */
 async function withPool(options: Partial<VerifyPoolOptions>, fn: (pool: VerifyPool) => Promise<void>): Promise<void> {
@@ -265,6 +265,10 @@ test('every worker full: the event loop verifies the oldest waiting requests, a 
     assert.equal(pool.stats().inFlight, 8);
     assert.is(pool.stats().callerRan, SHARE);
     assert.is(pool.stats().queued, requests.length - 8 - SHARE);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.is(pool.stats().callerRan, SHARE, 'that share was this turn\'s: its check phase gets no second one');
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    assert.is(pool.stats().callerRan, 2 * SHARE, 'the next turn gets its own');
     assert.equal(await verdicts, expected);
     assert.ok(pool.stats().callerRan > SHARE && pool.stats().callerRan < requests.length, 'the worker and the event loop shared the rest');
     assert.is(pool.stats().rerunInline, 0, 'nothing was re-run: no worker failed');
@@ -272,7 +276,7 @@ test('every worker full: the event loop verifies the oldest waiting requests, a 
   });
 });
 
-test('caller-runs never holds the event loop past a share: answers that issue the next request still let setImmediate run', async () => {
+test('caller-runs holds the event loop for a share at a time: answers that issue the next request still let setImmediate run', async () => {
   if (!hasSodium) return;
   // A closed loop, as a stream that takes in more as verdicts free room: each answer issues a new
   // request, which finds the worker full. Per pump (the first version) this chained through
@@ -323,6 +327,59 @@ test('caller-runs byte budget: a request over CALLER_RUNS_BYTES always goes to a
     assert.equal(verdicts, [true, false, true, false, true, false]);
     assert.is(pool.stats().callerRan, 0, 'none verified on the event loop');
   });
+});
+
+test('caller-runs steps over a request only a worker takes: the rest is answered while it waits, and nothing spins', async () => {
+  if (!hasSodium) return;
+  // The only worker hangs on its first request ("hang", faulty fixture); a request over the byte
+  // budget waits behind it for a worker; small requests after it are answered on the event loop
+  // at once, not after the worker is abandoned (stallMs), and no setImmediate loop runs meanwhile.
+  const schedule = globalThis.setImmediate;
+  let immediates = 0;
+  globalThis.setImmediate = ((fn: (...args: unknown[]) => void, ...args: unknown[]) => {
+    immediates++;
+    return schedule(fn, ...args);
+  }) as typeof setImmediate;
+  try {
+    await withPool({ size: 1, maxInFlight: 1, callerRunsMs: SHARE, now: counting(), stallMs: 60_000 }, async (pool) => {
+      const id = Identity.fromSecretKey(new Uint8Array(32).fill(15));
+      const hang = utf8('hang on');
+      void pool.verify(id.sign(hang), hang, id.publicKey); // answered when the pool closes
+      await dispatched();
+      assert.is(pool.stats().inFlight, 1, 'the worker holds the hanging request');
+      const big = new Uint8Array(CALLER_RUNS_BYTES + 1).fill(6);
+      let bigDone = false;
+      const bigVerdict = pool.verify(id.sign(big), big, id.publicKey).then((ok) => ((bigDone = true), ok));
+      let turns = 0;
+      let counting = true;
+      const turn = () => {
+        turns++;
+        if (counting) schedule(turn);
+      };
+      schedule(turn);
+      const small = Array.from({ length: 10 }, (_, i) => utf8(`small ${i}`));
+      const verdicts = await Promise.all(small.map((m, i) => pool.verify(i === 3 ? new Uint8Array(64) : id.sign(m), m, id.publicKey)));
+      counting = false;
+      assert.equal(verdicts, small.map((_, i) => i !== 3));
+      assert.ok(turns <= 3, `answered within the turn they were made, not after the large one (${turns} turns)`);
+      assert.is(bigDone, false, 'the large request still waits for a worker');
+      assert.is(pool.stats().callerRan, 10);
+      const before = immediates;
+      for (let i = 0; i < 50; i++) await new Promise<void>((resolve) => schedule(resolve)); // 50 turns of the loop
+      assert.ok(immediates - before <= 2, `no renewal loop while only the large request waits (${immediates - before})`);
+      assert.is(bigDone, false);
+      await pool.close(); // answers what the hung worker and the queue still owe, inline
+      assert.is(await bigVerdict, true);
+    });
+  } finally {
+    globalThis.setImmediate = schedule;
+  }
+});
+
+test('callerRunsMs must be a finite number >= 0', () => {
+  for (const bad of [NaN, -1, Infinity]) {
+    assert.throws(() => new VerifyPool({ fallback: verifySodiumSync, callerRunsMs: bad }), (e: Error) => e instanceof RangeError && /callerRunsMs/.test(e.message));
+  }
 });
 
 test('callerRunsMs 0: every request waits for a worker, none is verified on the event loop', async () => {
