@@ -21,10 +21,11 @@ export const MAX_BATCH_BYTES = 1 << 20;
  * more, whose requests find the workers still full), timers, I/O and worker replies run between
  * two shares. Time the event loop spends verifying is time it does not read its sockets, and a
  * message's updates are verified, applied and stored in one burst rather than one by one as a
- * worker answers: measured on 2 cores (bench/e2e.ts replica sync of 100,000 updates,
- * 5 interleaved rounds), the replica's peak RSS median went from 222 MB (two workers, no
- * caller-runs) to 176 with this share and one worker, the sync 6% faster. With 256 in flight per
- * worker, a 10 ms share gave 192 and a 40 ms share 177, but a 17% slower sync (the worker ran dry).
+ * worker answers: measured on 2 cores (bench/e2e.ts replica sync of 100,000 updates, medians of
+ * 4-5 interleaved rounds), the replica's peak RSS went from 210-222 MB (two workers, no
+ * caller-runs) to 176-188 with this share and one worker, the sync as fast or faster. With 256
+ * in flight per worker, a 10 ms share gave 192 and a 40 ms share 177, but a 17% slower sync (the
+ * worker ran dry).
  */
 export const CALLER_RUNS_MS = 20;
 /** A request with a message larger than this always waits for a worker: one verification of
