@@ -41,6 +41,9 @@ export const MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 export const NOISE_MAX_FRAME = 65535;
 /** Handshake deadline. Past it: the handshake aborts with ERR_TIMEOUT. */
 export const HANDSHAKE_TIMEOUT_MS = 10_000;
+/** A store commit still unsettled after this long is reported (`'error'`, a StoreError), once per
+ *  commit: until it settles, nothing applied after it is announced or forwarded. */
+export const STORE_STALL_MS = 30_000;
 /** Largest handshake message. Past it: the handshake aborts before reading it. */
 export const MAX_HANDSHAKE_FRAME = 1024;
 /** How far in the future (µs) an update's version may be. Past it: not applied now (`future`). */

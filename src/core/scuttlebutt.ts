@@ -11,7 +11,7 @@ import {
 } from '../envelope/update.ts';
 import { nextVersion, wallClockMicros } from '../envelope/version.ts';
 import type { Value } from '../envelope/cbor.ts';
-import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING } from '../limits.ts';
+import { MAX_CLOCK_SKEW_MICROS, MAX_DEFER_MICROS, OWN_VERSION_RESERVE_MICROS, MAX_UPDATE_BYTES, MAX_UPDATE_BYTES_CEILING, STORE_STALL_MS } from '../limits.ts';
 import { assertInteger } from '../util/bytes.ts';
 import { StoreError, WriteError, messageOf } from '../errors.ts';
 import type { Store, StoreBatch } from '../store/store.ts';
@@ -47,6 +47,10 @@ interface CommitGroup {
   settled: boolean;
   /** Set once settled if the commit failed, with why. */
   failure?: { error: unknown };
+  /** performance.now() when the group began gathering (see watchStore). */
+  since: number;
+  /** Its commit has been reported as not settling (once). */
+  stalled: boolean;
 }
 
 /** settle()'s answer when nothing was dropped: one shared array, never written to. */
@@ -69,6 +73,9 @@ export interface ScuttlebuttOptions {
   identity: Identity;
   /** Dataset name, bound into every signed update. Default `'default'`. */
   dataset?: string;
+  /** Milliseconds a store commit may stay unsettled before `'error'` reports it (a StoreError,
+   *  once per commit; announcing and forwarding wait for it meanwhile). Default {@link STORE_STALL_MS}. */
+  storeStallMs?: number;
   /** Who may write which key. Default `open()` (any source, any key). */
   policy?: WritePolicy;
   /** Persistence. Default none (state lives in memory only). */
@@ -196,6 +203,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
   /** Every group not announced yet, oldest first: announced in this order, each once its own
    *  commit and every earlier one have settled (see commitApplied). */
   private readonly unannounced: CommitGroup[] = [];
+  /** Checks that the oldest unannounced group's commit settles (see watchStore); armed while
+   *  groups wait. */
+  private storeWatch: NodeJS.Timeout | null = null;
+  private readonly storeStallMs: number;
+  private readonly watchStoreBound = () => this.watchStore();
   /** What the store holds: the model's live updates and the evidence (see HeldSet). */
   private readonly held = new HeldSet();
   /** With a store that reads envelopes back (Store.readEnvelope): where held updates' envelopes
@@ -236,6 +248,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.maxUpdateBytes = options.maxUpdateBytes ?? MAX_UPDATE_BYTES;
     // Checked here: parseUpdate() throws on a bad value, which would cut off every peer.
     assertInteger(this.maxUpdateBytes, 'maxUpdateBytes', 1, MAX_UPDATE_BYTES_CEILING);
+    this.storeStallMs = options.storeStallMs ?? STORE_STALL_MS;
+    assertInteger(this.storeStallMs, 'storeStallMs', 1, 0x7fff_ffff);
     this.maxClockSkew = options.maxClockSkew ?? MAX_CLOCK_SKEW_MICROS;
     assertInteger(this.maxClockSkew, 'maxClockSkew', 0, Number.MAX_SAFE_INTEGER);
     this.backend = options.backend ?? defaultSignatureBackend();
@@ -669,9 +683,11 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
       if (group === null) {
         group = this.gathering = {
           entries: [], batch: { put: [], drop: [], clock: [], meta: [] }, clockAt: new Map(), puts: null, settled: false,
+          since: performance.now(), stalled: false,
         };
         this.unannounced.push(group);
         queueMicrotask(this.commitGatheredBound);
+        if (this.storeWatch === null) this.armStoreWatch(this.storeStallMs);
       }
       const batch = group.batch;
       for (let i = 0; i < drops.length; i++) {
@@ -728,6 +744,29 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
         else this.announceSettled();
       },
     );
+  }
+
+  private armStoreWatch(ms: number): void {
+    this.storeWatch = setTimeout(this.watchStoreBound, ms);
+    this.storeWatch.unref();
+  }
+
+  /** Reports, once, a commit that has not settled in storeStallMs: a store that never answers
+   *  would otherwise hold back every later announcement and forward without a word. Runs while
+   *  groups wait (one timer per model). */
+  private watchStore(): void {
+    this.storeWatch = null;
+    const head = this.unannounced[0];
+    if (head === undefined || this.disposed) return; // the next group arms it again
+    const waited = performance.now() - head.since;
+    if (waited < this.storeStallMs) return this.armStoreWatch(this.storeStallMs - waited);
+    if (!head.stalled) {
+      head.stalled = true;
+      let waiting = 0;
+      for (const g of this.unannounced) waiting += g.entries.length;
+      this.fail(new StoreError(`signet dataset ${this.dataset}: a store commit has not settled in ${Math.round(waited)} ms; ${waiting} applied updates wait for it to be announced and forwarded`));
+    }
+    this.armStoreWatch(this.storeStallMs);
   }
 
   /** Commits `batch` on its own, after the group gathered so far (see commitGathered). */
@@ -1154,6 +1193,8 @@ export abstract class Scuttlebutt<E extends ScuttlebuttEvents & Record<keyof E, 
     this.disposed = true;
     this.commitGathered(); // what was applied is stored, though no longer announced
     this.unannounced.length = 0; // nothing is announced after dispose() (see committed)
+    if (this.storeWatch !== null) clearTimeout(this.storeWatch);
+    this.storeWatch = null;
     this.deferrals.close();
     this.siblings?.delete(this);
     emitUntyped.call(this, 'dispose');

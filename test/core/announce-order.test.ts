@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { LmdbStore, MemoryStore, Model, type Store, type StoreBatch, type StoredState } from '../../src/index.ts';
+import { LmdbStore, MemoryStore, Model, StoreError, type Store, type StoreBatch, type StoredState } from '../../src/index.ts';
 import { identity, testClock } from './helpers.ts';
 
 const A = identity(0x71);
@@ -197,6 +197,47 @@ test('LmdbStore: a burst of writes in one turn is announced in the order it was 
     model.dispose();
     await store.close();
     rmSync(parent, { recursive: true, force: true });
+  }
+});
+
+
+test('a store commit that does not settle is reported once (StoreError), and announcing resumes when it does', async () => {
+  const store = new HeldBackStore();
+  const model = new Model({ identity: A, store, now: testClock().now, storeStallMs: 40 });
+  // The watch timer is unref()ed (a stuck store must not keep a process alive), and a held
+  // commit holds nothing either: this keeps the test's process up while it waits for the report.
+  const alive = setInterval(() => {}, 1000);
+  try {
+    await model.ready;
+    store.holding = true;
+    const errors: Error[] = [];
+    const reported = new Promise<void>((resolve) => model.on('error', (e: Error) => errors.push(e) === 1 && resolve()));
+    const announced: string[] = [];
+    model.on('update', (u) => announced.push(JSON.stringify(u.body)));
+    model.set('k', 'first');
+    await tick();
+    model.set('k2', 'second');
+    await reported;
+    assert.instance(errors[0], StoreError);
+    assert.match(errors[0]!.message, /signet dataset default: a store commit has not settled in \d+ ms; 2 applied updates wait for it to be announced and forwarded/);
+    assert.equal(announced, [], 'nothing announced while the commit waits');
+    for (const w of store.waiting) w.settle();
+    const both = new Promise<void>((resolve) => model.on('update', () => announced.length === 2 && resolve()));
+    await both;
+    assert.equal(announced, ['["set","k","first"]', '["set","k2","second"]']);
+    // No event can signal that a report did not repeat: wait two more watch periods (40 ms each).
+    await new Promise<void>((resolve) => setTimeout(resolve, 100));
+    assert.is(errors.length, 1, 'reported once');
+  } finally {
+    clearInterval(alive);
+    model.dispose();
+    await store.close();
+  }
+});
+
+test('storeStallMs must be a positive integer', () => {
+  for (const bad of [0, -1, 1.5, Number.NaN]) {
+    assert.throws(() => new Model({ identity: A, store: new MemoryStore(), storeStallMs: bad }), /storeStallMs/);
   }
 });
 
