@@ -203,7 +203,20 @@ test('LmdbStore: a burst of writes in one turn is announced in the order it was 
 
 test('a store commit that does not settle is reported once (StoreError), and announcing resumes when it does', async () => {
   const store = new HeldBackStore();
-  const model = new Model({ identity: A, store, now: testClock().now, storeStallMs: 40 });
+  const STALL = 40;
+  // The watch re-arms its timer (STALL ms) after each check of a commit still stuck: counted
+  // here, so that the test waits for checks, not for a time.
+  const schedule = globalThis.setTimeout;
+  let checks = 0;
+  let onCheck: (() => void) | null = null;
+  globalThis.setTimeout = ((fn: (...args: unknown[]) => void, ms?: number, ...args: unknown[]) => {
+    if (ms === STALL) {
+      checks++;
+      onCheck?.();
+    }
+    return schedule(fn, ms, ...args);
+  }) as typeof setTimeout;
+  const model = new Model({ identity: A, store, now: testClock().now, storeStallMs: STALL });
   // The watch timer is unref()ed (a stuck store must not keep a process alive), and a held
   // commit holds nothing either: this keeps the test's process up while it waits for the report.
   const alive = setInterval(() => {}, 1000);
@@ -221,14 +234,16 @@ test('a store commit that does not settle is reported once (StoreError), and ann
     assert.instance(errors[0], StoreError);
     assert.match(errors[0]!.message, /signet dataset default: a store commit has not settled in \d+ ms; 2 applied updates wait for it to be announced and forwarded/);
     assert.equal(announced, [], 'nothing announced while the commit waits');
+    const reportedAt = checks;
+    await new Promise<void>((resolve) => (onCheck = () => checks >= reportedAt + 2 && resolve()));
+    assert.is(errors.length, 1, 'two more checks of the same stuck commit: reported once');
     for (const w of store.waiting) w.settle();
     const both = new Promise<void>((resolve) => model.on('update', () => announced.length === 2 && resolve()));
     await both;
     assert.equal(announced, ['["set","k","first"]', '["set","k2","second"]']);
-    // No event can signal that a report did not repeat: wait two more watch periods (40 ms each).
-    await new Promise<void>((resolve) => setTimeout(resolve, 100));
     assert.is(errors.length, 1, 'reported once');
   } finally {
+    globalThis.setTimeout = schedule;
     clearInterval(alive);
     model.dispose();
     await store.close();
